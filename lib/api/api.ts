@@ -1,0 +1,175 @@
+/**
+ * Traefik's `/api/*` endpoints in Traefik's JSON shapes, as the internal
+ * service `api@internal`, plus `ping@internal`.
+ *
+ * @module
+ */
+
+import { Hono } from "hono";
+import type { Service } from "../services/types.ts";
+import type { ProxyRequest } from "../services/types.ts";
+import type { InstanceState } from "./state.ts";
+import type { MiddlewareState, RouterState, ServiceState } from "../router/build.ts";
+
+function routerJson(r: RouterState) {
+  const c = r.config;
+  return {
+    entryPoints: r.entryPoints,
+    ...(c.middlewares.length ? { middlewares: c.middlewares.map((m) => (m.includes("@") ? m : `${m}@${r.provider}`)) } : {}),
+    service: c.service.includes("@") ? c.service.split("@")[0] : c.service,
+    rule: c.rule,
+    priority: r.priority,
+    ...(c.tls ? { tls: c.tls } : {}),
+    status: r.status,
+    ...(r.errors.length ? { error: r.errors } : {}),
+    using: r.entryPoints,
+    name: r.name,
+    provider: r.provider,
+  };
+}
+
+function serviceJson(s: ServiceState, state: InstanceState) {
+  const gen = state.generation();
+  const svc = gen.services.get(s.name);
+  const raw = gen.merged.services.get(s.name)?.config as Record<string, unknown> | undefined;
+  const type = raw ? Object.keys(raw)[0].toLowerCase() : "internal";
+  return {
+    ...(raw ?? {}),
+    status: s.status,
+    ...(s.errors.length ? { error: s.errors } : {}),
+    usedBy: s.usedBy,
+    ...(svc && type === "loadbalancer" ? { serverStatus: svc.serverStatus() } : {}),
+    name: s.name,
+    provider: s.provider,
+    type,
+  };
+}
+
+function middlewareJson(m: MiddlewareState) {
+  return {
+    [m.type]: m.config,
+    status: m.status,
+    ...(m.errors.length ? { error: m.errors } : {}),
+    usedBy: m.usedBy,
+    name: m.name,
+    provider: m.provider,
+    type: m.type.toLowerCase(),
+  };
+}
+
+/** Applies Traefik's `search`, `status`, `page` and `per_page` query parameters. */
+function page<T extends { name: string; status: string }>(items: T[], query: URLSearchParams): T[] {
+  const search = query.get("search")?.toLowerCase();
+  const status = query.get("status");
+  let out = items.sort((a, b) => (a.name < b.name ? -1 : 1));
+  if (search) out = out.filter((i) => JSON.stringify(i).toLowerCase().includes(search));
+  if (status) out = out.filter((i) => i.status === status);
+  const perPage = Number(query.get("per_page") ?? 100) || 100;
+  const pageNo = Number(query.get("page") ?? 1) || 1;
+  return out.slice((pageNo - 1) * perPage, pageNo * perPage);
+}
+
+function counts(items: { status: string; errors: string[] }[]) {
+  return {
+    total: items.length,
+    warnings: items.filter((i) => i.status === "warning").length,
+    errors: items.filter((i) => i.status === "disabled").length,
+  };
+}
+
+/** Builds the Hono app behind `api@internal`. */
+export function apiApp(state: InstanceState): Hono {
+  const app = new Hono();
+  const gen = () => state.generation();
+  app.get("/api/version", (c) =>
+    c.json({ Version: state.version, Codename: "portico", startDate: state.startDate.toISOString() }));
+  app.get("/api/overview", (c) => {
+    const g = gen();
+    const last = state.lastReload();
+    const providers = Object.keys(state.staticConfig.providers).map((p) => p[0].toUpperCase() + p.slice(1));
+    return c.json({
+      http: {
+        routers: counts([...g.routers.values()].filter((r) => r.provider !== "internal")),
+        services: counts([...g.serviceStates.values()]),
+        middlewares: counts([...g.middlewareStates.values()]),
+      },
+      tcp: { routers: counts([]), services: counts([]), middlewares: counts([]) },
+      udp: { routers: counts([]), services: counts([]) },
+      features: {
+        tracing: "",
+        metrics: state.staticConfig.metrics?.prometheus ? "Prometheus" : "",
+        accessLog: Boolean(state.staticConfig.accessLog),
+      },
+      providers,
+      lastReload: last
+        ? { time: last.time.toISOString(), success: last.success, ...(last.error ? { error: last.error } : {}), ...(last.provider ? { provider: last.provider } : {}) }
+        : null,
+      providerErrors: Object.fromEntries(state.providerErrors()),
+    });
+  });
+  app.get("/api/entrypoints", (c) =>
+    c.json(Object.entries(state.staticConfig.entryPoints).map(([name, ep]) => ({ ...ep, name }))));
+  app.get("/api/entrypoints/:name", (c) => {
+    const ep = state.staticConfig.entryPoints[c.req.param("name")];
+    return ep ? c.json({ ...ep, name: c.req.param("name") }) : c.json({ message: "entry point not found" }, 404);
+  });
+  app.get("/api/http/routers", (c) =>
+    c.json(page([...gen().routers.values()].map(routerJson), new URL(c.req.url).searchParams)));
+  app.get("/api/http/routers/:name", (c) => {
+    const r = gen().routers.get(c.req.param("name"));
+    return r ? c.json(routerJson(r)) : c.json({ message: "router not found" }, 404);
+  });
+  app.get("/api/http/services", (c) =>
+    c.json(page([...gen().serviceStates.values()].map((s) => serviceJson(s, state)), new URL(c.req.url).searchParams)));
+  app.get("/api/http/services/:name", (c) => {
+    const s = gen().serviceStates.get(c.req.param("name"));
+    return s ? c.json(serviceJson(s, state)) : c.json({ message: "service not found" }, 404);
+  });
+  app.get("/api/http/middlewares", (c) =>
+    c.json(page([...gen().middlewareStates.values()].map(middlewareJson), new URL(c.req.url).searchParams)));
+  app.get("/api/http/middlewares/:name", (c) => {
+    const m = gen().middlewareStates.get(c.req.param("name"));
+    return m ? c.json(middlewareJson(m)) : c.json({ message: "middleware not found" }, 404);
+  });
+  app.get("/api/rawdata", (c) => {
+    const g = gen();
+    return c.json({
+      routers: Object.fromEntries([...g.routers.values()].map((r) => [r.name, routerJson(r)])),
+      services: Object.fromEntries([...g.serviceStates.values()].map((s) => [s.name, serviceJson(s, state)])),
+      middlewares: Object.fromEntries([...g.middlewareStates.values()].map((m) => [m.name, middlewareJson(m)])),
+    });
+  });
+  app.all("/api/*", (c) => c.json({ message: "not found" }, 404));
+  return app;
+}
+
+/** Wraps a Hono app as an internal service that answers with the request's own path. */
+export function internalService(name: string, app: Hono): Service {
+  return {
+    name,
+    serve(request: ProxyRequest) {
+      const req = request.request;
+      const url = new URL(request.pathAndQuery, req.url);
+      return Promise.resolve(app.fetch(new Request(url, req)));
+    },
+    available: () => true,
+    serverStatus: () => ({}),
+    start() {},
+    stop() {},
+  };
+}
+
+/** `ping@internal`: "OK", or 503 while the instance drains for shutdown. */
+export function pingService(state: Pick<InstanceState, "draining">): Service {
+  return {
+    name: "ping@internal",
+    serve: () =>
+      Promise.resolve(
+        state.draining() ? new Response("Service Unavailable", { status: 503 }) : new Response("OK", { status: 200 }),
+      ),
+    available: () => true,
+    serverStatus: () => ({}),
+    start() {},
+    stop() {},
+  };
+}

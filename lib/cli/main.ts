@@ -1,0 +1,95 @@
+/**
+ * The commands behind `mod.ts`. User errors print one line and return 1;
+ * only bugs print a stack trace.
+ *
+ * @module
+ */
+
+import { ConfigError } from "../config/errors.ts";
+import { findStaticConfigFile, loadStaticFile } from "../config/load.ts";
+import type { StaticConfig } from "../config/types.ts";
+import { StartupError, startServer } from "../server/server.ts";
+import { VERSION } from "../version.ts";
+import { parseArgs } from "./args.ts";
+import "../middlewares/all.ts";
+
+const HELP: Record<string, string> = {
+  serve: `portico [serve] [--configFile=FILE]
+
+Starts the proxy. The static config is read from --configFile, else
+./portico.toml, else ./traefik.toml.`,
+  check: `portico check [--configFile=FILE]
+
+Validates the static config and the file provider's dynamic config, prints
+every error with its file and key, and exits 0 if valid, 1 if not.`,
+  version: `portico version
+
+Prints the version.`,
+};
+
+const USAGE = `portico ${VERSION}: a Traefik-compatible edge router
+
+Commands:
+  serve (default)  run the proxy
+  check            validate configuration
+  version          print the version
+
+Run 'portico COMMAND --help' for a command's options.`;
+
+async function loadStatic(flags: Map<string, string>): Promise<StaticConfig> {
+  const file = await findStaticConfigFile(flags.get("configFile") ?? flags.get("configfile"));
+  if (!file) {
+    throw new StartupError(
+      "no static configuration: pass --configFile=FILE or create ./portico.toml (./traefik.toml is read too)",
+    );
+  }
+  return await loadStaticFile(file);
+}
+
+function fail(err: unknown): number {
+  if (err instanceof ConfigError || err instanceof StartupError) {
+    console.error(`portico: ${err.message}`);
+    return 1;
+  }
+  if (err instanceof Deno.errors.NotFound || err instanceof Deno.errors.PermissionDenied) {
+    console.error(`portico: ${(err as Error).message}`);
+    return 1;
+  }
+  console.error(err);
+  return 1;
+}
+
+/** Runs one command and returns its exit code (serve returns after shutdown). */
+export async function runCli(argv: string[]): Promise<number> {
+  const args = parseArgs(argv);
+  if (args.flags.has("help") || args.flags.has("h") || args.command === "help") {
+    console.log(HELP[args.command] ?? USAGE);
+    return 0;
+  }
+  try {
+    switch (args.command) {
+      case "version":
+        console.log(`portico ${VERSION}`);
+        return 0;
+      case "check": {
+        const config = await loadStatic(args.flags);
+        const { checkDynamic } = await import("./check.ts");
+        return await checkDynamic(config);
+      }
+      case "serve": {
+        const config = await loadStatic(args.flags);
+        const server = await startServer(config);
+        const stop = () => server.shutdown();
+        Deno.addSignalListener("SIGTERM", stop);
+        Deno.addSignalListener("SIGINT", stop);
+        await server.finished;
+        return 0;
+      }
+      default:
+        console.error(`portico: unknown command "${args.command}"\n\n${USAGE}`);
+        return 1;
+    }
+  } catch (err) {
+    return fail(err);
+  }
+}

@@ -1,0 +1,509 @@
+/**
+ * Static configuration: the schema for Traefik v3's static options that
+ * Portico supports, and {@linkcode validateStatic}, which turns a raw tree into
+ * a {@linkcode StaticConfig} with defaults applied and cross-references
+ * checked (redirection targets, ping and metrics entrypoints, ACME resolvers,
+ * port clashes).
+ *
+ * @module
+ */
+
+import {
+  bool,
+  decodeWithSchema,
+  duration,
+  enumOf,
+  int,
+  IssueCollector,
+  list,
+  num,
+  obj,
+  record,
+  type Schema,
+  str,
+  stringList,
+} from "./schema.ts";
+import {
+  checkDomain,
+  checkEndpoint,
+  checkIpOrCidr,
+  checkName,
+  checkReference,
+  hostsOverlap,
+  parseListenAddress,
+} from "./values.ts";
+import type { EntryPointConfig, StaticConfig } from "./types.ts";
+
+/** Let's Encrypt's production directory, Traefik's default `caServer`. */
+export const LETS_ENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory";
+
+/** Name of the internal entrypoint the API, ping and metrics use by default. */
+export const INTERNAL_ENTRYPOINT = "traefik";
+
+const NOT_YET = "not supported yet";
+
+function notYet(...keys: string[]): Record<string, string> {
+  return Object.fromEntries(keys.map((key) => [key, `"${key}" is ${NOT_YET}`]));
+}
+
+const addressSchema = str({
+  required: true,
+  expected: 'an address like ":80", "127.0.0.1:8000" or "[::1]:443"',
+  validate: (text) => {
+    const parsed = parseListenAddress(text);
+    return typeof parsed === "string" ? parsed : undefined;
+  },
+});
+
+/** Certificate domains, shared with dynamic router TLS. */
+export const tlsDomainSchema: Schema = obj({
+  main: str({ required: true, validate: checkDomain }),
+  sans: list(str({ validate: checkDomain }), { default: [] }),
+});
+
+/** `tls` on a router or an entrypoint's `http` section. */
+export const routerTlsSchema: Schema = obj({
+  certResolver: str({ validate: checkName }),
+  options: str({ validate: checkReference }),
+  domains: list(tlsDomainSchema, { default: [] }),
+}, { allowBoolean: true });
+
+const entryPointSchema = obj({
+  address: addressSchema,
+  http: obj({
+    redirections: obj({
+      entryPoint: obj({
+        to: str({ required: true }),
+        scheme: enumOf(["https", "http"], { default: "https" }),
+        permanent: bool({ default: true }),
+        // Traefik's default: just below the highest priority, so the redirect wins.
+        priority: int({ min: 1, default: 2147483646 }),
+      }, { required: true }),
+    }),
+    middlewares: list(str({ validate: checkReference }), { default: [] }),
+    tls: routerTlsSchema,
+  }, {
+    default: {},
+    unsupported: notYet("encodeQuerySemicolons", "sanitizePath", "maxHeaderBytes"),
+  }),
+  transport: obj({
+    respondingTimeouts: obj({
+      readTimeout: duration({ default: "60s" }),
+      writeTimeout: duration({ default: 0 }),
+      idleTimeout: duration({ default: "180s" }),
+    }, { default: {} }),
+    lifeCycle: obj({
+      requestAcceptGraceTimeout: duration({ default: 0 }),
+      graceTimeOut: duration({ default: "10s" }),
+    }, { default: {} }),
+    maxConnections: int({ min: 1 }),
+  }, { default: {}, unsupported: notYet("keepAliveMaxRequests", "keepAliveMaxTime") }),
+  forwardedHeaders: obj({
+    trustedIPs: list(str({ validate: checkIpOrCidr }), { default: [] }),
+    insecure: bool({ default: false }),
+  }, { default: {}, unsupported: notYet("connection") }),
+}, {
+  unsupported: notYet(
+    "proxyProtocol",
+    "http2",
+    "http3",
+    "udp",
+    "observability",
+    "asDefault",
+    "reusePort",
+    "allowACMEByPass",
+  ),
+});
+
+const kvTlsSchema = obj({
+  ca: str(),
+  cert: str(),
+  key: str(),
+  insecureSkipVerify: bool({ default: false }),
+}, {
+  check: (tls, ctx) => {
+    if ((tls.cert === undefined) !== (tls.key === undefined)) {
+      ctx.report('expected both "cert" and "key" (a client certificate), or neither');
+    }
+  },
+});
+
+function kvProviderSchema(defaultEndpoint: string, extra: Record<string, Schema>): Schema {
+  return obj({
+    endpoints: list(str({ validate: checkEndpoint }), { default: [defaultEndpoint], minItems: 1 }),
+    rootKey: str({
+      default: "traefik",
+      validate: (key) =>
+        key.startsWith("/") || key.endsWith("/")
+          ? 'expected a key prefix without leading or trailing "/", like "traefik"'
+          : undefined,
+    }),
+    username: str(),
+    password: str(),
+    tls: kvTlsSchema,
+    ...extra,
+  }, { unsupported: notYet("namespaces", "sentinel") });
+}
+
+const providersSchema = obj({
+  file: obj({
+    filename: str(),
+    directory: str(),
+    watch: bool({ default: true }),
+  }, { exactlyOne: [["filename", "directory"]], ignored: ["debugLogGeneratedTemplate"] }),
+  etcd: kvProviderSchema("127.0.0.1:2379", {}),
+  redis: kvProviderSchema("127.0.0.1:6379", { db: int({ min: 0, default: 0 }) }),
+  consul: kvProviderSchema("127.0.0.1:8500", { token: str() }),
+  providersThrottleDuration: duration({ default: "2s" }),
+}, {
+  default: {},
+  unsupported: notYet(
+    "docker",
+    "swarm",
+    "kubernetesCRD",
+    "kubernetesIngress",
+    "kubernetesGateway",
+    "rest",
+    "zooKeeper",
+    "http",
+    "ecs",
+    "nomad",
+    "consulCatalog",
+    "plugin",
+  ),
+});
+
+const acmeSchema = obj({
+  email: str({
+    validate: (
+      email,
+    ) => (/^[^@\s]+@[^@\s]+$/.test(email) ? undefined : "expected an email address"),
+  }),
+  caServer: str({
+    default: LETS_ENCRYPT_PRODUCTION,
+    validate: (text) => {
+      try {
+        const url = new URL(text);
+        if (url.protocol === "https:" || url.protocol === "http:") return undefined;
+      } catch { /* reported below */ }
+      return "expected the URL of an ACME directory, like " +
+        JSON.stringify(LETS_ENCRYPT_PRODUCTION);
+    },
+  }),
+  storage: str({ default: "acme.json" }),
+  keyType: enumOf(["EC256", "EC384", "RSA2048", "RSA4096"], { default: "EC256", ignoreCase: true }),
+  caCertificates: stringList(),
+  httpChallenge: obj({ entryPoint: str({ required: true }) }),
+  tlsChallenge: obj({}, { allowBoolean: true }),
+}, {
+  required: true,
+  unsupported: notYet(
+    "dnsChallenge",
+    "eab",
+    "preferredChain",
+    "certificatesDuration",
+    "caServerName",
+    "caSystemCertPool",
+    "clientTimeout",
+    "clientResponseHeaderTimeout",
+  ),
+  check: (acme, ctx) => {
+    if (acme.httpChallenge === undefined && acme.tlsChallenge === undefined) {
+      ctx.report('expected a challenge: "httpChallenge" or "tlsChallenge"');
+    }
+  },
+});
+
+const clusterSchema = obj({
+  nodeId: str({
+    validate: (id) =>
+      /^[A-Za-z0-9._-]+$/.test(id) ? undefined : "expected letters, digits, '.', '_' or '-'",
+  }),
+  address: str({
+    required: true,
+    validate: (text) => {
+      const parsed = parseListenAddress(text);
+      return typeof parsed === "string" ? parsed : undefined;
+    },
+  }),
+  peers: list(str({ validate: checkEndpoint }), { default: [] }),
+  secret: str({
+    validate: (secret) =>
+      secret.length < 16 ? "expected a secret of at least 16 characters" : undefined,
+  }),
+  secretFile: str(),
+  dataDir: str({ default: "./data" }),
+  heartbeatInterval: duration({ default: "100ms", min: 1 }),
+  electionTimeout: duration({ default: "1s", min: 1 }),
+  encryptionKey: str(),
+}, {
+  exactlyOne: [["secret", "secretFile"]],
+  check: (cluster, ctx) => {
+    if (cluster.electionTimeout < 2 * cluster.heartbeatInterval) {
+      ctx.report(
+        `expected at least twice heartbeatInterval (${cluster.heartbeatInterval}ms), found ${cluster.electionTimeout}ms`,
+        "electionTimeout",
+      );
+    }
+  },
+});
+
+const lifeCycleSchema = obj({
+  graceTimeOut: duration({ default: "10s" }),
+  requestAcceptGraceTimeout: duration({ default: 0 }),
+}, { default: {} });
+
+/** The whole static configuration, as a schema (also usable for KV or flags). */
+export const staticConfigSchema: Schema = obj({
+  entryPoints: record(entryPointSchema, { default: {}, validateKey: checkName }),
+  providers: providersSchema,
+  api: obj({
+    insecure: bool({ default: false }),
+    dashboard: bool({ default: true }),
+    debug: bool({ default: false }),
+  }, { allowBoolean: true, unsupported: notYet("basePath", "disableDashboardAd") }),
+  ping: obj({ entryPoint: str({ default: INTERNAL_ENTRYPOINT }) }, {
+    allowBoolean: true,
+    unsupported: notYet("manualRouting", "terminatingStatusCode"),
+  }),
+  log: obj({
+    level: enumOf(["DEBUG", "INFO", "WARN", "ERROR"], {
+      default: "INFO",
+      ignoreCase: true,
+      // Traefik's other levels, folded onto the nearest one Portico has.
+      aliases: { TRACE: "DEBUG", WARNING: "WARN", FATAL: "ERROR", PANIC: "ERROR" },
+    }),
+    format: enumOf(["common", "json"], { default: "common" }),
+    filePath: str(),
+  }, {
+    default: {},
+    ignored: ["noColor"],
+    unsupported: notYet("maxSize", "maxAge", "maxBackups", "compress"),
+  }),
+  accessLog: obj({
+    filePath: str(),
+    format: enumOf(["common", "json"], { default: "common" }),
+  }, {
+    allowBoolean: true,
+    unsupported: notYet("bufferingSize", "filters", "fields", "addInternals"),
+  }),
+  metrics: obj({
+    prometheus: obj({
+      buckets: list(num({ min: 0 }), {
+        default: [0.1, 0.3, 1.2, 5],
+        minItems: 1,
+        check: (buckets: number[], ctx) => {
+          for (let i = 1; i < buckets.length; i++) {
+            if (buckets[i] <= buckets[i - 1]) {
+              ctx.report(
+                `expected buckets in increasing order, found ${buckets[i]} after ${buckets[i - 1]}`,
+                i,
+              );
+            }
+          }
+        },
+      }),
+      entryPoint: str({ default: INTERNAL_ENTRYPOINT }),
+    }, {
+      allowBoolean: true,
+      // Portico always labels by entrypoint, router and service.
+      ignored: ["addEntryPointsLabels", "addRoutersLabels", "addServicesLabels"],
+      unsupported: notYet("manualRouting", "headerLabels", "addInternals"),
+    }),
+  }, { unsupported: notYet("datadog", "statsD", "influxDB2", "otlp") }),
+  certificatesResolvers: record(obj({ acme: acmeSchema }, { unsupported: notYet("tailscale") }), {
+    default: {},
+    validateKey: checkName,
+  }),
+  cluster: clusterSchema,
+  lifeCycle: lifeCycleSchema,
+  // Accepted so pasted Traefik files load; neither option means anything here.
+  global: obj({ checkNewVersion: bool(), sendAnonymousUsage: bool() }),
+}, {
+  unsupported: notYet(
+    "serversTransport",
+    "tcpServersTransport",
+    "tracing",
+    "experimental",
+    "hostResolver",
+    "spiffe",
+    "ocsp",
+    "core",
+    "hub",
+    "pilot",
+  ),
+});
+
+/** Options for {@linkcode validateStatic}. */
+export interface ValidateStaticOptions {
+  /** Default for `cluster.nodeId`; the machine's host name when not given. */
+  hostname?: string;
+}
+
+/**
+ * Validates a raw static configuration tree (parsed TOML) and returns it with
+ * defaults applied, Traefik's implicit entrypoints added, and every
+ * cross-reference checked. Throws a {@linkcode ConfigError} listing every
+ * issue, each naming `source` and the dotted key.
+ *
+ * Implicit entrypoints follow Traefik: `http` on ":80" when none is defined;
+ * `traefik` on ":8080" when `api.insecure` is on, or ping or Prometheus use
+ * the `traefik` entrypoint, and no entrypoint of that name exists.
+ *
+ * @example
+ * ```ts
+ * const config = validateStatic({ entryPoints: { web: { address: ":80" } } }, "portico.toml");
+ * config.entryPoints.web.port; // 80
+ * ```
+ */
+export function validateStatic(
+  raw: unknown,
+  source: string,
+  options: ValidateStaticOptions = {},
+): StaticConfig {
+  const issues = new IssueCollector(source);
+  const decoded = decodeWithSchema<StaticConfig & { global?: unknown }>(
+    staticConfigSchema,
+    raw ?? {},
+    { source },
+  );
+  issues.issues.push(...decoded.issues);
+  issues.throwIfAny();
+  const { global: _ignored, ...config } = decoded.value!;
+
+  for (const entryPoint of Object.values(config.entryPoints)) addParsedAddress(entryPoint);
+  if (Object.keys(config.entryPoints).length === 0) {
+    config.entryPoints.http = defaultEntryPoint(":80", source);
+  }
+  const needsInternal = config.api?.insecure === true ||
+    config.ping?.entryPoint === INTERNAL_ENTRYPOINT ||
+    config.metrics?.prometheus?.entryPoint === INTERNAL_ENTRYPOINT;
+  if (needsInternal && config.entryPoints[INTERNAL_ENTRYPOINT] === undefined) {
+    config.entryPoints[INTERNAL_ENTRYPOINT] = defaultEntryPoint(":8080", source);
+  }
+  if (config.cluster !== undefined && config.cluster.nodeId === undefined) {
+    config.cluster.nodeId = options.hostname ?? localHostname();
+  }
+
+  crossCheck(config, issues);
+  issues.throwIfAny();
+  config.sourceFile = source;
+  return config;
+}
+
+function addParsedAddress(entryPoint: EntryPointConfig): void {
+  // The schema already rejected addresses that do not parse.
+  const parsed = parseListenAddress(entryPoint.address) as { hostname: string; port: number };
+  entryPoint.hostname = parsed.hostname;
+  entryPoint.port = parsed.port;
+}
+
+function defaultEntryPoint(address: string, source: string): EntryPointConfig {
+  const { value } = decodeWithSchema<EntryPointConfig>(entryPointSchema, { address }, { source });
+  addParsedAddress(value!);
+  return value!;
+}
+
+function localHostname(): string {
+  try {
+    return Deno.hostname();
+  } catch {
+    // Without --allow-sys the name is unknown; a fixed id still works for one node.
+    return "portico";
+  }
+}
+
+function crossCheck(config: StaticConfig, issues: IssueCollector): void {
+  const names = Object.keys(config.entryPoints);
+  const known = `one of: ${names.join(", ")}`;
+  const requireEntryPoint = (name: string, path: (string | number)[]) => {
+    if (config.entryPoints[name] === undefined) {
+      issues.add(path, `unknown entrypoint "${name}"; expected ${known}`);
+    }
+  };
+  const resolvers = Object.keys(config.certificatesResolvers);
+
+  for (const [name, entryPoint] of Object.entries(config.entryPoints)) {
+    const redirect = entryPoint.http.redirections?.entryPoint;
+    if (redirect !== undefined) {
+      const path = ["entryPoints", name, "http", "redirections", "entryPoint", "to"];
+      // Traefik also accepts a port (":443"); resolve it to the entrypoint on that port.
+      const port = /^:(\d+)$/.exec(redirect.to);
+      if (port !== null) {
+        const matches = names.filter((other) => config.entryPoints[other].port === Number(port[1]));
+        if (matches.length === 1) redirect.to = matches[0];
+        else {
+          issues.add(
+            path,
+            `expected the name of an entrypoint (${known}); ${
+              matches.length === 0 ? "no entrypoint listens" : "several entrypoints listen"
+            } on port ${port[1]}`,
+          );
+        }
+      } else requireEntryPoint(redirect.to, path);
+      if (redirect.to === name) issues.add(path, `redirects entrypoint "${name}" to itself`);
+    }
+    const resolver = entryPoint.http.tls?.certResolver;
+    if (resolver !== undefined && !resolvers.includes(resolver)) {
+      issues.add(
+        ["entryPoints", name, "http", "tls", "certResolver"],
+        `unknown certificate resolver "${resolver}"; ${
+          resolvers.length === 0
+            ? "no certificatesResolvers are defined"
+            : `expected one of: ${resolvers.join(", ")}`
+        }`,
+      );
+    }
+  }
+
+  // Two listeners on one port fail at startup; say which ones here instead.
+  const listeners: { name: string; hostname: string; port: number; path: string[] }[] = Object
+    .entries(config.entryPoints).map(([name, ep]) => ({
+      name: `entrypoint "${name}"`,
+      hostname: ep.hostname,
+      port: ep.port,
+      path: ["entryPoints", name, "address"],
+    }));
+  if (config.cluster !== undefined) {
+    const parsed = parseListenAddress(config.cluster.address) as { hostname: string; port: number };
+    listeners.push({ name: "cluster.address", ...parsed, path: ["cluster", "address"] });
+  }
+  for (let i = 0; i < listeners.length; i++) {
+    for (let j = 0; j < i; j++) {
+      const [a, b] = [listeners[j], listeners[i]];
+      if (a.port !== 0 && a.port === b.port && hostsOverlap(a.hostname, b.hostname)) {
+        issues.add(b.path, `port ${b.port} is already used by ${a.name}`);
+      }
+    }
+  }
+
+  if (config.ping !== undefined) requireEntryPoint(config.ping.entryPoint, ["ping", "entryPoint"]);
+  if (config.metrics?.prometheus !== undefined) {
+    requireEntryPoint(config.metrics.prometheus.entryPoint, [
+      "metrics",
+      "prometheus",
+      "entryPoint",
+    ]);
+  }
+  for (const [name, resolver] of Object.entries(config.certificatesResolvers)) {
+    const challenge = resolver.acme.httpChallenge;
+    if (challenge !== undefined) {
+      requireEntryPoint(challenge.entryPoint, [
+        "certificatesResolvers",
+        name,
+        "acme",
+        "httpChallenge",
+        "entryPoint",
+      ]);
+    }
+  }
+  if (
+    config.cluster !== undefined && config.providers.etcd === undefined &&
+    config.providers.redis === undefined && config.providers.consul === undefined
+  ) {
+    issues.add(
+      ["cluster"],
+      "a cluster needs a shared KV store; configure providers.etcd, providers.redis or providers.consul",
+    );
+  }
+}

@@ -1,0 +1,221 @@
+/**
+ * Configuration types, with Traefik v3's option names. These are the shapes
+ * after validation: defaults applied, durations in milliseconds, every field
+ * checked. Raw TOML or KV trees become these only through the validators in
+ * `static.ts` and `dynamic.ts`.
+ *
+ * @module
+ */
+
+// ---------------------------------------------------------------- static
+
+export interface StaticConfig {
+  entryPoints: Record<string, EntryPointConfig>;
+  providers: ProvidersConfig;
+  api?: ApiConfig;
+  ping?: PingConfig;
+  log: LogConfig;
+  accessLog?: AccessLogConfig;
+  metrics?: MetricsConfig;
+  certificatesResolvers: Record<string, CertificateResolverConfig>;
+  cluster?: ClusterConfig;
+  lifeCycle: LifeCycleConfig;
+  /** The file this config came from, for error messages; undefined when built in code. */
+  sourceFile?: string;
+}
+
+export interface EntryPointConfig {
+  /** As written, e.g. ":80" or "127.0.0.1:8000". */
+  address: string;
+  /** Parsed from `address`; hostname "" means every interface. */
+  hostname: string;
+  port: number;
+  http: {
+    redirections?: { entryPoint: { to: string; scheme: string; permanent: boolean; priority: number } };
+    middlewares: string[];
+    tls?: { certResolver?: string; options?: string; domains: TLSDomain[] };
+  };
+  transport: {
+    respondingTimeouts: { readTimeout: number; writeTimeout: number; idleTimeout: number };
+    lifeCycle: { requestAcceptGraceTimeout: number; graceTimeOut: number };
+    maxConnections?: number;
+  };
+  forwardedHeaders: { trustedIPs: string[]; insecure: boolean };
+}
+
+export interface ProvidersConfig {
+  file?: { filename?: string; directory?: string; watch: boolean };
+  etcd?: KVProviderConfig;
+  redis?: KVProviderConfig & { db: number };
+  consul?: KVProviderConfig & { token?: string };
+  /** How long to wait after a provider's change before applying it (Traefik's debounce), in ms. Default 2s. */
+  providersThrottleDuration?: number;
+}
+
+export interface KVProviderConfig {
+  endpoints: string[];
+  rootKey: string;
+  username?: string;
+  password?: string;
+  tls?: { ca?: string; cert?: string; key?: string; insecureSkipVerify: boolean };
+}
+
+export interface ApiConfig {
+  insecure: boolean;
+  dashboard: boolean;
+  debug: boolean;
+}
+
+export interface PingConfig {
+  entryPoint: string;
+}
+
+export interface LogConfig {
+  level: "DEBUG" | "INFO" | "WARN" | "ERROR";
+  format: "common" | "json";
+  filePath?: string;
+}
+
+export interface AccessLogConfig {
+  filePath?: string;
+  format: "common" | "json";
+}
+
+export interface MetricsConfig {
+  prometheus?: { buckets: number[]; entryPoint: string };
+}
+
+export interface CertificateResolverConfig {
+  acme: {
+    email?: string;
+    caServer: string;
+    storage: string;
+    keyType: "EC256" | "EC384" | "RSA2048" | "RSA4096";
+    caCertificates: string[];
+    httpChallenge?: { entryPoint: string };
+    tlsChallenge?: Record<string, never>;
+  };
+}
+
+export interface ClusterConfig {
+  nodeId: string;
+  address: string;
+  peers: string[];
+  secret?: string;
+  secretFile?: string;
+  dataDir: string;
+  heartbeatInterval: number;
+  electionTimeout: number;
+  encryptionKey?: string;
+}
+
+export interface LifeCycleConfig {
+  graceTimeOut: number;
+  requestAcceptGraceTimeout: number;
+}
+
+// ---------------------------------------------------------------- dynamic
+
+/** One provider's dynamic configuration. Names are bare (no `@provider`). */
+export interface DynamicConfig {
+  http: {
+    routers: Record<string, RouterConfig>;
+    services: Record<string, ServiceConfig>;
+    middlewares: Record<string, MiddlewareConfig>;
+  };
+  tls: {
+    certificates: TLSCertificateConfig[];
+    options: Record<string, TLSOptionsConfig>;
+    stores: Record<string, { defaultCertificate?: { certFile: string; keyFile: string } }>;
+  };
+}
+
+export interface RouterConfig {
+  rule: string;
+  service: string;
+  /** Empty means every entrypoint. */
+  entryPoints: string[];
+  middlewares: string[];
+  /** 0 means "use the rule's length". */
+  priority: number;
+  tls?: { certResolver?: string; options?: string; domains: TLSDomain[] };
+}
+
+export interface TLSDomain {
+  main: string;
+  sans: string[];
+}
+
+export type ServiceConfig =
+  | { loadBalancer: LoadBalancerConfig }
+  | { weighted: WeightedConfig }
+  | { mirroring: MirroringConfig }
+  | { failover: FailoverConfig };
+
+export interface LoadBalancerConfig {
+  servers: { url: string; weight: number }[];
+  passHostHeader: boolean;
+  healthCheck?: HealthCheckConfig;
+  sticky?: { cookie: StickyCookieConfig };
+  responseForwarding?: { flushInterval: number };
+  serversTransport?: string;
+}
+
+export interface HealthCheckConfig {
+  path: string;
+  interval: number;
+  timeout: number;
+  scheme?: string;
+  hostname?: string;
+  port?: number;
+  /** Expected status; 0 means any 2xx or 3xx. */
+  status: number;
+  headers: Record<string, string>;
+}
+
+export interface StickyCookieConfig {
+  name?: string;
+  secure: boolean;
+  httpOnly: boolean;
+  sameSite?: string;
+  maxAge?: number;
+  path?: string;
+}
+
+export interface WeightedConfig {
+  services: { name: string; weight: number }[];
+  sticky?: { cookie: StickyCookieConfig };
+}
+
+export interface MirroringConfig {
+  service: string;
+  mirrors: { name: string; percent: number }[];
+  maxBodySize: number;
+}
+
+export interface FailoverConfig {
+  service: string;
+  fallback: string;
+}
+
+/**
+ * One middleware: exactly one key, the Traefik type name in camelCase
+ * (`stripPrefix`, `headers`, …), mapped to its options. Each middleware's
+ * factory validates its own options.
+ */
+export type MiddlewareConfig = Record<string, Record<string, unknown>>;
+
+export interface TLSCertificateConfig {
+  certFile: string;
+  keyFile: string;
+  stores: string[];
+}
+
+export interface TLSOptionsConfig {
+  minVersion?: string;
+  maxVersion?: string;
+  cipherSuites: string[];
+  sniStrict: boolean;
+  alpnProtocols: string[];
+  clientAuth?: { caFiles: string[]; clientAuthType: string };
+}

@@ -1,0 +1,6 @@
+/**
+ * Registers every middleware Portico implements. Imported once by the
+ * program's entry point so the registry is complete before the first build.
+ *
+ * @module
+ */

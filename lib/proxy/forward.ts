@@ -1,0 +1,215 @@
+/**
+ * Forwards one request to one upstream server over a pooled HTTP/1.1
+ * connection and streams both bodies.
+ *
+ * `node:http` is used rather than `fetch` because fetch normalises the path
+ * (`/a/../b` becomes `/b`), adds its own headers (user-agent, accept-encoding)
+ * and drops a caller-set Host; a proxy must send the client's bytes.
+ *
+ * @module
+ */
+
+import http from "node:http";
+import https from "node:https";
+import { Readable } from "node:stream";
+import { downstreamResponseHeaders } from "./headers.ts";
+
+/** A failure to get a response from the upstream, mapped to a status by the caller. */
+export class UpstreamError extends Error {
+  constructor(
+    message: string,
+    /** 502 for refused/reset/malformed, 504 for a timeout. */
+    readonly status: 502 | 504,
+    /** True when the request body was not consumed, so the request can be replayed. */
+    readonly beforeSend: boolean,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = "UpstreamError";
+  }
+}
+
+/** Timeouts for talking to upstreams (Traefik's serversTransport.forwardingTimeouts). */
+export interface ForwardingTimeouts {
+  /** Connect timeout in ms. */
+  dialTimeout: number;
+  /** Time to wait for response headers after the request is sent; 0 = none. */
+  responseHeaderTimeout: number;
+  /** How long an idle pooled connection is kept. */
+  idleConnTimeout: number;
+}
+
+export const DEFAULT_TIMEOUTS: ForwardingTimeouts = {
+  dialTimeout: 30_000,
+  responseHeaderTimeout: 0,
+  idleConnTimeout: 90_000,
+};
+
+/** Keep-alive agents, one pair per timeout profile, shared by every service. */
+export class UpstreamPool {
+  readonly http: http.Agent;
+  readonly https: https.Agent;
+  constructor(readonly timeouts: ForwardingTimeouts = DEFAULT_TIMEOUTS, insecureSkipVerify = false) {
+    const common = { keepAlive: true, maxSockets: 1024, maxFreeSockets: 256, timeout: timeouts.idleConnTimeout, scheduling: "lifo" as const };
+    this.http = new http.Agent(common);
+    this.https = new https.Agent({ ...common, rejectUnauthorized: !insecureSkipVerify });
+  }
+  close(): void {
+    this.http.destroy();
+    this.https.destroy();
+  }
+}
+
+/** One request to send upstream. */
+export interface UpstreamRequest {
+  target: URL;
+  method: string;
+  /** Path and query exactly as they go on the wire. */
+  pathAndQuery: string;
+  headers: Record<string, string | string[]>;
+  body: ReadableStream<Uint8Array> | null;
+  signal?: AbortSignal;
+}
+
+function statusForError(err: NodeJS.ErrnoException): 502 | 504 {
+  return err.code === "ETIMEDOUT" || err.code === "ESOCKETTIMEDOUT" ? 504 : 502;
+}
+
+/**
+ * Sends `request` and resolves with the upstream's response once its headers
+ * arrive. The body streams with backpressure in both directions.
+ *
+ * @example
+ * ```ts
+ * const res = await forward(pool, { target: new URL("http://127.0.0.1:9000"), method: "GET",
+ *   pathAndQuery: "/x", headers: { host: "a.com" }, body: null });
+ * ```
+ */
+export function forward(pool: UpstreamPool, request: UpstreamRequest): Promise<Response> {
+  return new Promise<Response>((resolve, reject) => {
+    const secure = request.target.protocol === "https:";
+    const port = request.target.port ? Number(request.target.port) : secure ? 443 : 80;
+    let sent = false;
+    let settled = false;
+    let response: http.IncomingMessage | undefined;
+    let responseDone = false;
+    const fail = (err: UpstreamError) => {
+      if (settled) return;
+      settled = true;
+      reject(err);
+    };
+    const options: http.RequestOptions = {
+      agent: secure ? pool.https : pool.http,
+      hostname: request.target.hostname.replace(/^\[|\]$/g, ""),
+      port,
+      method: request.method,
+      path: request.pathAndQuery,
+      headers: request.headers,
+      setHost: false,
+      timeout: pool.timeouts.dialTimeout,
+    };
+    if (secure) (options as https.RequestOptions).servername = request.target.hostname;
+    const upstream = (secure ? https : http).request(options);
+
+    let headerTimer: ReturnType<typeof setTimeout> | undefined;
+    const clearHeaderTimer = () => {
+      if (headerTimer !== undefined) clearTimeout(headerTimer);
+      headerTimer = undefined;
+    };
+
+    upstream.on("socket", (socket) => {
+      const connected = () => {
+        // The dial timeout only covers connecting; after that the response
+        // header timeout (if any) applies.
+        upstream.setTimeout(0);
+        if (pool.timeouts.responseHeaderTimeout > 0) {
+          headerTimer = setTimeout(() => {
+            fail(new UpstreamError("upstream did not answer in time", 504, false));
+            upstream.destroy();
+          }, pool.timeouts.responseHeaderTimeout);
+        }
+      };
+      if ((socket as { connecting?: boolean }).connecting) socket.once("connect", connected);
+      else connected();
+    });
+    upstream.on("timeout", () => {
+      fail(new UpstreamError("upstream connect timed out", 504, !sent));
+      upstream.destroy();
+    });
+    upstream.on("error", (err: NodeJS.ErrnoException) => {
+      clearHeaderTimer();
+      fail(new UpstreamError(`upstream error: ${err.code ?? err.message}`, statusForError(err), !sent, { cause: err }));
+    });
+    upstream.on("response", (res) => {
+      clearHeaderTimer();
+      if (settled) {
+        res.destroy();
+        return;
+      }
+      settled = true;
+      response = res;
+      res.once("end", () => (responseDone = true));
+      const status = res.statusCode ?? 502;
+      const headers = downstreamResponseHeaders(res.rawHeaders);
+      const noBody = request.method === "HEAD" || status === 204 || status === 304 ||
+        (status >= 100 && status < 200);
+      if (noBody) {
+        res.resume();
+        resolve(new Response(null, { status, statusText: res.statusMessage, headers }));
+        return;
+      }
+      const body = Readable.toWeb(res) as unknown as ReadableStream<Uint8Array>;
+      resolve(new Response(body, { status, statusText: res.statusMessage, headers }));
+    });
+
+    if (request.signal) {
+      // Deno also aborts the signal after a response was delivered in full;
+      // only a client that leaves before the upstream finished frees it early.
+      const onAbort = () => {
+        if (settled && (responseDone || !response)) return;
+        fail(new UpstreamError("client went away", 502, !sent));
+        upstream.destroy();
+      };
+      if (request.signal.aborted) return onAbort();
+      request.signal.addEventListener("abort", onAbort, { once: true });
+      upstream.once("close", () => request.signal!.removeEventListener("abort", onAbort));
+    }
+
+    if (!request.body) {
+      upstream.end();
+      return;
+    }
+    sent = true;
+    pumpBody(request.body, upstream).catch((err) => {
+      upstream.destroy(err instanceof Error ? err : new Error(String(err)));
+    });
+  });
+}
+
+/** Writes a web stream into a node writable, waiting for 'drain' so memory stays flat. */
+async function pumpBody(body: ReadableStream<Uint8Array>, out: http.ClientRequest): Promise<void> {
+  const reader = body.getReader();
+  try {
+    while (true) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (!out.write(value)) {
+        await new Promise<void>((resolve, reject) => {
+          const onDrain = () => {
+            out.off("error", onError);
+            resolve();
+          };
+          const onError = (e: Error) => {
+            out.off("drain", onDrain);
+            reject(e);
+          };
+          out.once("drain", onDrain);
+          out.once("error", onError);
+        });
+      }
+    }
+    out.end();
+  } finally {
+    reader.releaseLock();
+  }
+}

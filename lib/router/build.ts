@@ -1,0 +1,352 @@
+/**
+ * Builds one immutable router generation from a merged config: rules
+ * compiled, middlewares built, services built, one Hono app per entrypoint.
+ * A router whose rule, middleware or service is bad is disabled with its
+ * error; every other router keeps working.
+ *
+ * @module
+ */
+
+import { Hono } from "hono";
+import type { Context } from "hono";
+import type { RouterConfig, StaticConfig } from "../config/types.ts";
+import type { MiddlewareBuildContext, PorticoEnv, PorticoMiddleware } from "../middlewares/types.ts";
+import { middlewareFactory, middlewareTypes } from "../middlewares/registry.ts";
+import { type MergedConfig, qualify } from "../providers/merge.ts";
+import { UpstreamError, type UpstreamPool } from "../proxy/forward.ts";
+import { compileRule, hostIndexKey, type MatchRequest, matchRequestFrom } from "../rules/mod.ts";
+import { buildServices } from "../services/build.ts";
+import type { HealthLogger } from "../services/load_balancer.ts";
+import { errorResponse, type Service } from "../services/types.ts";
+import { composeChain } from "./chain.ts";
+import { type HostIndex, buildHostIndex, type Route } from "./host_index.ts";
+import { TrustedNetworks } from "./trusted.ts";
+
+/** Per-connection facts the server passes in with each request. */
+export interface ConnectionInfo {
+  remoteAddr: string;
+  tls: boolean;
+  /** The port the client connected to. */
+  port: number;
+}
+
+export interface RouterState {
+  name: string;
+  provider: string;
+  config: RouterConfig;
+  entryPoints: string[];
+  priority: number;
+  status: "enabled" | "disabled";
+  errors: string[];
+}
+
+export interface ServiceState {
+  name: string;
+  provider: string;
+  status: "enabled" | "disabled";
+  errors: string[];
+  usedBy: string[];
+}
+
+export interface MiddlewareState {
+  name: string;
+  provider: string;
+  type: string;
+  config: Record<string, unknown>;
+  status: "enabled" | "disabled";
+  errors: string[];
+  usedBy: string[];
+}
+
+/** One generation of routing. Swapped whole on every accepted config change. */
+export interface RouterGeneration {
+  readonly generation: number;
+  /** The merged configuration this generation was built from. */
+  readonly merged: MergedConfig;
+  readonly routers: ReadonlyMap<string, RouterState>;
+  readonly services: ReadonlyMap<string, Service>;
+  readonly serviceStates: ReadonlyMap<string, ServiceState>;
+  readonly middlewareStates: ReadonlyMap<string, MiddlewareState>;
+  /** Handles one request that arrived on `entryPoint`. */
+  handle(entryPoint: string, request: Request, conn: ConnectionInfo): Promise<Response>;
+  start(): void;
+  stop(): void;
+}
+
+export interface BuildOptions {
+  generation: number;
+  staticConfig: StaticConfig;
+  merged: MergedConfig;
+  pool: UpstreamPool;
+  /** `api@internal`, `ping@internal`, …: services implemented in code. */
+  internalServices: ReadonlyMap<string, Service>;
+  serverName: string;
+  onHealth?: HealthLogger;
+  /** Called once per finished request, for access logs and metrics. */
+  onRequest?: (entryPoint: string, request: Request, response: Response, conn: ConnectionInfo, router: string | undefined, started: number) => void;
+}
+
+const NOT_FOUND = () => errorResponse(404);
+
+/**
+ * @example
+ * ```ts
+ * const gen = buildRouter({ generation: 1, staticConfig, merged, pool, internalServices, serverName: "edge-1" });
+ * const res = await gen.handle("web", request, { remoteAddr: "127.0.0.1", tls: false, port: 80 });
+ * ```
+ */
+export function buildRouter(options: BuildOptions): RouterGeneration {
+  const { merged, staticConfig } = options;
+  const { services, errors: serviceErrors } = buildServices(
+    merged.services,
+    options.pool,
+    options.internalServices,
+    options.onHealth,
+  );
+
+  const serviceStates = new Map<string, ServiceState>();
+  for (const [name, entry] of merged.services) {
+    const error = serviceErrors.get(name);
+    serviceStates.set(name, {
+      name,
+      provider: entry.provider,
+      status: error ? "disabled" : "enabled",
+      errors: error ? [error] : [],
+      usedBy: [],
+    });
+  }
+
+  const middlewareStates = new Map<string, MiddlewareState>();
+  for (const [name, entry] of merged.middlewares) {
+    const type = Object.keys(entry.config)[0] ?? "";
+    middlewareStates.set(name, {
+      name,
+      provider: entry.provider,
+      type,
+      config: entry.config[type] ?? {},
+      status: "enabled",
+      errors: [],
+      usedBy: [],
+    });
+  }
+
+  const stopHooks: (() => void)[] = [];
+  const builtMiddlewares = new Map<string, PorticoMiddleware>();
+  const middlewareErrors = new Map<string, string>();
+  const building: string[] = [];
+
+  const buildMiddleware = (qualified: string): PorticoMiddleware => {
+    const done = builtMiddlewares.get(qualified);
+    if (done) return done;
+    const failed = middlewareErrors.get(qualified);
+    if (failed) throw new Error(failed);
+    const entry = merged.middlewares.get(qualified);
+    if (!entry) throw new Error(`middleware "${qualified}" does not exist`);
+    if (building.includes(qualified)) {
+      throw new Error(`middleware cycle: ${[...building.slice(building.indexOf(qualified)), qualified].join(" -> ")}`);
+    }
+    building.push(qualified);
+    try {
+      const type = Object.keys(entry.config)[0];
+      const factory = middlewareFactory(type);
+      if (!factory) {
+        throw new Error(
+          `middleware "${qualified}": type "${type}" is not supported yet; supported: ${middlewareTypes().join(", ") || "none"}`,
+        );
+      }
+      const context: MiddlewareBuildContext = {
+        name: qualified,
+        provider: entry.provider,
+        service: (ref) => {
+          const s = services.get(qualify(ref, entry.provider));
+          if (!s) throw new Error(`middleware "${qualified}": service "${qualify(ref, entry.provider)}" does not exist`);
+          return s;
+        },
+        middleware: (ref) => buildMiddleware(qualify(ref, entry.provider)),
+        onStop: (fn) => stopHooks.push(fn),
+      };
+      const handler = factory(entry.config[type] ?? {}, context);
+      builtMiddlewares.set(qualified, handler);
+      return handler;
+    } catch (err) {
+      const message = (err as Error).message;
+      // Only the middleware that is itself bad records the error; those that
+      // merely reference it are reported through the router.
+      if (!middlewareErrors.has(qualified) && building[building.length - 1] === qualified) {
+        middlewareErrors.set(qualified, message);
+        const state = middlewareStates.get(qualified);
+        if (state) {
+          state.status = "disabled";
+          state.errors.push(message);
+        }
+      }
+      throw err;
+    } finally {
+      building.pop();
+    }
+  };
+
+  const entryPointNames = Object.keys(staticConfig.entryPoints);
+  const routesByEntryPoint = new Map<string, Route[]>(entryPointNames.map((n) => [n, []]));
+  const routerStates = new Map<string, RouterState>();
+
+  for (const [name, entry] of merged.routers) {
+    const config = entry.config;
+    const errors: string[] = [];
+    const eps = config.entryPoints.length ? config.entryPoints : entryPointNames.filter((e) => e !== "traefik" || entry.provider === "internal");
+    for (const ep of eps) {
+      if (!staticConfig.entryPoints[ep]) errors.push(`entryPoint "${ep}" does not exist`);
+    }
+    let compiled: ReturnType<typeof compileRule> | undefined;
+    try {
+      compiled = compileRule(config.rule, config.priority);
+    } catch (err) {
+      errors.push(`rule: ${(err as Error).message}`);
+    }
+    const priority = compiled?.priority ?? config.priority;
+
+    const serviceName = qualify(config.service, entry.provider);
+    const service = services.get(serviceName);
+    if (!service) {
+      errors.push(serviceErrors.get(serviceName) ?? `service "${serviceName}" does not exist`);
+    } else {
+      serviceStates.get(serviceName)?.usedBy.push(name);
+    }
+
+    const chainNames = config.middlewares.map((m) => qualify(m, entry.provider));
+    const perEntryPoint = new Map<string, PorticoMiddleware[]>();
+    for (const ep of eps) {
+      const epConfig = staticConfig.entryPoints[ep];
+      if (!epConfig) continue;
+      const names = [...(entry.provider === "internal" ? [] : epConfig.http.middlewares.map((m) => qualify(m, "file"))), ...chainNames];
+      const handlers: PorticoMiddleware[] = [];
+      for (const m of names) {
+        try {
+          handlers.push(buildMiddleware(m));
+          middlewareStates.get(m)?.usedBy.push(name);
+        } catch (err) {
+          const message = (err as Error).message;
+          if (!errors.includes(message)) errors.push(message);
+        }
+      }
+      perEntryPoint.set(ep, handlers);
+    }
+
+    const state: RouterState = {
+      name,
+      provider: entry.provider,
+      config,
+      entryPoints: eps,
+      priority,
+      status: errors.length ? "disabled" : "enabled",
+      errors,
+    };
+    routerStates.set(name, state);
+    if (errors.length || !compiled || !service) continue;
+
+    for (const ep of eps) {
+      const handlers = perEntryPoint.get(ep);
+      if (!handlers) continue;
+      const serve = (c: Context<PorticoEnv>) => service.serve(c.var.proxy);
+      routesByEntryPoint.get(ep)!.push({
+        name,
+        priority,
+        rule: compiled,
+        run: composeChain(handlers, serve),
+      });
+    }
+  }
+
+  const apps = new Map<string, Hono<PorticoEnv>>();
+  const indexes = new Map<string, HostIndex>();
+  for (const ep of entryPointNames) {
+    const index = buildHostIndex(routesByEntryPoint.get(ep)!);
+    indexes.set(ep, index);
+    apps.set(ep, entryPointApp(ep, index, staticConfig, options));
+  }
+
+  return {
+    generation: options.generation,
+    merged,
+    routers: routerStates,
+    services,
+    serviceStates,
+    middlewareStates,
+    handle(entryPoint, request, conn) {
+      const app = apps.get(entryPoint);
+      if (!app) return Promise.resolve(NOT_FOUND());
+      return app.fetch(request, conn) as Promise<Response>;
+    },
+    start() {
+      for (const s of services.values()) s.start();
+    },
+    stop() {
+      for (const s of services.values()) s.stop();
+      for (const fn of stopHooks) fn();
+    },
+  };
+}
+
+/** The Hono app for one entrypoint: match by host index, then run the route's chain. */
+function entryPointApp(
+  entryPoint: string,
+  index: HostIndex,
+  staticConfig: StaticConfig,
+  options: BuildOptions,
+): Hono<PorticoEnv> {
+  const epConfig = staticConfig.entryPoints[entryPoint];
+  const trusted = new TrustedNetworks(epConfig.forwardedHeaders.trustedIPs);
+  const insecure = epConfig.forwardedHeaders.insecure;
+  const app = new Hono<PorticoEnv>();
+  app.all("*", async (c) => {
+    const started = performance.now();
+    const conn = c.env as unknown as ConnectionInfo;
+    const request = c.req.raw;
+    let match: MatchRequest;
+    try {
+      match = matchRequestFrom(request, conn.remoteAddr);
+    } catch {
+      // An invalid percent-encoding in the path: Traefik answers 400 too.
+      const response = errorResponse(400);
+      options.onRequest?.(entryPoint, request, response, conn, undefined, started);
+      return response;
+    }
+    const routes = index.candidates(hostIndexKey(match.host));
+    let route: Route | undefined;
+    for (let i = 0; i < routes.length; i++) {
+      if (routes[i].rule.match(match)) {
+        route = routes[i];
+        break;
+      }
+    }
+    let response: Response;
+    if (!route) {
+      response = NOT_FOUND();
+    } else {
+      const url = request.url;
+      const pathStart = url.indexOf("/", url.indexOf("//") + 2);
+      c.set("proxy", {
+        request,
+        pathAndQuery: pathStart === -1 ? "/" : url.slice(pathStart),
+        headers: request.headers,
+        entryPoint,
+        routerName: route.name,
+        clientIp: conn.remoteAddr,
+        proto: conn.tls ? "https" : "http",
+        host: request.headers.get("host") ?? "",
+        port: conn.port,
+        serverName: options.serverName,
+        trustForwarded: insecure || trusted.contains(conn.remoteAddr),
+      });
+      try {
+        response = await route.run(c);
+      } catch (err) {
+        response = err instanceof UpstreamError ? errorResponse(err.status) : errorResponse(500);
+        if (!(err instanceof UpstreamError)) console.error(`router ${route.name}: ${(err as Error).stack ?? err}`);
+      }
+    }
+    options.onRequest?.(entryPoint, request, response, conn, route?.name, started);
+    return response;
+  });
+  return app;
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the tests and benchmarks run for real:
+# etcd, Redis, Pebble (ACME test CA), and the peer proxies. Skips what is there.
+set -euo pipefail
+need=()
+command -v etcd >/dev/null || need+=(etcd-server)
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v pebble >/dev/null || need+=(pebble)
+command -v openssl >/dev/null || need+=(openssl)
+if [ "${PORTICO_BENCH_DEPS:-0}" = 1 ]; then
+  command -v nginx >/dev/null || need+=(nginx)
+  command -v haproxy >/dev/null || need+=(haproxy)
+  command -v caddy >/dev/null || need+=(caddy)
+  command -v wrk >/dev/null || need+=(wrk)
+fi
+if [ ${#need[@]} -eq 0 ]; then exit 0; fi
+echo "installing Debian packages: ${need[*]}" >&2
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq >&2
+$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
+# Debian starts packaged daemons where it can; the tests start their own on free ports.
+for svc in etcd redis-server nginx haproxy caddy; do
+  $SUDO service "$svc" stop >/dev/null 2>&1 || true
+done
