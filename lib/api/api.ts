@@ -86,7 +86,9 @@ export function apiApp(state: InstanceState): Hono {
   app.get("/api/overview", (c) => {
     const g = gen();
     const last = state.lastReload();
-    const providers = Object.keys(state.staticConfig.providers).map((p) => p[0].toUpperCase() + p.slice(1));
+    const providers = ["file", "etcd", "redis", "consul"]
+      .filter((p) => (state.staticConfig.providers as Record<string, unknown>)[p])
+      .map((p) => p[0].toUpperCase() + p.slice(1));
     return c.json({
       http: {
         routers: counts([...g.routers.values()].filter((r) => r.provider !== "internal")),

@@ -352,6 +352,22 @@ export class Election {
   }
 
   /**
+   * Steps down (when leader) and adopts `observedTerm` if it is higher than
+   * ours. The shell calls this when the KV store shows a leader record with a
+   * term we have not reached (e.g. after `dataDir` was wiped), so the next
+   * election runs at a term that can actually claim the record.
+   */
+  stepDown(now: number, reason: string, observedTerm = this.#term): Effect[] {
+    this.#advance(now);
+    const term = Math.max(observedTerm, this.#term);
+    if (this.#role === "leader" || term > this.#term) {
+      const leader = term > this.#term || this.#leader === this.id ? null : this.#leader;
+      this.#becomeFollower(term, leader, now, reason);
+    }
+    return this.#flush();
+  }
+
+  /**
    * Graceful handover (SIGTERM): a leader steps down at once and tells the
    * peer it heard from most recently to campaign immediately. A non-leader
    * returns no effects.

@@ -23,9 +23,9 @@
 import { type ComparatorBuilder, Etcd3, type IOptions, type Lease, type Watcher } from "etcd3";
 import { Buffer } from "node:buffer";
 import {
-  KVError,
   type KVCondition,
   type KVEntry,
+  KVError,
   type KVLease,
   type KVOperation,
   type KVStore,
@@ -44,7 +44,7 @@ import {
   EventQueue,
   sleep,
 } from "./common.ts";
-import { loadPem, type KVTLSOptions } from "./tls.ts";
+import { type KVTLSOptions, loadPem } from "./tls.ts";
 
 const BACKEND = "etcd";
 
@@ -121,8 +121,9 @@ export class EtcdKVStore implements KVStore {
     this.#open();
     checkPrefix(BACKEND, prefix);
     const builder = this.#client.getAll().sort("Key", "Ascend");
-    const res = await this.#call(prefix, () =>
-      (prefix === "" ? builder.all() : builder.prefix(prefix)).exec()
+    const res = await this.#call(
+      prefix,
+      () => (prefix === "" ? builder.all() : builder.prefix(prefix)).exec(),
     );
     return {
       entries: (res.kvs as RawKV[]).map(toEntry),
@@ -149,8 +150,9 @@ export class EtcdKVStore implements KVStore {
     this.#open();
     checkPrefix(BACKEND, prefix);
     const builder = this.#client.delete();
-    const res = await this.#call(prefix, () =>
-      (prefix === "" ? builder.all() : builder.prefix(prefix)).exec()
+    const res = await this.#call(
+      prefix,
+      () => (prefix === "" ? builder.all() : builder.prefix(prefix)).exec(),
     );
     return Number(res.deleted);
   }
@@ -215,8 +217,12 @@ export class EtcdKVStore implements KVStore {
             last = revision;
           }
           const builder = this.#client.watch().startRevision(String(last + 1));
-          const w = await (prefix === "" ? builder.inRange({ start: "\0", end: "\0" }) : builder.prefix(prefix)).create();
-          if (stop.signal.aborted) return void (await w.cancel().catch(() => {}));
+          const w = await (prefix === ""
+            ? builder.inRange({ start: "\0", end: "\0" })
+            : builder.prefix(prefix)).create();
+          if (stop.signal.aborted) {
+            return void (await w.cancel().catch(() => {}));
+          }
           watcher = w;
           attach(w);
           report("connected");
@@ -342,7 +348,9 @@ function addCompare(add: AddCompare, c: KVCondition): ComparatorBuilder {
 /** A cockatiel-shaped policy that just runs the call. */
 const passThroughPolicy = {
   execute: <T>(fn: (ctx: { signal: AbortSignal; attempt: number }) => T): Promise<Awaited<T>> =>
-    Promise.resolve().then(() => fn({ signal: new AbortController().signal, attempt: 0 })) as Promise<
+    Promise.resolve().then(() =>
+      fn({ signal: new AbortController().signal, attempt: 0 })
+    ) as Promise<
       Awaited<T>
     >,
 };

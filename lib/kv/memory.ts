@@ -21,9 +21,9 @@
  */
 
 import {
-  KVError,
   type KVCondition,
   type KVEntry,
+  KVError,
   type KVLease,
   type KVOperation,
   type KVStore,

@@ -38,9 +38,9 @@
 
 import { Redis, type RedisOptions } from "ioredis";
 import {
-  KVError,
   type KVCondition,
   type KVEntry,
+  KVError,
   type KVLease,
   type KVOperation,
   type KVStore,
@@ -242,7 +242,9 @@ export class RedisKVStore implements KVStore {
       let removed = 0;
       for (let i = 0; i < keys.length; i += 500) {
         const batch = keys.slice(i, i + 500);
-        removed += Number(await this.#script("porticoDelete", [...this.#meta(), ...batch], ["all"]));
+        removed += Number(
+          await this.#script("porticoDelete", [...this.#meta(), ...batch], ["all"]),
+        );
       }
       for (const key of keys) this.#forgetLeased(key);
       return removed;
@@ -389,7 +391,10 @@ export class RedisKVStore implements KVStore {
         const keys = [...lease.keys];
         lease.keys.clear();
         if (keys.length > 0) {
-          await this.#call(keys[0], () => this.#script("porticoDelete", [...this.#meta(), ...keys], ["ttl"]));
+          await this.#call(
+            keys[0],
+            () => this.#script("porticoDelete", [...this.#meta(), ...keys], ["ttl"]),
+          );
         }
       },
     };
@@ -447,7 +452,9 @@ export class RedisKVStore implements KVStore {
       return lease;
     });
     const spec = {
-      c: conditions.map((c) => [index(c.key), c.kind === "absent" ? "a" : "e", c.kind === "equals" ? c.value : ""]),
+      c: conditions.map((
+        c,
+      ) => [index(c.key), c.kind === "absent" ? "a" : "e", c.kind === "equals" ? c.value : ""]),
       o: operations.map((op, i) => [
         index(op.key),
         op.kind === "put" ? "p" : "d",
@@ -456,7 +463,10 @@ export class RedisKVStore implements KVStore {
       ]),
     };
     const first = conditions[0]?.key ?? operations[0]?.key;
-    const ok = await this.#call(first, () => this.#script("porticoTxn", [...this.#meta(), ...keys], [JSON.stringify(spec)]));
+    const ok = await this.#call(
+      first,
+      () => this.#script("porticoTxn", [...this.#meta(), ...keys], [JSON.stringify(spec)]),
+    );
     if (Number(ok) !== 1) return false;
     operations.forEach((op, i) => {
       this.#forgetLeased(op.key);
@@ -466,8 +476,9 @@ export class RedisKVStore implements KVStore {
   }
 
   async #read(key: string): Promise<{ value: string | null; revision: number; counter: number }> {
-    const [value, revision, counter] = await this.#call(key, () =>
-      this.#script("porticoRead", [key, ...this.#meta()], [])
+    const [value, revision, counter] = await this.#call(
+      key,
+      () => this.#script("porticoRead", [key, ...this.#meta()], []),
     ) as [string | null, string | null, string | null];
     return { value, revision: Number(revision ?? 0), counter: Number(counter ?? 0) };
   }
@@ -477,7 +488,13 @@ export class RedisKVStore implements KVStore {
     const found = new Set<string>();
     let cursor = "0";
     do {
-      const [next, keys] = await this.#client.scan(cursor, "MATCH", `${escapeGlob(prefix)}*`, "COUNT", 1000);
+      const [next, keys] = await this.#client.scan(
+        cursor,
+        "MATCH",
+        `${escapeGlob(prefix)}*`,
+        "COUNT",
+        1000,
+      );
       cursor = next;
       for (const key of keys) if (key.startsWith(prefix) && !this.#isMeta(key)) found.add(key);
     } while (cursor !== "0");
@@ -503,7 +520,10 @@ export class RedisKVStore implements KVStore {
   }
 
   #script(name: string, keys: string[], args: string[]): Promise<unknown> {
-    const fn = (this.#client as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>)[name];
+    const fn =
+      (this.#client as unknown as Record<string, (...a: (string | number)[]) => Promise<unknown>>)[
+        name
+      ];
     return fn.call(this.#client, keys.length, ...keys, ...args);
   }
 
@@ -536,7 +556,9 @@ export class RedisKVStore implements KVStore {
 function connectionOptions(endpoint: string, options: RedisKVOptions): RedisOptions {
   const url = new URL(/^[a-z]+:\/\//i.test(endpoint) ? endpoint : `redis://${endpoint}`);
   if (url.protocol !== "redis:" && url.protocol !== "rediss:") {
-    throw new KVError(`${BACKEND}: endpoint ${JSON.stringify(endpoint)} must be host:port or redis://host:port`);
+    throw new KVError(
+      `${BACKEND}: endpoint ${JSON.stringify(endpoint)} must be host:port or redis://host:port`,
+    );
   }
   const timeout = options.timeoutMs ?? 5000;
   const result: RedisOptions = {

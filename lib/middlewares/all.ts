@@ -4,3 +4,6 @@
  *
  * @module
  */
+
+import "./group_request.ts";
+import "./group_access.ts";

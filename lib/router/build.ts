@@ -201,7 +201,7 @@ export function buildRouter(options: BuildOptions): RouterGeneration {
     try {
       compiled = compileRule(config.rule, config.priority);
     } catch (err) {
-      errors.push(`rule: ${(err as Error).message}`);
+      errors.push((err as Error).message);
     }
     const priority = compiled?.priority ?? config.priority;
 

@@ -122,12 +122,16 @@ export function ipChecker(entries: string[]): (ip: string) => boolean {
   for (const e of entries) {
     if (e.includes("/")) {
       const net = parseCidr(e);
-      if (!net) throw new Error(`${JSON.stringify(e)} is not a valid CIDR such as 10.0.0.0/8 or fd00::/8`);
+      if (!net) {
+        throw new Error(`${JSON.stringify(e)} is not a valid CIDR such as 10.0.0.0/8 or fd00::/8`);
+      }
       nets.push(net);
     } else {
       const ip = parseIp(e);
       if (!ip) {
-        throw new Error(`${JSON.stringify(e)} is not a valid IP address or CIDR such as 10.0.0.1 or 10.0.0.0/8`);
+        throw new Error(
+          `${JSON.stringify(e)} is not a valid IP address or CIDR such as 10.0.0.1 or 10.0.0.0/8`,
+        );
       }
       ips.push(ip);
     }

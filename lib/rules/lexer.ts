@@ -9,15 +9,27 @@
 import { RuleSyntaxError } from "./errors.ts";
 
 /** Token kinds. */
-export type TokenKind = "ident" | "string" | "(" | ")" | "," | "&&" | "||" | "!" | "eof";
+export type TokenKind =
+  | "ident"
+  | "string"
+  | "("
+  | ")"
+  | ","
+  | "&&"
+  | "||"
+  | "!"
+  | "invalid"
+  | "eof";
 
 /** One token with its source offset (0-based) and, for strings, the unquoted value. */
 export interface Token {
   kind: TokenKind;
   start: number;
   end: number;
-  /** Identifier text or unquoted string value. */
+  /** Identifier text, unquoted string value, or the character of an invalid token. */
   value: string;
+  /** For an invalid token: what the user probably meant. */
+  hint?: string;
 }
 
 const IDENT_START = /[\p{L}_]/u;
@@ -29,7 +41,10 @@ export function nearText(rule: string, offset: number): string {
   return rest.length > 24 ? rest.slice(0, 24) : rest;
 }
 
-/** Splits `rule` into tokens; throws RuleSyntaxError on a bad character or string. */
+/**
+ * Splits `rule` into tokens. An unexpected character becomes an `invalid` token for the
+ * parser to report in context; a malformed string throws RuleSyntaxError here.
+ */
 export function tokenize(rule: string): Token[] {
   const tokens: Token[] = [];
   const fail = (reason: string, at: number): never => {
@@ -51,7 +66,9 @@ export function tokenize(rule: string): Token[] {
         while (j < n && /\s/.test(rule[j])) j++;
         if (j < n) {
           fail(
-            `unexpected newline before ${JSON.stringify(rule[j])}; put "&&" or "||" at the end of the line, not the start`,
+            `unexpected newline before ${
+              JSON.stringify(rule[j])
+            }; put "&&" or "||" at the end of the line, not the start`,
             i,
           );
         }
@@ -89,8 +106,11 @@ export function tokenize(rule: string): Token[] {
       tokens.push({ kind: "ident", start, end: j, value: rule.slice(i, j) });
       i = j;
     } else {
-      const hint = c === "&" || c === "|" ? ` (did you mean "${c}${c}"?)` : "";
-      fail(`unexpected character ${JSON.stringify(c)}${hint}`, start);
+      // Reported by the parser, which knows what it expected here.
+      const ch = String.fromCodePoint(rule.codePointAt(i)!);
+      const hint = c === "&" || c === "|" ? `did you mean "${c}${c}"?` : undefined;
+      tokens.push({ kind: "invalid", start, end: i + ch.length, value: ch, hint });
+      i += ch.length;
     }
   }
   tokens.push({ kind: "eof", start: n, end: n, value: "" });
@@ -155,7 +175,9 @@ function readInterpreted(
       i += 2 + len;
     } else if (e >= "0" && e <= "7") {
       const oct = rule.slice(i + 1, i + 4);
-      if (!/^[0-7]{3}$/.test(oct) || parseInt(oct, 8) > 255) fail(`invalid octal escape \\${oct}`, i);
+      if (!/^[0-7]{3}$/.test(oct) || parseInt(oct, 8) > 255) {
+        fail(`invalid octal escape \\${oct}`, i);
+      }
       bytes.push(parseInt(oct, 8));
       i += 4;
     } else {

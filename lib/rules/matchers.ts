@@ -30,7 +30,10 @@ const bad = (reason: string, arg?: number): never => {
   throw new MatcherValueError({ reason, arg });
 };
 
-const isAscii = (s: string) => /^[\x00-\x7f]*$/.test(s);
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
+  return true;
+}
 const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 function regexp(name: string, pattern: string, arg: number): RegExp {
@@ -101,14 +104,22 @@ function build(name: MatcherName, args: string[]): Predicate {
     }
     case "Host": {
       if (!isAscii(a0)) {
-        bad(`invalid Host value ${JSON.stringify(a0)}: non-ASCII characters are not allowed (use the punycode form, xn--...)`, 0);
+        bad(
+          `invalid Host value ${
+            JSON.stringify(a0)
+          }: non-ASCII characters are not allowed (use the punycode form, xn--...)`,
+          0,
+        );
       }
       const m = hostMatcher(a0);
       return (r) => m(r.host);
     }
     case "HostRegexp": {
       if (!isAscii(a0)) {
-        bad(`invalid HostRegexp value ${JSON.stringify(a0)}: non-ASCII characters are not allowed`, 0);
+        bad(
+          `invalid HostRegexp value ${JSON.stringify(a0)}: non-ASCII characters are not allowed`,
+          0,
+        );
       }
       const re = regexp(name, a0, 0);
       return (r) => re.test(r.host);

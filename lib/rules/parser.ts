@@ -46,7 +46,12 @@ function parseRaw(rule: string, spellings: ReadonlyMap<string, string>): RawNode
   const tokens = tokenize(rule);
   let pos = 0;
   const peek = (): Token => tokens[pos];
-  const describe = (t: Token) => t.kind === "eof" ? "end of rule" : JSON.stringify(t.value);
+  const describe = (t: Token) =>
+    t.kind === "eof"
+      ? "end of rule"
+      : t.kind === "invalid"
+      ? `unexpected character ${JSON.stringify(t.value)}${t.hint ? ` (${t.hint})` : ""}`
+      : JSON.stringify(t.value);
 
   const parseOr = (): RawNode => {
     let left = parseAnd();
@@ -75,7 +80,10 @@ function parseRaw(rule: string, spellings: ReadonlyMap<string, string>): RawNode
       const inner = parseOr();
       const close = peek();
       if (close.kind !== ")") {
-        fail(`expected ")" to close the "(" at column ${t.start + 1}, found ${describe(close)}`, close.start);
+        fail(
+          `expected ")" to close the "(" at column ${t.start + 1}, found ${describe(close)}`,
+          close.start,
+        );
       }
       pos++;
       return inner;
@@ -104,7 +112,9 @@ function parseRaw(rule: string, spellings: ReadonlyMap<string, string>): RawNode
         );
       }
       fail(
-        `expected "(" after matcher ${JSON.stringify(nameTok.value)}, found ${describe(tokens[pos])}`,
+        `expected "(" after matcher ${JSON.stringify(nameTok.value)}, found ${
+          describe(tokens[pos])
+        }`,
         tokens[pos].start,
       );
     }
@@ -151,7 +161,14 @@ function parseRaw(rule: string, spellings: ReadonlyMap<string, string>): RawNode
     const hint = rest.kind === "ident" || rest.kind === "(" || rest.kind === "!"
       ? `join conditions with "&&" or "||"`
       : undefined;
-    fail(`unexpected ${describe(rest)} after a complete expression`, rest.start, undefined, hint);
+    fail(
+      `unexpected ${
+        rest.kind === "invalid" ? describe(rest).replace("unexpected ", "") : describe(rest)
+      } after a complete expression`,
+      rest.start,
+      undefined,
+      hint,
+    );
   }
   return tree;
 }

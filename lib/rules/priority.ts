@@ -15,7 +15,10 @@
  */
 export function defaultPriority(rule: string): number {
   // ASCII is the common case; only count bytes when needed.
-  return /^[\x00-\x7f]*$/.test(rule) ? rule.length : new TextEncoder().encode(rule).length;
+  for (let i = 0; i < rule.length; i++) {
+    if (rule.charCodeAt(i) > 0x7f) return new TextEncoder().encode(rule).length;
+  }
+  return rule.length;
 }
 
 /** The priority a router uses: `priority` unless it is missing or 0, else the default. */

@@ -92,7 +92,9 @@ function literal(c: string, inClass: boolean): string {
 }
 
 function propertyEscape(name: string, negated: boolean, at: number): string {
-  if (!/^[A-Za-z_]+$/.test(name)) throw new Re2Error(`invalid character class range \\p{${name}}`, at);
+  if (!/^[A-Za-z_]+$/.test(name)) {
+    throw new Re2Error(`invalid character class range \\p{${name}}`, at);
+  }
   const p = negated ? "P" : "p";
   if (name === "Any") return `\\${p}{Any}`;
   if (/^[A-Z][a-z]?$/.test(name)) return `\\${p}{${name}}`;
@@ -143,7 +145,10 @@ export function translateRe2(src: string): string {
       case "W":
         return { js: `\\${c}` };
       case "s":
-        return { js: inClass ? rangesBody(GO_SPACE) : `[${rangesBody(GO_SPACE)}]`, ranges: GO_SPACE };
+        return {
+          js: inClass ? rangesBody(GO_SPACE) : `[${rangesBody(GO_SPACE)}]`,
+          ranges: GO_SPACE,
+        };
       case "S": {
         const r = complement(GO_SPACE);
         return { js: inClass ? rangesBody(r) : `[${rangesBody(r)}]`, ranges: r };
@@ -311,7 +316,9 @@ export function translateRe2(src: string): string {
       if (!m) return;
       const min = Number(m[1]);
       const max = m[3] ? Number(m[3]) : min;
-      if (min > 1000 || max > 1000) err(`invalid repeat count ${m[0]} (RE2 allows at most 1000)`, at);
+      if (min > 1000 || max > 1000) {
+        err(`invalid repeat count ${m[0]} (RE2 allows at most 1000)`, at);
+      }
       if (m[3] && max < min) err(`invalid repeat count ${m[0]}`, at);
       q = m[0];
       i += m[0].length;
@@ -322,7 +329,10 @@ export function translateRe2(src: string): string {
       i++;
     }
     const next = src[i];
-    if (next === "*" || next === "+" || next === "?" || (next === "{" && /^\{\d+(,\d*)?\}/.test(src.slice(i)))) {
+    if (
+      next === "*" || next === "+" || next === "?" ||
+      (next === "{" && /^\{\d+(,\d*)?\}/.test(src.slice(i)))
+    ) {
       err(`invalid nested repetition operator ${src.slice(at, i + 1)}`, at);
     }
     if (flags.U) lazy = !lazy;
@@ -354,7 +364,10 @@ export function translateRe2(src: string): string {
           break;
         }
         if (/^(=|!|<=|<!)/.test(rest)) {
-          err("lookahead and lookbehind assertions (?=, (?!, (?<=, (?<! are not supported by RE2", at);
+          err(
+            "lookahead and lookbehind assertions (?=, (?!, (?<=, (?<! are not supported by RE2",
+            at,
+          );
         }
         const fm = /^([imsU]*)(?:-([imsU]*))?([:)])/.exec(rest);
         if (!fm || (fm[2] !== undefined && fm[2] === "") || (fm[1] === "" && fm[2] === undefined)) {
@@ -418,7 +431,9 @@ export function translateRe2(src: string): string {
         err(`missing argument to repetition operator ${c}`, i);
         break;
       case "{":
-        if (/^\{\d+(,\d*)?\}/.test(src.slice(i))) err("missing argument to repetition operator {", i);
+        if (/^\{\d+(,\d*)?\}/.test(src.slice(i))) {
+          err("missing argument to repetition operator {", i);
+        }
         out += "\\{";
         i++;
         break;

@@ -17,20 +17,23 @@ function router(rule: string, service: string, entryPoints: string[], priority =
   return { rule, service, entryPoints, middlewares: [], priority };
 }
 
-/** The internal provider's snapshot for a static config. */
-export function internalConfig(staticConfig: StaticConfig): DynamicConfig {
+/**
+ * The internal provider's snapshot for a static config. Routers whose
+ * internal service this build does not have (`available`) are left out.
+ */
+export function internalConfig(staticConfig: StaticConfig, available: ReadonlySet<string>): DynamicConfig {
   const config = emptyDynamicConfig();
   const routers = config.http.routers;
   if (staticConfig.api?.insecure) {
     routers["api"] = router("PathPrefix(`/api`)", "api@internal", ["traefik"]);
-    if (staticConfig.api.dashboard) {
+    if (staticConfig.api.dashboard && available.has("dashboard@internal")) {
       routers["dashboard"] = router("PathPrefix(`/`)", "dashboard@internal", ["traefik"], INTERNAL_PRIORITY - 2);
     }
   }
   if (staticConfig.ping) {
     routers["ping"] = router("PathPrefix(`/ping`)", "ping@internal", [staticConfig.ping.entryPoint]);
   }
-  if (staticConfig.metrics?.prometheus) {
+  if (staticConfig.metrics?.prometheus && available.has("prometheus@internal")) {
     routers["prometheus"] = router("PathPrefix(`/metrics`)", "prometheus@internal", [
       staticConfig.metrics.prometheus.entryPoint,
     ]);

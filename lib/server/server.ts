@@ -125,7 +125,7 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
 
   watcher = new ConfigWatcher(
     { build, log: log.child("config"), debounceMs: options.debounceMs ?? 50 },
-    new Map([["internal", internalConfig(staticConfig)]]),
+    new Map([["internal", internalConfig(staticConfig, new Set(internalServices.keys()))]]),
   );
 
   const providers: Provider[] = [...(options.providers ?? [])];

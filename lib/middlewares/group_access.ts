@@ -1,0 +1,7 @@
+/**
+ * Registers one group of middlewares.
+ *
+ * @module
+ */
+
+export {};
