@@ -9,8 +9,8 @@
 
 import {
   compareRoutes,
-  compileRule,
   type CompiledRule,
+  compileRule,
   defaultPriority,
   matchRequestFrom,
   parseDomains,
@@ -19,7 +19,10 @@ import {
 } from "../lib/rules/mod.ts";
 
 /** Where the vectors live: `shared/` beside the repository root. */
-export const VECTORS_URL = new URL("../../shared/conformance/traefik-rule-vectors.json", import.meta.url);
+export const VECTORS_URL = new URL(
+  "../../shared/conformance/traefik-rule-vectors.json",
+  import.meta.url,
+);
 
 /** Test-only request header carrying the vector's socket peer address to the handler. */
 export const REMOTE_ADDR_HEADER = "x-conformance-remote-addr";
@@ -99,7 +102,8 @@ function splitUrl(url: string): { authority?: string; target: string } {
 }
 
 function buildRequest(caseIndex: number, req: VectorRequest): string {
-  const extra = `${CASE_HEADER}: ${caseIndex}\r\n${REMOTE_ADDR_HEADER}: ${req.remoteAddr}\r\nConnection: close\r\n`;
+  const extra =
+    `${CASE_HEADER}: ${caseIndex}\r\n${REMOTE_ADDR_HEADER}: ${req.remoteAddr}\r\nConnection: close\r\n`;
   if (req.raw) return req.raw.replace(/\r\n\r\n$/, "\r\n" + extra + "\r\n");
   const { authority, target } = splitUrl(req.url);
   let head = `${req.method} ${target} HTTP/1.1\r\n`;
@@ -182,7 +186,9 @@ export async function runConformance(vectors: VectorCase[]): Promise<Conformance
         check(
           error instanceof RuleSyntaxError,
           label,
-          error ? `threw ${error}` : `rule ${JSON.stringify(c.rule)} was accepted, expected an error`,
+          error
+            ? `threw ${error}`
+            : `rule ${JSON.stringify(c.rule)} was accepted, expected an error`,
           false,
         );
       } else if (!compiled) {
@@ -209,12 +215,19 @@ export async function runConformance(vectors: VectorCase[]): Promise<Conformance
       check(
         JSON.stringify(got) === JSON.stringify(c.expectedDomains),
         label,
-        `parseDomains(${JSON.stringify(c.rule)}) = ${JSON.stringify(got)}, expected ${JSON.stringify(c.expectedDomains)}`,
+        `parseDomains(${JSON.stringify(c.rule)}) = ${JSON.stringify(got)}, expected ${
+          JSON.stringify(c.expectedDomains)
+        }`,
         false,
       );
     } else if (c.kind === "rulePriority") {
       const got = defaultPriority(c.rule!);
-      check(got === c.expectedPriority, label, `priority ${got}, expected ${c.expectedPriority}`, false);
+      check(
+        got === c.expectedPriority,
+        label,
+        `priority ${got}, expected ${c.expectedPriority}`,
+        false,
+      );
     } else if (c.kind === "routingPath") {
       tables.set(index, []);
     }
@@ -235,7 +248,9 @@ export async function runConformance(vectors: VectorCase[]): Promise<Conformance
       }
       const headers = { "x-routing-path": encodeURIComponent(view.path) };
       for (const r of routes) {
-        if (r.compiled.match(view)) return new Response(null, { headers: { ...headers, "x-from": r.name } });
+        if (r.compiled.match(view)) {
+          return new Response(null, { headers: { ...headers, "x-from": r.name } });
+        }
       }
       return new Response(null, { status: 404, headers });
     },
@@ -254,18 +269,37 @@ export async function runConformance(vectors: VectorCase[]): Promise<Conformance
           } catch (e) {
             onWire = `error ${e}`;
           }
-          report.notReproducible.push(`${label}: Go expects ${req.expected}, on the wire ${onWire}; ${req.note}`);
+          report.notReproducible.push(
+            `${label}: Go expects ${req.expected}, on the wire ${onWire}; ${req.note}`,
+          );
           continue;
         }
         const res = await send(server.addr.port, buildRequest(index, req));
         if (c.kind === "routingPath") {
           const got = decodeURIComponent(res.headers.get("x-routing-path") ?? "");
-          check(got === req.expectedRoutingPath, label, `routing path ${JSON.stringify(got)}, expected ${JSON.stringify(req.expectedRoutingPath)}`, true);
+          check(
+            got === req.expectedRoutingPath,
+            label,
+            `routing path ${JSON.stringify(got)}, expected ${
+              JSON.stringify(req.expectedRoutingPath)
+            }`,
+            true,
+          );
         } else if (c.kind === "priority") {
           const got = res.headers.get("x-from");
-          check(got === req.expectedRoute, label, `served by ${got ?? "nothing"} (${res.status}), expected ${req.expectedRoute}`, true);
+          check(
+            got === req.expectedRoute,
+            label,
+            `served by ${got ?? "nothing"} (${res.status}), expected ${req.expectedRoute}`,
+            true,
+          );
         } else {
-          check(res.status === req.expected, label, `status ${res.status}, expected ${req.expected} (rule ${c.rule})`, true);
+          check(
+            res.status === req.expected,
+            label,
+            `status ${res.status}, expected ${req.expected} (rule ${c.rule})`,
+            true,
+          );
         }
       }
     }

@@ -157,6 +157,18 @@ const serviceSchema = union({
   }),
 }, { label: "service type" });
 
+/** Timeouts and trust for reaching upstreams (Traefik's `http.serversTransports`). */
+const serversTransportSchema = obj({
+  insecureSkipVerify: bool({ default: false }),
+  rootCAs: list(str(), { default: [] }),
+  maxIdleConnsPerHost: int({ min: -1, default: 200 }),
+  forwardingTimeouts: obj({
+    dialTimeout: duration({ default: "30s", min: 0 }),
+    responseHeaderTimeout: duration({ default: "0s", min: 0 }),
+    idleConnTimeout: duration({ default: "90s", min: 0 }),
+  }, { default: {}, unsupported: notYet("readIdleTimeout", "pingTimeout") }),
+}, { unsupported: notYet("serverName", "certificates", "disableHTTP2", "peerCertURI", "spiffe") });
+
 const middlewareSchema = union(
   Object.fromEntries(MIDDLEWARE_TYPES.map((type) => [type, table()])),
   { label: "middleware type" },
@@ -223,7 +235,8 @@ export const dynamicConfigSchema: Schema = obj({
     routers: record(routerSchema, { default: {}, validateKey: checkName }),
     services: record(serviceSchema, { default: {}, validateKey: checkName }),
     middlewares: record(middlewareSchema, { default: {}, validateKey: checkName }),
-  }, { default: {}, unsupported: notYet("serversTransports") }),
+    serversTransports: record(serversTransportSchema, { default: {}, validateKey: checkName }),
+  }, { default: {} }),
   tls: obj({
     certificates: list(obj({ ...certificateFiles, stores: list(str(), { default: [] }) }), {
       default: [],
@@ -246,7 +259,7 @@ export const dynamicConfigSchema: Schema = obj({
 /** A dynamic configuration with nothing in it. */
 export function emptyDynamicConfig(): DynamicConfig {
   return {
-    http: { routers: {}, services: {}, middlewares: {} },
+    http: { routers: {}, services: {}, middlewares: {}, serversTransports: {} },
     tls: { certificates: [], options: {}, stores: {} },
   };
 }

@@ -174,6 +174,7 @@ export function mergeDynamicConfigs(
     take("http.routers", config.http.routers, merged.http.routers, source);
     take("http.services", config.http.services, merged.http.services, source);
     take("http.middlewares", config.http.middlewares, merged.http.middlewares, source);
+    take("http.serversTransports", config.http.serversTransports, merged.http.serversTransports, source);
     take("tls.options", config.tls.options, merged.tls.options, source);
     take("tls.stores", config.tls.stores, merged.tls.stores, source);
     merged.tls.certificates.push(...config.tls.certificates);

@@ -122,6 +122,7 @@ export interface DynamicConfig {
     routers: Record<string, RouterConfig>;
     services: Record<string, ServiceConfig>;
     middlewares: Record<string, MiddlewareConfig>;
+    serversTransports: Record<string, ServersTransportConfig>;
   };
   tls: {
     certificates: TLSCertificateConfig[];
@@ -159,6 +160,13 @@ export interface LoadBalancerConfig {
   sticky?: { cookie: StickyCookieConfig };
   responseForwarding?: { flushInterval: number };
   serversTransport?: string;
+}
+
+export interface ServersTransportConfig {
+  insecureSkipVerify: boolean;
+  rootCAs: string[];
+  maxIdleConnsPerHost: number;
+  forwardingTimeouts: { dialTimeout: number; responseHeaderTimeout: number; idleConnTimeout: number };
 }
 
 export interface HealthCheckConfig {

@@ -10,6 +10,7 @@ import type {
   DynamicConfig,
   MiddlewareConfig,
   RouterConfig,
+  ServersTransportConfig,
   ServiceConfig,
   TLSCertificateConfig,
   TLSOptionsConfig,
@@ -27,6 +28,7 @@ export interface MergedConfig {
   routers: Map<string, Qualified<RouterConfig>>;
   services: Map<string, Qualified<ServiceConfig>>;
   middlewares: Map<string, Qualified<MiddlewareConfig>>;
+  serversTransports: Map<string, Qualified<ServersTransportConfig>>;
   tls: {
     certificates: (TLSCertificateConfig & { provider: string })[];
     options: Map<string, TLSOptionsConfig>;
@@ -45,6 +47,7 @@ export function mergeProviders(snapshots: ReadonlyMap<string, DynamicConfig>): M
     routers: new Map(),
     services: new Map(),
     middlewares: new Map(),
+    serversTransports: new Map(),
     tls: { certificates: [], options: new Map(), stores: {} },
   };
   for (const provider of [...snapshots.keys()].sort()) {
@@ -58,6 +61,9 @@ export function mergeProviders(snapshots: ReadonlyMap<string, DynamicConfig>): M
     for (const [name, c] of Object.entries(config.http.middlewares)) {
       merged.middlewares.set(`${name}@${provider}`, { name: `${name}@${provider}`, provider, config: c });
     }
+    for (const [name, c] of Object.entries(config.http.serversTransports ?? {})) {
+      merged.serversTransports.set(`${name}@${provider}`, { name: `${name}@${provider}`, provider, config: c });
+    }
     for (const cert of config.tls.certificates) merged.tls.certificates.push({ ...cert, provider });
     // TLS options and stores are global in Traefik; the first provider to define a name wins.
     for (const [name, o] of Object.entries(config.tls.options)) {
@@ -68,12 +74,4 @@ export function mergeProviders(snapshots: ReadonlyMap<string, DynamicConfig>): M
     }
   }
   return merged;
-}
-
-/** An empty dynamic config, for providers that have nothing yet. */
-export function emptyDynamicConfig(): DynamicConfig {
-  return {
-    http: { routers: {}, services: {}, middlewares: {} },
-    tls: { certificates: [], options: {}, stores: {} },
-  };
 }

@@ -49,10 +49,19 @@ export const DEFAULT_TIMEOUTS: ForwardingTimeouts = {
 export class UpstreamPool {
   readonly http: http.Agent;
   readonly https: https.Agent;
-  constructor(readonly timeouts: ForwardingTimeouts = DEFAULT_TIMEOUTS, insecureSkipVerify = false) {
-    const common = { keepAlive: true, maxSockets: 1024, maxFreeSockets: 256, timeout: timeouts.idleConnTimeout, scheduling: "lifo" as const };
+  constructor(
+    readonly timeouts: ForwardingTimeouts = DEFAULT_TIMEOUTS,
+    tls: { insecureSkipVerify: boolean; ca?: string[] } = { insecureSkipVerify: false },
+  ) {
+    const common = {
+      keepAlive: true,
+      maxSockets: 1024,
+      maxFreeSockets: 256,
+      timeout: timeouts.idleConnTimeout,
+      scheduling: "lifo" as const,
+    };
     this.http = new http.Agent(common);
-    this.https = new https.Agent({ ...common, rejectUnauthorized: !insecureSkipVerify });
+    this.https = new https.Agent({ ...common, rejectUnauthorized: !tls.insecureSkipVerify, ca: tls.ca });
   }
   close(): void {
     this.http.destroy();

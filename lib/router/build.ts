@@ -13,7 +13,8 @@ import type { RouterConfig, StaticConfig } from "../config/types.ts";
 import type { MiddlewareBuildContext, PorticoEnv, PorticoMiddleware } from "../middlewares/types.ts";
 import { middlewareFactory, middlewareTypes } from "../middlewares/registry.ts";
 import { type MergedConfig, qualify } from "../providers/merge.ts";
-import { UpstreamError, type UpstreamPool } from "../proxy/forward.ts";
+import { UpstreamError } from "../proxy/forward.ts";
+import type { UpstreamPools } from "../proxy/pools.ts";
 import { compileRule, hostIndexKey, type MatchRequest, matchRequestFrom } from "../rules/mod.ts";
 import { buildServices } from "../services/build.ts";
 import type { HealthLogger } from "../services/load_balancer.ts";
@@ -77,7 +78,7 @@ export interface BuildOptions {
   generation: number;
   staticConfig: StaticConfig;
   merged: MergedConfig;
-  pool: UpstreamPool;
+  pools: UpstreamPools;
   /** `api@internal`, `ping@internal`, …: services implemented in code. */
   internalServices: ReadonlyMap<string, Service>;
   serverName: string;
@@ -91,7 +92,7 @@ const NOT_FOUND = () => errorResponse(404);
 /**
  * @example
  * ```ts
- * const gen = buildRouter({ generation: 1, staticConfig, merged, pool, internalServices, serverName: "edge-1" });
+ * const gen = buildRouter({ generation: 1, staticConfig, merged, pools, internalServices, serverName: "edge-1" });
  * const res = await gen.handle("web", request, { remoteAddr: "127.0.0.1", tls: false, port: 80 });
  * ```
  */
@@ -99,7 +100,8 @@ export function buildRouter(options: BuildOptions): RouterGeneration {
   const { merged, staticConfig } = options;
   const { services, errors: serviceErrors } = buildServices(
     merged.services,
-    options.pool,
+    merged.serversTransports,
+    options.pools,
     options.internalServices,
     options.onHealth,
   );

@@ -7,7 +7,7 @@
  */
 
 import type { DynamicConfig, RouterConfig, StaticConfig } from "../config/types.ts";
-import { emptyDynamicConfig } from "../providers/merge.ts";
+import { emptyDynamicConfig } from "../config/dynamic.ts";
 import type { ProxyRequest, Service } from "../services/types.ts";
 
 /** Internal routers win over user routers, as in Traefik (MaxInt priority). */

@@ -14,7 +14,7 @@ import { Logger } from "../log/logger.ts";
 import { FileProvider } from "../providers/file.ts";
 import { mergeProviders } from "../providers/merge.ts";
 import type { Provider } from "../providers/types.ts";
-import { UpstreamPool } from "../proxy/forward.ts";
+import { UpstreamPools } from "../proxy/pools.ts";
 import { buildRouter, type ConnectionInfo } from "../router/build.ts";
 import type { Service } from "../services/types.ts";
 import { ConfigWatcher } from "./config_watcher.ts";
@@ -54,7 +54,7 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
   const accessLog = staticConfig.accessLog
     ? new AccessLogWriter(staticConfig.accessLog.filePath, staticConfig.accessLog.format)
     : undefined;
-  const pool = new UpstreamPool();
+  const pools = new UpstreamPools();
   const serverName = Deno.hostname();
   let draining = false;
   let requestCount = 0;
@@ -115,7 +115,7 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
       generation,
       staticConfig,
       merged: mergeProviders(snapshots),
-      pool,
+      pools,
       internalServices,
       serverName,
       onHealth: (service, server, status) =>
@@ -200,7 +200,7 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
       if (timedOut) log.warn("grace period over; closing remaining connections");
       await Promise.all(providers.map((p) => p.stop()));
       watcher.stop();
-      pool.close();
+      pools.close();
       await accessLog?.close();
       log.info("stopped");
       resolveFinished();

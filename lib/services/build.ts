@@ -6,9 +6,9 @@
  * @module
  */
 
-import type { ServiceConfig } from "../config/types.ts";
+import type { ServersTransportConfig, ServiceConfig } from "../config/types.ts";
 import { type Qualified, qualify } from "../providers/merge.ts";
-import type { UpstreamPool } from "../proxy/forward.ts";
+import type { UpstreamPools } from "../proxy/pools.ts";
 import { FailoverService, MirroringService, WeightedService } from "./composites.ts";
 import { type HealthLogger, LoadBalancerService } from "./load_balancer.ts";
 import type { Service } from "./types.ts";
@@ -22,12 +22,13 @@ export interface BuiltServices {
 /**
  * @example
  * ```ts
- * const { services, errors } = buildServices(merged.services, pool, internal);
+ * const { services, errors } = buildServices(merged.services, merged.serversTransports, pools, internal);
  * ```
  */
 export function buildServices(
   configs: ReadonlyMap<string, Qualified<ServiceConfig>>,
-  pool: UpstreamPool,
+  transports: ReadonlyMap<string, Qualified<ServersTransportConfig>>,
+  pools: UpstreamPools,
   internal: ReadonlyMap<string, Service>,
   onHealth?: HealthLogger,
 ): BuiltServices {
@@ -48,7 +49,13 @@ export function buildServices(
       const c = entry.config;
       let service: Service;
       if ("loadBalancer" in c) {
-        service = new LoadBalancerService(name, c.loadBalancer, pool, onHealth);
+        let transport: ServersTransportConfig | undefined;
+        if (c.loadBalancer.serversTransport) {
+          const ref = qualify(c.loadBalancer.serversTransport, entry.provider);
+          transport = transports.get(ref)?.config;
+          if (!transport) throw new Error(`serversTransport "${ref}" does not exist`);
+        }
+        service = new LoadBalancerService(name, c.loadBalancer, pools.get(transport), onHealth);
       } else if ("weighted" in c) {
         service = new WeightedService(
           name,
