@@ -447,7 +447,12 @@ export class Election {
         // a granted prevote carries the future term we asked about
       } else {
         const leader = m.type === "heartbeat" ? m.from : null;
-        this.#becomeFollower(m.term, leader, now, `${m.type} from ${m.from} with higher term ${m.term}`);
+        this.#becomeFollower(
+          m.term,
+          leader,
+          now,
+          `${m.type} from ${m.from} with higher term ${m.term}`,
+        );
       }
     } else if (m.term < this.#term) {
       if ((this.#checkQuorum || this.#preVote) && m.type === "heartbeat") {
@@ -502,7 +507,13 @@ export class Election {
       (m.type === "preVote" && m.term > this.#term);
     const responseType = m.type === "preVote" ? "preVoteResponse" : "voteResponse";
     if (!canVote) {
-      this.#send({ type: responseType, term: this.#term, from: this.id, to: m.from, granted: false });
+      this.#send({
+        type: responseType,
+        term: this.#term,
+        from: this.id,
+        to: m.from,
+        granted: false,
+      });
       return;
     }
     if (m.type === "vote") {
@@ -517,8 +528,12 @@ export class Election {
   }
 
   #handlePreVoteResponse(m: PreVoteResponseMessage, now: number): void {
-    if (this.#role !== "preCandidate") return this.#ignore(m, `not a pre-candidate (${this.#role})`);
-    if (m.granted && m.term !== this.#term + 1) return this.#ignore(m, "prevote answer for another round");
+    if (this.#role !== "preCandidate") {
+      return this.#ignore(m, `not a pre-candidate (${this.#role})`);
+    }
+    if (m.granted && m.term !== this.#term + 1) {
+      return this.#ignore(m, "prevote answer for another round");
+    }
     this.#votes.set(m.from, m.granted);
     const { granted, rejected } = this.#tally();
     if (granted >= this.quorum) this.#becomeCandidate(now, false, "won prevote");

@@ -144,5 +144,9 @@ export async function fencedWrite(
   operations: KVOperation[],
 ): Promise<void> {
   if (await tryFencedWrite(kv, rootKey, record, operations)) return;
-  throw new FencedOutError(leaderKey(rootKey), record, await readLeader(kv, rootKey).catch(() => undefined));
+  throw new FencedOutError(
+    leaderKey(rootKey),
+    record,
+    await readLeader(kv, rootKey).catch(() => undefined),
+  );
 }

@@ -35,7 +35,9 @@ export function requestTypeForPath(path: string): RequestType | undefined {
 }
 
 /** Whether a message goes out as a request (rather than inside an HTTP reply). */
-export function isRequest(message: PeerMessage): message is Extract<PeerMessage, { type: RequestType }> {
+export function isRequest(
+  message: PeerMessage,
+): message is Extract<PeerMessage, { type: RequestType }> {
   return message.type in REQUEST_PATHS;
 }
 
@@ -54,7 +56,9 @@ type Obj = Record<string, unknown>;
 
 function str(o: Obj, field: string, max: number, allowEmpty = false): string {
   const v = o[field];
-  if (typeof v !== "string") throw new MessageDecodeError(field, `must be a string, got ${kind(v)}`);
+  if (typeof v !== "string") {
+    throw new MessageDecodeError(field, `must be a string, got ${kind(v)}`);
+  }
   if (!allowEmpty && v === "") throw new MessageDecodeError(field, "must not be empty");
   if (v.length > max) throw new MessageDecodeError(field, `must be at most ${max} characters`);
   return v;
@@ -62,7 +66,9 @@ function str(o: Obj, field: string, max: number, allowEmpty = false): string {
 
 function bool(o: Obj, field: string): boolean {
   const v = o[field];
-  if (typeof v !== "boolean") throw new MessageDecodeError(field, `must be true or false, got ${kind(v)}`);
+  if (typeof v !== "boolean") {
+    throw new MessageDecodeError(field, `must be true or false, got ${kind(v)}`);
+  }
   return v;
 }
 
@@ -95,7 +101,10 @@ export function decodePeerMessage(value: unknown, expectedType?: PeerMessage["ty
   const o = value as Obj;
   const type = o.type;
   if (typeof type !== "string" || !(MESSAGE_TYPES as readonly string[]).includes(type)) {
-    throw new MessageDecodeError("type", `must be one of ${MESSAGE_TYPES.join(", ")}, got ${kind(type)}`);
+    throw new MessageDecodeError(
+      "type",
+      `must be one of ${MESSAGE_TYPES.join(", ")}, got ${kind(type)}`,
+    );
   }
   if (expectedType !== undefined && type !== expectedType) {
     throw new MessageDecodeError("type", `must be ${expectedType} here, got ${type}`);
@@ -116,7 +125,11 @@ export function decodePeerMessage(value: unknown, expectedType?: PeerMessage["ty
     }
     case "preVoteResponse":
     case "voteResponse":
-      return { type: type as "preVoteResponse" | "voteResponse", ...base, granted: bool(o, "granted") };
+      return {
+        type: type as "preVoteResponse" | "voteResponse",
+        ...base,
+        granted: bool(o, "granted"),
+      };
     case "heartbeat":
       return {
         type: "heartbeat",

@@ -23,8 +23,8 @@ import {
   parsePeerMessage,
   REPLY_TYPES,
   REQUEST_PATHS,
-  requestTypeForPath,
   type RequestType,
+  requestTypeForPath,
 } from "./messages.ts";
 import { claimLeadership, type LeaderRecord } from "./fencing.ts";
 import type { KVStore } from "../kv/types.ts";
@@ -81,6 +81,8 @@ export interface ClusterCounters {
   rejected: Record<RefusalReason | "badRequest", number>;
 }
 
+type ResolvedOptions = Required<Omit<ClusterNodeOptions, "kv">> & { kv?: KVStore };
+
 type Listener = (event: { term: number; reason: string; record?: LeaderRecord }) => void;
 
 /** Thrown for unusable options, naming the `[cluster]` setting. */
@@ -122,22 +124,31 @@ function parseAddress(field: string, address: string): { hostname: string; port:
 export class ClusterNode {
   readonly counters: ClusterCounters = {
     elections: 0,
-    rejected: { unauthenticated: 0, malformed: 0, stale: 0, forged: 0, replayed: 0, overloaded: 0, badRequest: 0 },
+    rejected: {
+      unauthenticated: 0,
+      malformed: 0,
+      stale: 0,
+      forged: 0,
+      replayed: 0,
+      overloaded: 0,
+      badRequest: 0,
+    },
   };
-  readonly #o: Required<Omit<ClusterNodeOptions, "kv">> & { kv?: KVStore };
+  readonly #o: ResolvedOptions;
   readonly #election: Election;
   readonly #auth: MessageAuth;
   readonly #listeners = { becameManager: new Set<Listener>(), lostManager: new Set<Listener>() };
   readonly #peers = new Map<string, { lastContact: number | null; reachable: boolean }>();
   #server?: Deno.HttpServer;
   #abort = new AbortController();
-  #timer?: number;
+  #timer?: ReturnType<typeof setTimeout>;
+  #transfers: Promise<void>[] = [];
   #queue: Promise<unknown> = Promise.resolve();
   #record?: LeaderRecord;
   #announced = false;
   #stopped = false;
 
-  private constructor(o: ClusterNode["#o"], election: Election, auth: MessageAuth) {
+  private constructor(o: ResolvedOptions, election: Election, auth: MessageAuth) {
     this.#o = o;
     this.#election = election;
     this.#auth = auth;
@@ -182,7 +193,10 @@ export class ClusterNode {
         port: listen.port,
         signal: node.#abort.signal,
         onListen: () => {},
-      }, (req) => node.#handle(req));
+      }, (req, info) => {
+        const a = info.remoteAddr as Deno.NetAddr;
+        return node.#handle(req, `${a.hostname}:${a.port}`);
+      });
     }
     o.logger("info", "cluster node started", {
       nodeId: o.nodeId,
@@ -245,7 +259,13 @@ export class ClusterNode {
     if (this.#stopped) return;
     if (options.handover !== false) {
       await this.#apply(this.#election.transferLeadership(performance.now()));
-      await this.#queue;
+      // Let the timeoutNow reach its target before the connections close.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        Promise.allSettled(this.#transfers),
+        new Promise((resolve) => timer = setTimeout(resolve, this.#o.electionTimeoutMs)),
+      ]);
+      clearTimeout(timer);
     }
     this.#stopped = true;
     clearTimeout(this.#timer);
@@ -289,22 +309,30 @@ export class ClusterNode {
             break;
           case "send": {
             const m = effect.message;
-            if (request && m.to === request.from && m.type === REPLY_TYPES[request.type as RequestType]) {
+            if (
+              request && m.to === request.from &&
+              m.type === REPLY_TYPES[request.type as RequestType]
+            ) {
               reply = m;
             } else if (isRequest(m)) {
-              this.#post(m);
+              const sent = this.#post(m);
+              if (m.type === "timeoutNow") this.#transfers.push(sent);
             }
             break;
           }
           case "roleChanged":
             if (effect.to === "candidate") this.counters.elections++;
-            this.#o.logger("info", `cluster role ${apiRole(effect.from)} -> ${apiRole(effect.to)}`, {
-              nodeId: this.#o.nodeId,
-              from: effect.from,
-              to: effect.to,
-              term: effect.term,
-              reason: effect.reason,
-            });
+            this.#o.logger(
+              "info",
+              `cluster role ${apiRole(effect.from)} -> ${apiRole(effect.to)}`,
+              {
+                nodeId: this.#o.nodeId,
+                from: effect.from,
+                to: effect.to,
+                term: effect.term,
+                reason: effect.reason,
+              },
+            );
             break;
           case "becameManager":
             this.#claim(effect.term, effect.reason);
@@ -312,7 +340,11 @@ export class ClusterNode {
           case "lostManager":
             if (this.#announced) {
               this.#announced = false;
-              this.#emit("lostManager", { term: effect.term, reason: effect.reason, record: this.#record });
+              this.#emit("lostManager", {
+                term: effect.term,
+                reason: effect.reason,
+                record: this.#record,
+              });
             }
             break;
           case "ignored":
@@ -326,8 +358,13 @@ export class ClusterNode {
         }
       }
       return reply;
+    }).catch((e) => {
+      // A rejected batch must neither stall the queue nor surface as an
+      // unhandled rejection from a timer callback.
+      this.#o.logger("error", "applying cluster effects failed", { error: (e as Error).message });
+      return undefined;
     });
-    this.#queue = run.catch(() => {});
+    this.#queue = run;
     return run;
   }
 
@@ -371,18 +408,26 @@ export class ClusterNode {
     }
   }
 
-  #refuse(reason: RefusalReason | "badRequest", detail: string, remote: string, status: number) {
+  #count(reason: RefusalReason | "badRequest", detail: string, remote: string): void {
     this.counters.rejected[reason]++;
     this.#o.logger("warn", "cluster message refused", { reason, detail, remote });
+  }
+
+  #refuse(reason: RefusalReason | "badRequest", detail: string, remote: string, status: number) {
+    this.#count(reason, detail, remote);
     return new Response(`${reason}: ${detail}\n`, { status });
   }
 
-  async #handle(req: Request): Promise<Response> {
+  async #handle(req: Request, remote: string): Promise<Response> {
     const url = new URL(req.url);
     const type = requestTypeForPath(url.pathname);
-    const remote = req.headers.get("x-forwarded-for") ?? "peer";
     if (req.method !== "POST" || !type) {
-      return this.#refuse("badRequest", `${req.method} ${url.pathname} is not a cluster endpoint`, remote, 404);
+      return this.#refuse(
+        "badRequest",
+        `${req.method} ${url.pathname} is not a cluster endpoint`,
+        remote,
+        404,
+      );
     }
     const declared = Number(req.headers.get("content-length") ?? "0");
     if (declared > MAX_BODY) return this.#refuse("badRequest", "body too large", remote, 413);
@@ -406,7 +451,10 @@ export class ClusterNode {
     const reply = await this.#apply(this.#election.receive(message, performance.now()), message);
     if (!reply) return new Response(null, { status: 204 });
     const text = JSON.stringify(reply);
-    const headers = await this.#auth.sign({ method: "REPLY", path: url.pathname, body: text }, Date.now());
+    const headers = await this.#auth.sign(
+      { method: "REPLY", path: url.pathname, body: text },
+      Date.now(),
+    );
     return new Response(text, { headers: { ...headers, "content-type": "application/json" } });
   }
 
@@ -438,16 +486,20 @@ export class ClusterNode {
       if (peer) peer.lastContact = Date.now();
       const replyType = REPLY_TYPES[m.type];
       if (res.status === 204 || !replyType || this.#stopped) return;
-      const verdict = await this.#auth.verify({ method: "REPLY", path, body: text }, res.headers, Date.now());
+      const verdict = await this.#auth.verify(
+        { method: "REPLY", path, body: text },
+        res.headers,
+        Date.now(),
+      );
       if (!verdict.ok) {
-        this.#refuse(verdict.reason, `reply from ${m.to}: ${verdict.message}`, m.to, 0);
+        this.#count(verdict.reason, `reply from ${m.to}: ${verdict.message}`, m.to);
         return;
       }
       let reply: PeerMessage;
       try {
         reply = parsePeerMessage(text, replyType);
       } catch (e) {
-        this.#refuse("malformed", `reply from ${m.to}: ${(e as Error).message}`, m.to, 0);
+        this.#count("malformed", `reply from ${m.to}: ${(e as Error).message}`, m.to);
         return;
       }
       await this.#apply(this.#election.receive(reply, performance.now()));

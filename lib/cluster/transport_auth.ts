@@ -215,7 +215,9 @@ export class MessageAuth {
     if (Math.abs(skew) > this.#maxSkew) {
       return refuse(
         "stale",
-        `timestamp is ${Math.round(skew)}ms ${skew > 0 ? "old" : "in the future"}; at most ${this.#maxSkew}ms accepted`,
+        `timestamp is ${Math.round(skew)}ms ${
+          skew > 0 ? "old" : "in the future"
+        }; at most ${this.#maxSkew}ms accepted`,
       );
     }
     const expected = await this.#mac(parts, timestamp, nonce);
