@@ -22,6 +22,13 @@ Starts the proxy. The static config is read from --configFile, else
 
 Validates the static config and the file provider's dynamic config, prints
 every error with its file and key, and exits 0 if valid, 1 if not.`,
+  storeconfig: `portico storeconfig [--configFile=FILE] [--keep] [--dry-run]
+
+Writes the file provider's dynamic configuration into the configured KV
+store (etcd, Redis or Consul) in Traefik v3's key layout, in one transaction
+where the store allows. Keys under the root that the new configuration no
+longer has are removed unless --keep is given. --dry-run prints the changes
+and writes nothing.`,
   version: `portico version
 
 Prints the version.`,
@@ -32,6 +39,7 @@ const USAGE = `portico ${VERSION}: a Traefik-compatible edge router
 Commands:
   serve (default)  run the proxy
   check            validate configuration
+  storeconfig      upload the file provider's dynamic config into the KV store
   version          print the version
 
 Run 'portico COMMAND --help' for a command's options.`;
@@ -71,6 +79,10 @@ export async function runCli(argv: string[]): Promise<number> {
       case "version":
         console.log(`portico ${VERSION}`);
         return 0;
+      case "storeconfig": {
+        const { runStoreConfig } = await import("./storeconfig.ts");
+        return await runStoreConfig(args);
+      }
       case "check": {
         const config = await loadStatic(args.flags);
         const { checkDynamic } = await import("./check.ts");

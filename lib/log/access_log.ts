@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { RequestObserver } from "../server/extension.ts";
+
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
 /** `23/Nov/2026:10:00:00 +0000`, the CLF timestamp. */
@@ -74,6 +76,32 @@ export class AccessLogWriter {
     if (filePath) {
       this.file = Deno.openSync(filePath, { append: true, create: true, mode: 0o640 });
     }
+  }
+
+  /** A request observer that records one line per finished request. */
+  observer(): RequestObserver {
+    let count = 0;
+    return (entryPoint, request, response, conn, router, started) => {
+      const url = request.url;
+      const pathStart = url.indexOf("/", url.indexOf("//") + 2);
+      const len = response.headers.get("content-length");
+      this.record({
+        clientIp: conn.remoteAddr,
+        time: new Date(),
+        method: request.method,
+        path: pathStart === -1 ? "/" : url.slice(pathStart),
+        protocol: "HTTP/1.1",
+        status: response.status,
+        size: len === null ? undefined : Number(len),
+        referer: request.headers.get("referer"),
+        userAgent: request.headers.get("user-agent"),
+        requestCount: ++count,
+        router,
+        serverUrl: undefined,
+        durationMs: performance.now() - started,
+        entryPoint,
+      });
+    };
   }
 
   record(entry: AccessEntry): void {

@@ -44,3 +44,31 @@ export class MiddlewareConfigError extends Error {
     this.name = "MiddlewareConfigError";
   }
 }
+
+/**
+ * The forwarded request headers, made writable. Headers of a request from
+ * `Deno.serve` are immutable, so the first middleware that changes one
+ * copies them once; later ones reuse the copy.
+ */
+export function writableRequestHeaders(proxy: ProxyRequest): Headers {
+  if (proxy.headers === proxy.request.headers) proxy.headers = new Headers(proxy.headers);
+  return proxy.headers;
+}
+
+/**
+ * A response whose headers can be changed: the same one when they already
+ * can, else a copy sharing the body stream (e.g. for `Response.redirect`).
+ */
+export function writableResponse(response: Response): Response {
+  try {
+    response.headers.set("x-portico-probe", "1");
+    response.headers.delete("x-portico-probe");
+    return response;
+  } catch {
+    return new Response(response.body, {
+      status: response.status,
+      statusText: response.statusText,
+      headers: new Headers(response.headers),
+    });
+  }
+}

@@ -21,4 +21,6 @@ export interface Provider {
   /** Emits the first snapshot (or error) before resolving, then keeps watching. */
   start(listener: ProviderListener): Promise<void>;
   stop(): Promise<void>;
+  /** The link to the provider's source, for providers that have one (KV). */
+  connectionState?(): { state: "connected" | "disconnected"; since: Date; lastError?: string };
 }

@@ -30,6 +30,8 @@ export interface ConfigWatcherOptions {
   debounceMs: number;
   /** Told after every swap, e.g. to update TLS or ACME domains. */
   onApplied?: (generation: RouterGeneration) => void;
+  /** Told after every accepted or rejected reload. */
+  onReload?: (status: ReloadStatus) => void;
 }
 
 export class ConfigWatcher implements ProviderListener {
@@ -62,6 +64,7 @@ export class ConfigWatcher implements ProviderListener {
     this.providerErrors.set(provider, error.message);
     this.reloads.failure++;
     this.lastReload = { time: new Date(), success: false, provider, error: error.message };
+    this.options.onReload?.(this.lastReload);
     this.options.log.error("configuration rejected; the last good one keeps serving", {
       provider,
       error: error.message,
@@ -92,6 +95,7 @@ export class ConfigWatcher implements ProviderListener {
     } catch (err) {
       this.reloads.failure++;
       this.lastReload = { time: new Date(), success: false, error: (err as Error).message };
+      this.options.onReload?.(this.lastReload);
       this.options.log.error("building the new configuration failed; the last good one keeps serving", {
         error: (err as Error).message,
       });
@@ -103,6 +107,7 @@ export class ConfigWatcher implements ProviderListener {
     previous.stop();
     this.reloads.success++;
     this.lastReload = { time: new Date(), success: true };
+    this.options.onReload?.(this.lastReload);
     const disabled = [...next.routers.values()].filter((r) => r.status === "disabled");
     for (const r of disabled) {
       this.options.log.error("router disabled", { router: r.name, error: r.errors.join("; ") });

@@ -1,35 +1,36 @@
 /**
  * Wires one Portico instance: providers → config watcher → router
- * generations, entrypoint listeners, internal services, access log, and a
- * graceful shutdown.
+ * generations, entrypoint listeners, internal services, extensions (KV,
+ * cluster, TLS, metrics), access log, and a graceful shutdown.
  *
  * @module
  */
 
 import type { DynamicConfig, StaticConfig } from "../config/types.ts";
 import { apiApp, internalService, pingService } from "../api/api.ts";
-import type { InstanceState } from "../api/state.ts";
+import type { InstanceState, ProviderConnection } from "../api/state.ts";
 import { AccessLogWriter } from "../log/access_log.ts";
 import { Logger } from "../log/logger.ts";
 import { FileProvider } from "../providers/file.ts";
 import { mergeProviders } from "../providers/merge.ts";
 import type { Provider } from "../providers/types.ts";
 import { UpstreamPools } from "../proxy/pools.ts";
-import { buildRouter, type ConnectionInfo } from "../router/build.ts";
+import { buildRouter } from "../router/build.ts";
 import type { Service } from "../services/types.ts";
 import { ConfigWatcher } from "./config_watcher.ts";
+import type { ExtensionContext, Listener, RequestObserver, ServerExtension } from "./extension.ts";
+import { createExtensions } from "./extensions.ts";
 import { internalConfig, redirectServices } from "./internal.ts";
+import { startEntryPoints } from "./listeners.ts";
 import { VERSION } from "../version.ts";
 
 export interface ServerOptions {
-  /** Extra providers (KV) besides the file provider from the static config. */
+  /** Extra providers besides those from the static config (tests). */
   providers?: Provider[];
   /** Replaces the logger built from `[log]` (tests). */
   logger?: Logger;
   /** Debounce for config changes, ms. */
   debounceMs?: number;
-  /** Extra internal services (dashboard, metrics, cluster API). */
-  internalServices?: Map<string, Service>;
 }
 
 /** A startup failure a user caused: printed as one line, exit code 1. */
@@ -40,7 +41,8 @@ export class StartupError extends Error {
 export interface RunningServer {
   readonly watcher: ConfigWatcher;
   readonly state: InstanceState;
-  /** The bound port of each entrypoint (useful when configured as :0). */
+  readonly extensions: ReadonlyMap<string, ServerExtension>;
+  /** The bound port of each entrypoint. */
   readonly ports: ReadonlyMap<string, number>;
   /** Drains and stops; resolves when every listener has closed. */
   shutdown(): Promise<void>;
@@ -51,24 +53,58 @@ export interface RunningServer {
 export async function startServer(staticConfig: StaticConfig, options: ServerOptions = {}): Promise<RunningServer> {
   const log = options.logger ??
     new Logger({ level: staticConfig.log.level, format: staticConfig.log.format });
-  const accessLog = staticConfig.accessLog
-    ? new AccessLogWriter(staticConfig.accessLog.filePath, staticConfig.accessLog.format)
-    : undefined;
   const pools = new UpstreamPools();
   const serverName = Deno.hostname();
   let draining = false;
-  let requestCount = 0;
 
-  let watcher: ConfigWatcher;
+  const providers: Provider[] = [...(options.providers ?? [])];
+  const file = staticConfig.providers.file;
+  if (file) providers.unshift(new FileProvider(file));
+
+  let watcher: ConfigWatcher | undefined;
   const state: InstanceState = {
     version: VERSION,
     startDate: new Date(),
     staticConfig,
-    generation: () => watcher.current,
-    lastReload: () => watcher.lastReload,
-    providerErrors: () => watcher.providerErrors,
+    generation: () => watcher!.current,
+    lastReload: () => watcher?.lastReload,
+    reloadCounts: () => watcher?.reloads ?? { success: 0, failure: 0 },
+    providerErrors: () => watcher?.providerErrors ?? new Map(),
+    providerConnections: () =>
+      providers.map((p): ProviderConnection => {
+        const c = p.connectionState?.() ?? { state: "connected", since: state.startDate };
+        return { provider: p.name, ...c };
+      }),
     draining: () => draining,
+    views: new Map(),
   };
+
+  const context: ExtensionContext = { staticConfig, log, state, earlier: new Map() };
+  let extensions: Map<string, ServerExtension>;
+  try {
+    extensions = await createExtensions(context);
+  } catch (err) {
+    throw new StartupError((err as Error).message);
+  }
+  for (const ext of extensions.values()) {
+    const extProviders = (ext as { providers?: Provider[] }).providers;
+    if (extProviders) providers.push(...extProviders);
+  }
+
+  const observers: RequestObserver[] = [];
+  let accessLog: AccessLogWriter | undefined;
+  if (staticConfig.accessLog) {
+    accessLog = new AccessLogWriter(staticConfig.accessLog.filePath, staticConfig.accessLog.format);
+    observers.push(accessLog.observer());
+  }
+  for (const ext of extensions.values()) if (ext.onRequest) observers.push(ext.onRequest);
+  const onRequest: RequestObserver | undefined = observers.length === 0
+    ? undefined
+    : observers.length === 1
+    ? observers[0]
+    : (...args) => {
+      for (const o of observers) o(...args);
+    };
 
   const internalServices = new Map<string, Service>([
     ["api@internal", internalService("api@internal", apiApp(state))],
@@ -82,34 +118,16 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
       stop() {},
     }],
     ...redirectServices(staticConfig),
-    ...(options.internalServices ?? []),
   ]);
+  const internal = internalConfig(staticConfig, new Set(internalServices.keys()));
+  for (const ext of extensions.values()) {
+    for (const [k, v] of ext.internalServices ?? []) internalServices.set(k, v);
+    Object.assign(internal.http.routers, ext.internalRouters ?? {});
+  }
+  // Recompute with the extensions' services known (dashboard, metrics).
+  Object.assign(internal.http.routers, internalConfig(staticConfig, new Set(internalServices.keys())).http.routers);
 
   const routerLog = log.child("router");
-  const onRequest = accessLog
-    ? (entryPoint: string, request: Request, response: Response, conn: ConnectionInfo, router: string | undefined, started: number) => {
-      const url = request.url;
-      const pathStart = url.indexOf("/", url.indexOf("//") + 2);
-      const len = response.headers.get("content-length");
-      accessLog.record({
-        clientIp: conn.remoteAddr,
-        time: new Date(),
-        method: request.method,
-        path: pathStart === -1 ? "/" : url.slice(pathStart),
-        protocol: "HTTP/1.1",
-        status: response.status,
-        size: len === null ? undefined : Number(len),
-        referer: request.headers.get("referer"),
-        userAgent: request.headers.get("user-agent"),
-        requestCount: ++requestCount,
-        router,
-        serverUrl: undefined,
-        durationMs: performance.now() - started,
-        entryPoint,
-      });
-    }
-    : undefined;
-
   const build = (snapshots: ReadonlyMap<string, DynamicConfig>, generation: number) =>
     buildRouter({
       generation,
@@ -118,72 +136,60 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
       pools,
       internalServices,
       serverName,
-      onHealth: (service, server, status) =>
-        routerLog.warn("server health changed", { service, server, status }),
+      onHealth: (service, server, status) => routerLog.warn("server health changed", { service, server, status }),
       onRequest,
     });
 
-  watcher = new ConfigWatcher(
-    { build, log: log.child("config"), debounceMs: options.debounceMs ?? 50 },
-    new Map([["internal", internalConfig(staticConfig, new Set(internalServices.keys()))]]),
-  );
+  watcher = new ConfigWatcher({
+    build,
+    log: log.child("config"),
+    debounceMs: options.debounceMs ?? 50,
+    onApplied: (generation) => {
+      for (const ext of extensions.values()) ext.onApplied?.(generation);
+    },
+    onReload: (status) => {
+      for (const ext of extensions.values()) ext.onReload?.(status);
+    },
+  }, new Map([["internal", internal]]));
 
-  const providers: Provider[] = [...(options.providers ?? [])];
-  const file = staticConfig.providers.file;
-  if (file) providers.unshift(new FileProvider(file));
+  const stopAll = async () => {
+    await Promise.all(providers.map((p) => p.stop()));
+    watcher!.stop();
+    for (const ext of [...extensions.values()].reverse()) await ext.stop?.();
+    pools.close();
+    await accessLog?.close();
+  };
+
   for (const provider of providers) {
     let firstError: Error | undefined;
     await provider.start({
-      onConfig: (name, config) => watcher.onConfig(name, config),
+      onConfig: (name, config) => watcher!.onConfig(name, config),
       onError: (name, error) => {
         firstError ??= error;
-        watcher.onError(name, error);
+        watcher!.onError(name, error);
       },
     });
     if (firstError && provider.name === "file") {
-      await Promise.all(providers.map((p) => p.stop()));
-      watcher.stop();
+      await stopAll();
       throw new StartupError(firstError.message);
     }
   }
   watcher.flush();
 
-  const servers = new Map<string, Deno.HttpServer>();
-  const ports = new Map<string, number>();
+  let listeners: Map<string, Listener>;
   try {
-    for (const [name, ep] of Object.entries(staticConfig.entryPoints)) {
-      let boundPort = ep.port;
-      const server = Deno.serve({
-        hostname: ep.hostname || "0.0.0.0",
-        port: ep.port,
-        onListen: (addr) => {
-          boundPort = (addr as Deno.NetAddr).port;
-        },
-        onError: (err) => {
-          log.error("request handling failed", { entryPoint: name, error: (err as Error).message });
-          return new Response("Internal Server Error", { status: 500 });
-        },
-      }, (request, info) => {
-        const conn: ConnectionInfo = {
-          remoteAddr: (info.remoteAddr as Deno.NetAddr).hostname,
-          tls: false,
-          port: boundPort,
-        };
-        return watcher.current.handle(name, request, conn);
-      });
-      servers.set(name, server);
-      ports.set(name, (server.addr as Deno.NetAddr).port);
-      log.info("entrypoint listening", { entryPoint: name, address: ep.address, port: ports.get(name) });
-    }
+    const tlsListener = [...extensions.values()].find((e) => e.tlsListener)?.tlsListener;
+    listeners = await startEntryPoints(
+      staticConfig.entryPoints,
+      (name) => (request, conn) => watcher!.current.handle(name, request, conn),
+      tlsListener,
+      log,
+    );
   } catch (err) {
-    for (const s of servers.values()) await s.shutdown();
-    watcher.stop();
-    await Promise.all(providers.map((p) => p.stop()));
-    if (err instanceof Deno.errors.AddrInUse) {
-      throw new StartupError(`cannot listen: ${(err as Error).message}`);
-    }
-    throw new StartupError(`cannot listen: ${(err as Error).message}`);
+    await stopAll();
+    throw new StartupError((err as Error).message);
   }
+  const ports = new Map([...listeners].map(([name, l]) => [name, l.port]));
 
   let resolveFinished!: () => void;
   const finished = new Promise<void>((r) => (resolveFinished = r));
@@ -193,22 +199,20 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
     shuttingDown ??= (async () => {
       draining = true;
       log.info("shutting down: draining");
+      for (const ext of extensions.values()) await ext.drain?.().catch(() => {});
       const lc = staticConfig.lifeCycle;
       if (lc.requestAcceptGraceTimeout > 0) await sleep(lc.requestAcceptGraceTimeout);
-      const graceful = Promise.all([...servers.values()].map((s) => s.shutdown()));
+      const graceful = Promise.all([...listeners.values()].map((l) => l.shutdown()));
       const timedOut = await Promise.race([graceful.then(() => false), sleep(lc.graceTimeOut).then(() => true)]);
       if (timedOut) log.warn("grace period over; closing remaining connections");
-      await Promise.all(providers.map((p) => p.stop()));
-      watcher.stop();
-      pools.close();
-      await accessLog?.close();
+      await stopAll();
       log.info("stopped");
       resolveFinished();
     })();
     return shuttingDown;
   };
 
-  return { watcher, state, ports, shutdown, finished };
+  return { watcher, state, extensions, ports, shutdown, finished };
 }
 
 function sleep(ms: number): Promise<void> {

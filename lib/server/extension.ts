@@ -1,0 +1,71 @@
+/**
+ * How optional subsystems (KV, cluster, TLS/ACME, metrics, dashboard) plug
+ * into a running instance without the server knowing their insides: each
+ * contributes internal services and routers, observes requests and reloads,
+ * may provide the TLS listener, and takes part in shutdown.
+ *
+ * @module
+ */
+
+import type { EntryPointConfig, RouterConfig, StaticConfig } from "../config/types.ts";
+import type { Logger } from "../log/logger.ts";
+import type { ConnectionInfo, RouterGeneration } from "../router/build.ts";
+import type { Service } from "../services/types.ts";
+import type { InstanceState } from "../api/state.ts";
+import type { ReloadStatus } from "./config_watcher.ts";
+
+/** Called once per finished request (access log, metrics). Must not block. */
+export type RequestObserver = (
+  entryPoint: string,
+  request: Request,
+  response: Response,
+  conn: ConnectionInfo,
+  router: string | undefined,
+  started: number,
+) => void;
+
+/** Answers one request that arrived on an entrypoint. */
+export type EntryPointHandler = (request: Request, conn: ConnectionInfo) => Promise<Response>;
+
+/** A bound listener. */
+export interface Listener {
+  readonly port: number;
+  /** Stops accepting, lets in-flight requests finish. */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Starts a TLS listener for an entrypoint, or returns undefined when the
+ * entrypoint is plain HTTP (then `Deno.serve` without TLS is used).
+ */
+export type TlsListenerFactory = (
+  name: string,
+  entryPoint: EntryPointConfig,
+  handler: EntryPointHandler,
+) => Promise<Listener> | undefined;
+
+export interface ServerExtension {
+  readonly name: string;
+  internalServices?: ReadonlyMap<string, Service>;
+  /** Routers of the `internal` provider, e.g. the ACME HTTP-01 challenge router. */
+  internalRouters?: Readonly<Record<string, RouterConfig>>;
+  onRequest?: RequestObserver;
+  /** After every swap to a new router generation. */
+  onApplied?(generation: RouterGeneration): void;
+  /** After every accepted or rejected reload. */
+  onReload?(status: ReloadStatus): void;
+  tlsListener?: TlsListenerFactory;
+  /** First step of shutdown (e.g. a manager hands over). */
+  drain?(): Promise<void>;
+  /** Last step of shutdown. */
+  stop?(): Promise<void>;
+}
+
+/** What an extension factory can see while the instance starts. */
+export interface ExtensionContext {
+  staticConfig: StaticConfig;
+  log: Logger;
+  state: InstanceState;
+  /** Extensions created before this one, by name (e.g. "kv", "cluster"). */
+  earlier: ReadonlyMap<string, ServerExtension>;
+}

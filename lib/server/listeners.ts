@@ -1,0 +1,68 @@
+/**
+ * Entrypoint listeners: `Deno.serve` for plain HTTP (its fastest path), or
+ * the TLS listener an extension provides.
+ *
+ * @module
+ */
+
+import type { EntryPointConfig } from "../config/types.ts";
+import type { Logger } from "../log/logger.ts";
+import type { ConnectionInfo } from "../router/build.ts";
+import type { EntryPointHandler, Listener, TlsListenerFactory } from "./extension.ts";
+
+/** Starts a plain HTTP listener for one entrypoint. */
+export function startPlainListener(
+  name: string,
+  entryPoint: EntryPointConfig,
+  handler: EntryPointHandler,
+  log: Logger,
+): Listener {
+  let boundPort = entryPoint.port;
+  const server = Deno.serve({
+    hostname: entryPoint.hostname || "0.0.0.0",
+    port: entryPoint.port,
+    onListen: (addr) => {
+      boundPort = (addr as Deno.NetAddr).port;
+    },
+    onError: (err) => {
+      log.error("request handling failed", { entryPoint: name, error: (err as Error).message });
+      return new Response("Internal Server Error", { status: 500 });
+    },
+  }, (request, info) => {
+    const conn: ConnectionInfo = {
+      remoteAddr: (info.remoteAddr as Deno.NetAddr).hostname,
+      tls: false,
+      port: boundPort,
+    };
+    return handler(request, conn);
+  });
+  return {
+    port: (server.addr as Deno.NetAddr).port,
+    shutdown: () => server.shutdown(),
+  };
+}
+
+/** Starts every entrypoint; on failure closes those already started and rethrows. */
+export async function startEntryPoints(
+  entryPoints: Record<string, EntryPointConfig>,
+  handlerFor: (name: string) => EntryPointHandler,
+  tlsListener: TlsListenerFactory | undefined,
+  log: Logger,
+): Promise<Map<string, Listener>> {
+  const listeners = new Map<string, Listener>();
+  try {
+    for (const [name, ep] of Object.entries(entryPoints)) {
+      const handler = handlerFor(name);
+      const tls = tlsListener?.(name, ep, handler);
+      const listener = tls ? await tls : startPlainListener(name, ep, handler, log);
+      listeners.set(name, listener);
+      log.info("entrypoint listening", { entryPoint: name, address: ep.address, port: listener.port, tls: Boolean(tls) });
+    }
+  } catch (err) {
+    await Promise.all([...listeners.values()].map((l) => l.shutdown()));
+    const ep = entryPoints[[...Object.keys(entryPoints)][listeners.size]];
+    const where = ep ? `entryPoint ${[...Object.keys(entryPoints)][listeners.size]} (${ep.address})` : "entrypoint";
+    throw new Error(`cannot listen on ${where}: ${(err as Error).message}`);
+  }
+  return listeners;
+}
