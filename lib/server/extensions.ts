@@ -7,11 +7,14 @@
  */
 
 import type { ExtensionContext, ServerExtension } from "./extension.ts";
+import { clusterExtension } from "./cluster_setup.ts";
 import { kvExtension } from "./kv_setup.ts";
+import { observabilityExtension } from "./observability_setup.ts";
+import { tlsExtension } from "./tls_setup.ts";
 
 type Factory = (context: ExtensionContext) => Promise<ServerExtension | undefined>;
 
-const FACTORIES: Factory[] = [kvExtension];
+const FACTORIES: Factory[] = [kvExtension, clusterExtension, tlsExtension, observabilityExtension];
 
 export async function createExtensions(context: ExtensionContext): Promise<Map<string, ServerExtension>> {
   const created = new Map<string, ServerExtension>();

@@ -1,0 +1,12 @@
+/**
+ * The TLS and ACME extension (see lib/server/extension.ts).
+ *
+ * @module
+ */
+
+import type { ExtensionContext, ServerExtension } from "./extension.ts";
+
+/** Undefined while not configured. */
+export function tlsExtension(_context: ExtensionContext): Promise<ServerExtension | undefined> {
+  return Promise.resolve(undefined);
+}
