@@ -137,7 +137,10 @@ servers = [{ url = "${backend.url}" }]
     assert.match(error, /Pth/);
     assert.ok(proxy.logs.some((l) => l.includes("broken@file") && l.includes("Pth")), "the error is logged with the router");
     const list = JSON.parse((await rawGet(proxy.port("traefik"), "/api/http/routers", { host: "x" })).body) as { name: string; status: string }[];
-    assert.deepEqual(list.map((r) => `${r.name}:${r.status}`), ["api@internal:enabled", "broken@file:disabled", "good@file:enabled"]);
+    assert.deepEqual(
+      list.filter((r) => r.name.endsWith("@file") || r.name === "api@internal").map((r) => `${r.name}:${r.status}`),
+      ["api@internal:enabled", "broken@file:disabled", "good@file:enabled"],
+    );
   } finally {
     await proxy.close();
     await backend.close();

@@ -77,7 +77,6 @@ export interface UpstreamRequest {
   pathAndQuery: string;
   headers: Record<string, string | string[]>;
   body: ReadableStream<Uint8Array> | null;
-  signal?: AbortSignal;
 }
 
 function statusForError(err: NodeJS.ErrnoException): 502 | 504 {
@@ -100,8 +99,6 @@ export function forward(pool: UpstreamPool, request: UpstreamRequest): Promise<R
     const port = request.target.port ? Number(request.target.port) : secure ? 443 : 80;
     let sent = false;
     let settled = false;
-    let response: http.IncomingMessage | undefined;
-    let responseDone = false;
     const fail = (err: UpstreamError) => {
       if (settled) return;
       settled = true;
@@ -115,7 +112,6 @@ export function forward(pool: UpstreamPool, request: UpstreamRequest): Promise<R
       path: request.pathAndQuery,
       headers: request.headers,
       setHost: false,
-      timeout: pool.timeouts.dialTimeout,
     };
     if (secure) (options as https.RequestOptions).servername = request.target.hostname;
     const upstream = (secure ? https : http).request(options);
@@ -127,23 +123,28 @@ export function forward(pool: UpstreamPool, request: UpstreamRequest): Promise<R
     };
 
     upstream.on("socket", (socket) => {
-      const connected = () => {
-        // The dial timeout only covers connecting; after that the response
-        // header timeout (if any) applies.
-        upstream.setTimeout(0);
+      const startHeaderTimer = () => {
         if (pool.timeouts.responseHeaderTimeout > 0) {
           headerTimer = setTimeout(() => {
-            fail(new UpstreamError("upstream did not answer in time", 504, false));
+            fail(new UpstreamError("upstream did not answer in time", 504, !sent));
             upstream.destroy();
           }, pool.timeouts.responseHeaderTimeout);
         }
       };
-      if ((socket as { connecting?: boolean }).connecting) socket.once("connect", connected);
-      else connected();
-    });
-    upstream.on("timeout", () => {
-      fail(new UpstreamError("upstream connect timed out", 504, !sent));
-      upstream.destroy();
+      // A pooled socket is already connected; only a new one gets a dial timeout.
+      if ((socket as { connecting?: boolean }).connecting) {
+        const dialTimer = setTimeout(() => {
+          fail(new UpstreamError("upstream connect timed out", 504, !sent));
+          upstream.destroy();
+        }, pool.timeouts.dialTimeout);
+        socket.once("connect", () => {
+          clearTimeout(dialTimer);
+          startHeaderTimer();
+        });
+        socket.once("close", () => clearTimeout(dialTimer));
+      } else {
+        startHeaderTimer();
+      }
     });
     upstream.on("error", (err: NodeJS.ErrnoException) => {
       clearHeaderTimer();
@@ -156,8 +157,6 @@ export function forward(pool: UpstreamPool, request: UpstreamRequest): Promise<R
         return;
       }
       settled = true;
-      response = res;
-      res.once("end", () => (responseDone = true));
       const status = res.statusCode ?? 502;
       const headers = downstreamResponseHeaders(res.rawHeaders);
       const noBody = request.method === "HEAD" || status === 204 || status === 304 ||
@@ -170,19 +169,6 @@ export function forward(pool: UpstreamPool, request: UpstreamRequest): Promise<R
       const body = Readable.toWeb(res) as unknown as ReadableStream<Uint8Array>;
       resolve(new Response(body, { status, statusText: res.statusMessage, headers }));
     });
-
-    if (request.signal) {
-      // Deno also aborts the signal after a response was delivered in full;
-      // only a client that leaves before the upstream finished frees it early.
-      const onAbort = () => {
-        if (settled && (responseDone || !response)) return;
-        fail(new UpstreamError("client went away", 502, !sent));
-        upstream.destroy();
-      };
-      if (request.signal.aborted) return onAbort();
-      request.signal.addEventListener("abort", onAbort, { once: true });
-      upstream.once("close", () => request.signal!.removeEventListener("abort", onAbort));
-    }
 
     if (!request.body) {
       upstream.end();

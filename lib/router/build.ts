@@ -306,6 +306,10 @@ function entryPointApp(
     const request = c.req.raw;
     let match: MatchRequest;
     try {
+      // Deno's parser already refuses CL+TE, conflicting lengths and bad
+      // Transfer-Encoding; identical repeated lengths arrive joined ("4, 4")
+      // and must not be forwarded as such.
+      if (request.headers.get("content-length")?.includes(",")) throw new Error("repeated Content-Length");
       match = matchRequestFrom(request, conn.remoteAddr);
     } catch {
       // An invalid percent-encoding in the path: Traefik answers 400 too.

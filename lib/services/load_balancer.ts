@@ -118,7 +118,6 @@ export class LoadBalancerService implements Service {
           pathAndQuery,
           headers,
           body: request.request.body,
-          signal: request.request.signal,
         });
       } catch (err) {
         if (err instanceof UpstreamError) throw err;
