@@ -34,6 +34,15 @@ const stderrWrite = (line: string) => {
   Deno.stderr.writeSync(encoder.encode(line + "\n"));
 };
 
+/** A writer appending lines to `path` (created with mode 0640), for `[log] filePath`. */
+export function fileWriter(path: string): (line: string) => void {
+  const file = Deno.openSync(path, { append: true, create: true, mode: 0o640 });
+  return (line: string) => {
+    const bytes = encoder.encode(line + "\n");
+    for (let off = 0; off < bytes.length;) off += file.writeSync(bytes.subarray(off));
+  };
+}
+
 /**
  * @example
  * ```ts

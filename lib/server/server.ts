@@ -10,7 +10,7 @@ import type { DynamicConfig, StaticConfig } from "../config/types.ts";
 import { apiApp, internalService, pingService } from "../api/api.ts";
 import type { InstanceState, ProviderConnection } from "../api/state.ts";
 import { AccessLogWriter } from "../log/access_log.ts";
-import { Logger } from "../log/logger.ts";
+import { fileWriter, Logger } from "../log/logger.ts";
 import { FileProvider } from "../providers/file.ts";
 import { mergeProviders } from "../providers/merge.ts";
 import type { Provider } from "../providers/types.ts";
@@ -52,7 +52,11 @@ export interface RunningServer {
 
 export async function startServer(staticConfig: StaticConfig, options: ServerOptions = {}): Promise<RunningServer> {
   const log = options.logger ??
-    new Logger({ level: staticConfig.log.level, format: staticConfig.log.format });
+    new Logger({
+      level: staticConfig.log.level,
+      format: staticConfig.log.format,
+      write: staticConfig.log.filePath ? fileWriter(staticConfig.log.filePath) : undefined,
+    });
   const pools = new UpstreamPools();
   const serverName = Deno.hostname();
   let draining = false;
