@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and benchmarks run for real:
-# etcd, Redis, Pebble (ACME test CA), and the peer proxies. Skips what is there.
+# etcd, Redis, Pebble (ACME test CA), the peer proxies whose configs the
+# benchmark smoke test validates, and Chromium for the dashboard test.
+# Skips what is there.
 set -euo pipefail
 need=()
 command -v etcd >/dev/null || need+=(etcd-server)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v pebble >/dev/null || need+=(pebble)
 command -v openssl >/dev/null || need+=(openssl)
-if [ "${PORTICO_BENCH_DEPS:-0}" = 1 ]; then
-  command -v nginx >/dev/null || need+=(nginx)
-  command -v haproxy >/dev/null || need+=(haproxy)
-  command -v caddy >/dev/null || need+=(caddy)
-  command -v wrk >/dev/null || need+=(wrk)
-fi
+command -v nginx >/dev/null || need+=(nginx)
+command -v haproxy >/dev/null || need+=(haproxy)
+command -v caddy >/dev/null || need+=(caddy)
+command -v wrk >/dev/null || need+=(wrk)
+command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 echo "installing Debian packages: ${need[*]}" >&2
 SUDO=""
