@@ -89,6 +89,8 @@ const MATCH: [string, ReqInit, boolean][] = [
   ["PathRegexp(`(?s)^/a.c$`)", { path: "/a\nc" }, true],
   ["PathRegexp(`^/a.c$`)", { path: "/a\rc" }, true],
   ["PathRegexp(`^/[[:digit:]]+$`)", { path: "/123" }, true],
+  ["PathRegexp(`^/(?:api|v2)/x$`)", { path: "/v2/x" }, true],
+  ["PathRegexp(`^/(?:api|v2)/x$`)", { path: "/v3/x" }, false],
   ["PathRegexp(`^/\\pL+$`)", { path: "/été" }, true],
   ["PathRegexp(`^/x{,2}$`)", { path: "/x{,2}" }, true],
   ["PathRegexp(`^/\\Q.*\\E$`)", { path: "/.*" }, true],

@@ -1,7 +1,35 @@
 /**
- * Registers one group of middlewares.
+ * Registers the request/response shaping middlewares: path rewrites,
+ * chain, headers, redirects, errors, buffering, compress and contentType.
  *
  * @module
  */
 
-export {};
+import { addPrefix } from "./add_prefix/mod.ts";
+import { buffering } from "./buffering/mod.ts";
+import { chain } from "./chain/mod.ts";
+import { compress } from "./compress/mod.ts";
+import { contentType } from "./content_type/mod.ts";
+import { errors } from "./errors/mod.ts";
+import { headers } from "./headers/mod.ts";
+import { redirectRegex } from "./redirect_regex/mod.ts";
+import { redirectScheme } from "./redirect_scheme/mod.ts";
+import { registerMiddleware } from "./registry.ts";
+import { replacePath } from "./replace_path/mod.ts";
+import { replacePathRegex } from "./replace_path_regex/mod.ts";
+import { stripPrefix } from "./strip_prefix/mod.ts";
+import { stripPrefixRegex } from "./strip_prefix_regex/mod.ts";
+
+registerMiddleware("addPrefix", addPrefix);
+registerMiddleware("stripPrefix", stripPrefix);
+registerMiddleware("stripPrefixRegex", stripPrefixRegex);
+registerMiddleware("replacePath", replacePath);
+registerMiddleware("replacePathRegex", replacePathRegex);
+registerMiddleware("chain", chain);
+registerMiddleware("headers", headers);
+registerMiddleware("redirectScheme", redirectScheme);
+registerMiddleware("redirectRegex", redirectRegex);
+registerMiddleware("errors", errors);
+registerMiddleware("buffering", buffering);
+registerMiddleware("compress", compress);
+registerMiddleware("contentType", contentType);

@@ -40,7 +40,7 @@ export interface ForwardedInfo {
   port: number;
   /** This proxy's host name, for X-Forwarded-Server. */
   serverName: string;
-  /** When false, incoming X-Forwarded-* are dropped first (client not trusted). */
+  /** Whether the client may set X-Forwarded-*; untrusted ones are removed on entry. */
   trustForwarded: boolean;
 }
 
@@ -60,12 +60,31 @@ const FORWARDED_NAMES = [
 ];
 
 /**
+ * Removes client-supplied forwarding headers, for a client that is not
+ * trusted. Done when the request enters, before middlewares, so that what a
+ * middleware adds (X-Forwarded-Prefix, …) survives. Returns the same object
+ * when there is nothing to remove, so the common case copies nothing.
+ */
+export function withoutForwardedHeaders(incoming: Headers): Headers {
+  let copy: Headers | undefined;
+  for (const name of FORWARDED_NAMES) {
+    if (incoming.has(name)) {
+      copy ??= new Headers(incoming);
+      copy.delete(name);
+    }
+  }
+  return copy ?? incoming;
+}
+
+/**
  * Builds the upstream request headers as a plain object for `node:http`,
- * without copying the client's Headers more than once.
+ * without copying the client's Headers more than once. Forwarding headers
+ * already present came from a trusted client or a middleware (untrusted ones
+ * were removed on entry): X-Forwarded-For is appended to, the others kept.
  *
  * @example
  * ```ts
- * const out = upstreamRequestHeaders(req.headers, info, { keepUpgrade: false });
+ * const out = upstreamRequestHeaders(proxy.headers, proxy, { keepUpgrade: false });
  * ```
  */
 export function upstreamRequestHeaders(
@@ -77,7 +96,6 @@ export function upstreamRequestHeaders(
   const out: Record<string, string | string[]> = {};
   for (const [name, value] of incoming) {
     if (HOP_BY_HOP.has(name) || (listed && listed.has(name))) continue;
-    if (!info.trustForwarded && FORWARDED_NAMES.includes(name)) continue;
     if (name === "set-cookie") continue;
     out[name] = value;
   }
@@ -92,13 +110,13 @@ export function upstreamRequestHeaders(
   const te = incoming.get("te");
   if (te && te.toLowerCase().includes("trailers")) out["te"] = "trailers";
 
-  const prior = info.trustForwarded ? incoming.get("x-forwarded-for") : null;
+  const prior = out["x-forwarded-for"];
   out["x-forwarded-for"] = prior ? `${prior}, ${info.clientIp}` : info.clientIp;
-  if (!info.trustForwarded || !out["x-forwarded-proto"]) out["x-forwarded-proto"] = info.proto;
-  if (!info.trustForwarded || !out["x-forwarded-host"]) out["x-forwarded-host"] = info.host;
-  if (!info.trustForwarded || !out["x-forwarded-port"]) out["x-forwarded-port"] = String(info.port);
+  out["x-forwarded-proto"] ??= info.proto;
+  out["x-forwarded-host"] ??= info.host;
+  out["x-forwarded-port"] ??= String(info.port);
   out["x-forwarded-server"] = info.serverName;
-  if (!info.trustForwarded || !out["x-real-ip"]) out["x-real-ip"] = info.clientIp;
+  out["x-real-ip"] ??= info.clientIp;
   return out;
 }
 

@@ -14,6 +14,7 @@ import type { MiddlewareBuildContext, PorticoEnv, PorticoMiddleware } from "../m
 import { middlewareFactory, middlewareTypes } from "../middlewares/registry.ts";
 import { type MergedConfig, qualify } from "../providers/merge.ts";
 import { UpstreamError } from "../proxy/forward.ts";
+import { withoutForwardedHeaders } from "../proxy/headers.ts";
 import type { UpstreamPools } from "../proxy/pools.ts";
 import { compileRule, hostIndexKey, type MatchRequest, matchRequestFrom } from "../rules/mod.ts";
 import { buildServices } from "../services/build.ts";
@@ -331,10 +332,11 @@ function entryPointApp(
     } else {
       const url = request.url;
       const pathStart = url.indexOf("/", url.indexOf("//") + 2);
+      const trustForwarded = insecure || trusted.contains(conn.remoteAddr);
       c.set("proxy", {
         request,
         pathAndQuery: pathStart === -1 ? "/" : url.slice(pathStart),
-        headers: request.headers,
+        headers: trustForwarded ? request.headers : withoutForwardedHeaders(request.headers),
         entryPoint,
         routerName: route.name,
         clientIp: conn.remoteAddr,
@@ -342,7 +344,7 @@ function entryPointApp(
         host: request.headers.get("host") ?? "",
         port: conn.port,
         serverName: options.serverName,
-        trustForwarded: insecure || trusted.contains(conn.remoteAddr),
+        trustForwarded,
       });
       try {
         response = await route.run(c);

@@ -5,14 +5,14 @@
  * @module
  */
 
-import { NetworkSet } from "../net/cidr.ts";
+import { ipChecker } from "../rules/ip.ts";
 
 export class TrustedNetworks {
-  private readonly set: NetworkSet;
+  private readonly check?: (ip: string) => boolean;
   constructor(ranges: string[]) {
-    this.set = new NetworkSet(ranges, "forwardedHeaders.trustedIPs entry");
+    if (ranges.length) this.check = ipChecker(ranges);
   }
   contains(address: string): boolean {
-    return this.set.contains(address);
+    return this.check ? this.check(address) : false;
   }
 }

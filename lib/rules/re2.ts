@@ -370,7 +370,7 @@ export function translateRe2(src: string): string {
           );
         }
         const fm = /^([imsU]*)(?:-([imsU]*))?([:)])/.exec(rest);
-        if (!fm || (fm[2] !== undefined && fm[2] === "") || (fm[1] === "" && fm[2] === undefined)) {
+        if (!fm || (fm[2] !== undefined && fm[2] === "") || (fm[1] === "" && fm[2] === undefined && fm[3] === ")")) {
           err(`invalid or unsupported Perl syntax ${JSON.stringify(src.slice(at, at + 3))}`, at);
         }
         const next: Flags = { ...flags };

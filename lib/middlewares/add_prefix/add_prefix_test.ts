@@ -1,0 +1,68 @@
+import assert from "node:assert/strict";
+import { type Echo, startEchoBackend } from "../../../tests/fixtures/backend.ts";
+import { startTestProxy } from "../../../tests/fixtures/proxy.ts";
+import { rawGet } from "../../../tests/fixtures/http_client.ts";
+
+Deno.test("addPrefix: prefixes the path, keeps the query bytes, rejects bad config", async () => {
+  const be = startEchoBackend("be");
+  const proxy = await startTestProxy({
+    dynamic: `
+[http.routers.api]
+rule = "Host(\`api.test\`)"
+service = "be"
+middlewares = ["api"]
+[http.routers.noslash]
+rule = "Host(\`noslash.test\`)"
+service = "be"
+middlewares = ["noslash"]
+[http.routers.bad]
+rule = "Host(\`bad.test\`)"
+service = "be"
+middlewares = ["empty"]
+[http.routers.typo]
+rule = "Host(\`typo.test\`)"
+service = "be"
+middlewares = ["typo"]
+[http.middlewares.api.addPrefix]
+prefix = "/api"
+[http.middlewares.noslash.addPrefix]
+prefix = "v1"
+[http.middlewares.empty.addPrefix]
+prefix = ""
+[http.middlewares.typo.addPrefix]
+prefx = "/x"
+[http.services.be.loadBalancer]
+servers = [{ url = "${be.url}" }]
+`,
+  });
+  try {
+    const cases = [
+      { host: "api.test", path: "/users", want: "/api/users" },
+      { host: "api.test", path: "/", want: "/api/" },
+      { host: "api.test", path: "/a%2Fb?q=%20x&y", want: "/api/a%2Fb?q=%20x&y" },
+      { host: "noslash.test", path: "/x", want: "/v1/x" },
+    ];
+    for (const tc of cases) {
+      const res = await rawGet(proxy.port(), tc.path, { host: tc.host });
+      assert.equal(res.status, 200, tc.path);
+      assert.equal((JSON.parse(res.body) as Echo).path, tc.want, `${tc.host}${tc.path}`);
+    }
+    const routers = proxy.server.watcher.current.routers;
+    const bad = [
+      { router: "bad@file", error: /middleware "empty@file": option prefix: must not be empty/ },
+      {
+        router: "typo@file",
+        error: /middleware "typo@file": unknown option prefx \(did you mean "prefix"\?\)/,
+      },
+    ];
+    for (const tc of bad) {
+      const state = routers.get(tc.router)!;
+      assert.equal(state.status, "disabled", tc.router);
+      assert.match(state.errors.join("\n"), tc.error);
+    }
+    assert.equal((await rawGet(proxy.port(), "/", { host: "bad.test" })).status, 404);
+  } finally {
+    await proxy.close();
+    await be.close();
+  }
+});

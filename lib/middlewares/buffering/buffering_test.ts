@@ -1,0 +1,167 @@
+import assert from "node:assert/strict";
+import http from "node:http";
+import { type Echo, startEchoBackend } from "../../../tests/fixtures/backend.ts";
+import { startTestProxy } from "../../../tests/fixtures/proxy.ts";
+import { rawGet } from "../../../tests/fixtures/http_client.ts";
+import { compileRetryExpression } from "./retry_expression.ts";
+
+/** Sends a body, optionally chunked (no Content-Length), and returns status and body. */
+function send(
+  port: number,
+  host: string,
+  path: string,
+  body: Uint8Array,
+  chunked: boolean,
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = { host };
+    if (!chunked) headers["content-length"] = String(body.length);
+    const req = http.request({
+      host: "127.0.0.1",
+      port,
+      path,
+      method: "POST",
+      headers,
+      agent: false,
+    }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (c) => (text += c));
+      res.on("end", () => resolve({ status: res.statusCode!, body: text }));
+    });
+    req.on("error", reject);
+    if (chunked) {
+      req.write(body.subarray(0, 10));
+      req.end(body.subarray(10));
+    } else req.end(body);
+  });
+}
+
+Deno.test("retryExpression: compiles oxy's language, rejects the rest", () => {
+  const facts = { attempts: 1, responseCode: 502, networkError: true };
+  const ok: [string, boolean][] = [
+    ["IsNetworkError()", true],
+    ["IsNetworkError() && Attempts() < 2", true],
+    ["Attempts() >= 2 || ResponseCode() == 502", true],
+    ["!IsNetworkError()", false],
+    ["(ResponseCode() != 502) || (Attempts() <= 0)", false],
+  ];
+  for (const [src, want] of ok) assert.equal(compileRetryExpression(src)(facts), want, src);
+  for (
+    const bad of [
+      "Attempts()",
+      "IsNetworkError(",
+      "Foo()",
+      "IsNetworkError() &&",
+      "1 < IsNetworkError()",
+    ]
+  ) {
+    assert.throws(() => compileRetryExpression(bad), Error, bad);
+  }
+});
+
+Deno.test("buffering: 413 over maxRequestBodyBytes, 500 over maxResponseBodyBytes, body replayed on retry", async () => {
+  const be = startEchoBackend("be");
+  const proxy = await startTestProxy({
+    dynamic: `
+[http.routers.limit]
+rule = "Host(\`limit.test\`)"
+service = "be"
+middlewares = ["limit"]
+[http.routers.resp]
+rule = "Host(\`resp.test\`)"
+service = "be"
+middlewares = ["resp"]
+[http.routers.retry]
+rule = "Host(\`retry.test\`)"
+service = "be"
+middlewares = ["retry"]
+[http.routers.bad]
+rule = "Host(\`bad.test\`)"
+service = "be"
+middlewares = ["badexpr"]
+[http.routers.neg]
+rule = "Host(\`neg.test\`)"
+service = "be"
+middlewares = ["neg"]
+[http.middlewares.limit.buffering]
+maxRequestBodyBytes = 100
+[http.middlewares.resp.buffering]
+maxResponseBodyBytes = "1000"
+[http.middlewares.retry.buffering]
+retryExpression = "ResponseCode() == 503 && Attempts() < 3"
+[http.middlewares.badexpr.buffering]
+retryExpression = "Attempts() <"
+[http.middlewares.neg.buffering]
+maxRequestBodyBytes = -1
+[http.services.be.loadBalancer]
+servers = [{ url = "${be.url}" }]
+`,
+  });
+  try {
+    const port = proxy.port();
+    const cases = [
+      { name: "under the limit", size: 100, chunked: false, status: 200 },
+      { name: "over, declared by Content-Length", size: 101, chunked: false, status: 413 },
+      { name: "under, chunked", size: 60, chunked: true, status: 200 },
+      { name: "over, chunked", size: 5000, chunked: true, status: 413 },
+    ];
+    for (const tc of cases) {
+      const before = be.hits;
+      const res = await send(
+        port,
+        "limit.test",
+        "/",
+        new Uint8Array(tc.size).fill(120),
+        tc.chunked,
+      );
+      assert.equal(res.status, tc.status, tc.name);
+      if (tc.status === 200) {
+        const echo = JSON.parse(res.body) as Echo;
+        assert.equal(echo.bodyLength, tc.size, tc.name);
+        assert.equal(
+          echo.headers["content-length"],
+          String(tc.size),
+          `${tc.name}: sent with a length`,
+        );
+      } else assert.equal(be.hits, before, `${tc.name}: not forwarded`);
+    }
+
+    const responses = [
+      { path: "/bytes/1000", status: 200, length: 1000 },
+      { path: "/bytes/1001", status: 500, length: undefined },
+      { path: "/bytes/300000", status: 500, length: undefined },
+    ];
+    for (const tc of responses) {
+      const res = await rawGet(port, tc.path, { host: "resp.test" });
+      assert.equal(res.status, tc.status, tc.path);
+      if (tc.length) assert.equal(res.body.length, tc.length, tc.path);
+    }
+
+    const before = be.hits;
+    const retried = await send(port, "retry.test", "/status/503", new Uint8Array(50).fill(1), true);
+    assert.equal(retried.status, 503);
+    assert.equal(be.hits - before, 3, "tried while Attempts() < 3");
+    assert.equal(
+      (JSON.parse(retried.body) as Echo).bodyLength,
+      50,
+      "body replayed on the last attempt",
+    );
+    const once = be.hits;
+    assert.equal((await send(port, "retry.test", "/ok", new Uint8Array(5), false)).status, 200);
+    assert.equal(be.hits - once, 1);
+
+    const routers = proxy.server.watcher.current.routers;
+    assert.match(
+      routers.get("bad@file")!.errors.join(),
+      /middleware "badexpr@file": option retryExpression: "Attempts\(\) <"/,
+    );
+    assert.match(
+      routers.get("neg@file")!.errors.join(),
+      /middleware "neg@file": option maxRequestBodyBytes: must be 0 or more bytes, found -1/,
+    );
+  } finally {
+    await proxy.close();
+    await be.close();
+  }
+});
