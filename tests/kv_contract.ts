@@ -297,6 +297,26 @@ export function kvContract(h: KVContractHarness): void {
           await store.deletePrefix(p);
         });
 
+        await t.step("watch sees every key of a multi-key transaction", async () => {
+          const p = uniquePrefix("txnwatch");
+          const view = new WatchView();
+          const w = store.watch(p, { onEvents: view.apply });
+          try {
+            await waitFor("initial reset", () => view.resets === 1);
+            const ok = await store.transaction([], [
+              { kind: "put", key: `${p}a`, value: "1" },
+              { kind: "put", key: `${p}b`, value: "2" },
+              { kind: "put", key: `${p}c`, value: "3" },
+            ]);
+            assert.equal(ok, true);
+            await waitFor("all three keys", () => view.values.size === 3);
+            assert.deepEqual(view.snapshot(), { [`${p}a`]: "1", [`${p}b`]: "2", [`${p}c`]: "3" });
+          } finally {
+            await w.close();
+          }
+          await store.deletePrefix(p);
+        });
+
         await t.step("watch from a revision delivers what changed since", async () => {
           const p = uniquePrefix("resume");
           await store.put(`${p}keep`, "k");

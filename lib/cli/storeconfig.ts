@@ -1,12 +1,206 @@
 /**
- * `portico storeconfig`.
+ * `portico storeconfig`: writes the file provider's dynamic configuration
+ * into each configured KV store (`[providers.etcd]`, `[providers.redis]`,
+ * `[providers.consul]`) in Traefik v3's key layout.
+ *
+ * - The changes are computed against what the store holds under `rootKey/`:
+ *   keys added, keys whose value changed, and keys the new configuration no
+ *   longer has (removed unless `--keep`). Only those are written.
+ * - They are written in one transaction where the store allows it. etcd
+ *   takes at most 128 operations per transaction (its default
+ *   `--max-txn-ops`) and Consul 64, so a larger change is split into several
+ *   transactions, in an order that keeps every intermediate state
+ *   consistent: services and middlewares first, then routers, then removals
+ *   of routers before the services they used. The output says so.
+ * - `--dry-run` prints the same report and writes nothing.
+ * - Only keys are printed, never values or the store's credentials.
+ *
+ * Importing an ACME storage file (`acme.json`) waits for the ACME issue to
+ * define the certificate keys.
  *
  * @module
  */
 
+import { findStaticConfigFile, loadFileProviderConfig, loadStaticFile } from "../config/load.ts";
+import { ConfigError } from "../config/errors.ts";
+import type { KVOperation } from "../kv/types.ts";
+import { openKVStore } from "../kv/mod.ts";
+import { encodeDynamicConfig } from "../providers/kv_codec.ts";
+import { configuredKVProviders, kvStoreOptions } from "../server/kv_setup.ts";
 import type { ParsedArgs } from "./args.ts";
 
-export function runStoreConfig(_args: ParsedArgs): Promise<number> {
-  console.error("portico: storeconfig is not available in this build yet");
-  return Promise.resolve(1);
+/** Where the command writes its report; the console by default. */
+export interface StoreConfigOutput {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+/** The changes that make a store hold `desired` under its root. */
+export interface StoreConfigPlan {
+  added: string[];
+  changed: string[];
+  removed: string[];
+  /** Puts and deletes in a safe order (see {@linkcode planStoreConfig}). */
+  operations: KVOperation[];
+}
+
+/** The most operations each store accepts in one transaction. */
+export const MAX_TRANSACTION_OPS: Readonly<Record<string, number>> = {
+  etcd: 128,
+  consul: 64,
+  redis: Infinity,
+  memory: Infinity,
+};
+
+/**
+ * Compares what a store holds (`current`, the keys under the root) with what
+ * it should hold. Puts come first, routers last among them, so a router
+ * never appears before its service; deletes come last, routers first among
+ * them, so a service is never removed while a router still uses it.
+ *
+ * @example
+ * ```ts
+ * const plan = planStoreConfig(new Map([["traefik/a", "1"]]), new Map([["traefik/b", "2"]]), false);
+ * // { added: ["traefik/b"], changed: [], removed: ["traefik/a"], operations: [put b, delete a] }
+ * ```
+ */
+export function planStoreConfig(
+  current: ReadonlyMap<string, string>,
+  desired: ReadonlyMap<string, string>,
+  keep: boolean,
+): StoreConfigPlan {
+  const added: string[] = [];
+  const changed: string[] = [];
+  const removed: string[] = [];
+  for (const [key, value] of desired) {
+    const old = current.get(key);
+    if (old === undefined) added.push(key);
+    else if (old !== value) changed.push(key);
+  }
+  if (!keep) { for (const key of current.keys()) if (!desired.has(key)) removed.push(key); }
+  const isRouter = (key: string) => /\/http\/routers\//i.test(key);
+  const byRouterLast = (a: string, b: string) =>
+    Number(isRouter(a)) - Number(isRouter(b)) || (a < b ? -1 : a > b ? 1 : 0);
+  const puts = [...added, ...changed].sort(byRouterLast);
+  const deletes = [...removed].sort((a, b) => -byRouterLast(a, b));
+  return {
+    added: added.sort(),
+    changed: changed.sort(),
+    removed: removed.sort(),
+    operations: [
+      ...puts.map((key): KVOperation => ({ kind: "put", key, value: desired.get(key)! })),
+      ...deletes.map((key): KVOperation => ({ kind: "delete", key })),
+    ],
+  };
+}
+
+/** Splits operations into transactions of at most `max`. */
+export function chunkOperations(operations: KVOperation[], max: number): KVOperation[][] {
+  if (operations.length === 0) return [];
+  if (!Number.isFinite(max)) return [operations];
+  const chunks: KVOperation[][] = [];
+  for (let i = 0; i < operations.length; i += max) chunks.push(operations.slice(i, i + max));
+  return chunks;
+}
+
+/** An endpoint as it can be printed: any `user:password@` is masked. */
+export function printableEndpoint(endpoint: string): string {
+  return endpoint.replace(/\/\/[^@/]*@/, "//***@");
+}
+
+const consoleOutput: StoreConfigOutput = {
+  out: (line) => console.log(line),
+  err: (line) => console.error(line),
+};
+
+/**
+ * Runs `storeconfig` and returns the exit code: 0 when every store was
+ * written (or would be, with `--dry-run`), 1 otherwise.
+ */
+export async function runStoreConfig(
+  args: ParsedArgs,
+  output: StoreConfigOutput = consoleOutput,
+): Promise<number> {
+  const flag = (name: string) => {
+    const v = args.flags.get(name);
+    return v !== undefined && v !== "false";
+  };
+  const keep = flag("keep");
+  const dryRun = flag("dry-run") || flag("dryRun");
+  const fail = (message: string) => {
+    output.err(`portico storeconfig: ${message}`);
+    return 1;
+  };
+
+  const file = await findStaticConfigFile(
+    args.flags.get("configFile") ?? args.flags.get("configfile"),
+  );
+  if (file === undefined) {
+    return fail("no static configuration: pass --configFile=FILE or create ./portico.toml");
+  }
+  let dynamic;
+  let staticConfig;
+  try {
+    staticConfig = await loadStaticFile(file);
+    if (!staticConfig.providers.file) {
+      return fail(`${file}: no [providers.file]; it names the dynamic configuration to upload`);
+    }
+    dynamic = await loadFileProviderConfig(staticConfig.providers.file);
+  } catch (error) {
+    if (error instanceof ConfigError) return fail(error.message);
+    throw error;
+  }
+  const stores = configuredKVProviders(staticConfig);
+  if (stores.length === 0) {
+    return fail(
+      `${file}: no KV store configured; add [providers.etcd], [providers.redis] or [providers.consul]`,
+    );
+  }
+
+  let failures = 0;
+  for (const { kind, config } of stores) {
+    const where = `${kind} (${
+      config.endpoints.map(printableEndpoint).join(", ")
+    }, root key "${config.rootKey}")`;
+    const store = await openKVStore(kind, kvStoreOptions(config));
+    try {
+      const desired = encodeDynamicConfig(dynamic, config.rootKey);
+      const { entries } = await store.list(`${config.rootKey}/`);
+      const plan = planStoreConfig(new Map(entries.map((e) => [e.key, e.value])), desired, keep);
+      output.out(
+        `${where}: ${plan.added.length} added, ${plan.changed.length} changed, ${plan.removed.length} removed` +
+          (keep ? " (--keep: keys no longer in the configuration are left in place)" : ""),
+      );
+      for (const key of plan.added) output.out(`  + ${key}`);
+      for (const key of plan.changed) output.out(`  ~ ${key}`);
+      for (const key of plan.removed) output.out(`  - ${key}`);
+      const max = MAX_TRANSACTION_OPS[kind] ?? Infinity;
+      const chunks = chunkOperations(plan.operations, max);
+      if (dryRun) {
+        output.out(`${kind}: dry run, nothing written`);
+        continue;
+      }
+      if (chunks.length === 0) {
+        output.out(`${kind}: already up to date, nothing written`);
+        continue;
+      }
+      for (const chunk of chunks) {
+        if (!(await store.transaction([], chunk))) {
+          throw new Error("the store refused the transaction");
+        }
+      }
+      output.out(
+        chunks.length === 1
+          ? `${kind}: written in one transaction (${plan.operations.length} operations)`
+          : `${kind}: written in ${chunks.length} transactions of at most ${max} operations (${kind}'s limit); ` +
+            "instances may briefly see a partial update, ordered so that it stays consistent",
+      );
+    } catch (error) {
+      failures++;
+      output.err(`portico storeconfig: ${where}: ${(error as Error).message}`);
+    } finally {
+      await store.close().catch(() => {});
+    }
+  }
+  return failures === 0 ? 0 : 1;
 }

@@ -237,10 +237,13 @@ export class EtcdKVStore implements KVStore {
     const attach = (w: Watcher) => {
       w.on("data", (res) => {
         const events: KVWatchEvent[] = [];
+        // Every event of one transaction shares a revision, so the replay
+        // check compares with what was delivered before this batch.
+        const floor = last;
         for (const ev of res.events) {
           const kv = ev.kv as RawKV;
           const revision = Number(kv.mod_revision);
-          if (last !== undefined && revision <= last) continue; // replayed after a reconnect
+          if (floor !== undefined && revision <= floor) continue; // replayed after a reconnect
           const key = kv.key.toString();
           events.push(
             ev.type === "Put"

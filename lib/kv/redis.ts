@@ -369,7 +369,9 @@ export class RedisKVStore implements KVStore {
         poke();
         this.#watches.delete(handle);
         sub.disconnect();
-        await running;
+        // A command queued while the server was never reachable (ioredis's
+        // offline queue) may never settle; closing must not wait on it.
+        await settleWithin(running, 1000);
       },
     };
     stop.signal.addEventListener("abort", poke);
@@ -426,11 +428,16 @@ export class RedisKVStore implements KVStore {
     for (const lease of this.#leases.values()) clearTimeout(lease.timer);
     this.#leases.clear();
     await Promise.all([...this.#watches].map((w) => w.close()));
-    try {
-      await this.#client.quit();
-    } catch {
+    if (this.#client.status !== "ready") {
       this.#client.disconnect();
+      return;
     }
+    try {
+      await settleWithin(this.#client.quit(), 1000);
+    } catch {
+      // fall through to the hard disconnect
+    }
+    this.#client.disconnect();
   }
 
   async #apply(conditions: KVCondition[], operations: KVOperation[]): Promise<boolean> {
@@ -587,4 +594,14 @@ function connectionOptions(endpoint: string, options: RedisKVOptions): RedisOpti
 /** Escapes Redis glob metacharacters so a prefix matches literally. */
 export function escapeGlob(text: string): string {
   return text.replace(/[*?[\]\\]/g, "\\$&");
+}
+
+/** Waits for `promise`, but no longer than `ms`; rejections are ignored. */
+async function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await Promise.race([promise.catch(() => {}), new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
