@@ -610,7 +610,7 @@ Deno.test("static errors name the dotted key and say what was expected", () => {
     },
     {
       name: "cluster needs a KV provider",
-      raw: { cluster },
+      raw: { cluster: { ...cluster, peers: ["10.0.0.2:9000"] } },
       issues: [["cluster", /needs a shared KV store/]],
     },
     {
@@ -669,4 +669,24 @@ Deno.test("the ConfigError message names file, key and problem", () => {
       return true;
     },
   );
+});
+
+Deno.test("a lone cluster node needs no KV store, and the secret may come from the environment", () => {
+  const lone = validateStatic({ cluster: { address: "127.0.0.1:9000" } }, SOURCE, {
+    hostname: "test-host",
+    env: (name) => (name === "PORTICO_CLUSTER_SECRET" ? SECRET : undefined),
+  });
+  assert.deepEqual(lone.cluster?.peers, []);
+  assert.equal(lone.cluster?.secret, undefined);
+  const issues = (() => {
+    try {
+      validateStatic({ cluster: { address: "127.0.0.1:9000" } }, SOURCE, { env: () => undefined });
+    } catch (error) {
+      if (error instanceof ConfigError) return error.issues;
+      throw error;
+    }
+    return [];
+  })();
+  assert.deepEqual(issues.map((i) => i.path), ["cluster"]);
+  assert.match(issues[0].message, /found none \(or set PORTICO_CLUSTER_SECRET\)/);
 });

@@ -237,7 +237,8 @@ const clusterSchema = obj({
   electionTimeout: duration({ default: "1s", min: 1 }),
   encryptionKey: str(),
 }, {
-  exactlyOne: [["secret", "secretFile"]],
+  // Neither is fine when PORTICO_CLUSTER_SECRET is set; validateStatic checks that.
+  atMostOne: [["secret", "secretFile"]],
   check: (cluster, ctx) => {
     if (cluster.electionTimeout < 2 * cluster.heartbeatInterval) {
       ctx.report(
@@ -334,10 +335,23 @@ export const staticConfigSchema: Schema = obj({
   ),
 });
 
+/** Environment variable that may hold the cluster secret instead of the config file. */
+export const CLUSTER_SECRET_ENV = "PORTICO_CLUSTER_SECRET";
+
 /** Options for {@linkcode validateStatic}. */
 export interface ValidateStaticOptions {
   /** Default for `cluster.nodeId`; the machine's host name when not given. */
   hostname?: string;
+  /** Reads an environment variable (default `Deno.env.get`, undefined without --allow-env). */
+  env?: (name: string) => string | undefined;
+}
+
+function readEnv(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -383,6 +397,15 @@ export function validateStatic(
   }
   if (config.cluster !== undefined && config.cluster.nodeId === undefined) {
     config.cluster.nodeId = options.hostname ?? localHostname();
+  }
+  if (
+    config.cluster !== undefined && config.cluster.secret === undefined &&
+    config.cluster.secretFile === undefined && !(options.env ?? readEnv)(CLUSTER_SECRET_ENV)
+  ) {
+    issues.add(
+      ["cluster"],
+      `expected exactly one of "secret", "secretFile", found none (or set ${CLUSTER_SECRET_ENV})`,
+    );
   }
 
   crossCheck(config, issues);
@@ -497,13 +520,15 @@ function crossCheck(config: StaticConfig, issues: IssueCollector): void {
       ]);
     }
   }
+  // A node without peers is its own manager and needs no shared leader record.
   if (
-    config.cluster !== undefined && config.providers.etcd === undefined &&
+    config.cluster !== undefined && config.cluster.peers.length > 0 &&
+    config.providers.etcd === undefined &&
     config.providers.redis === undefined && config.providers.consul === undefined
   ) {
     issues.add(
       ["cluster"],
-      "a cluster needs a shared KV store; configure providers.etcd, providers.redis or providers.consul",
+      "a cluster of more than one node needs a shared KV store; configure providers.etcd, providers.redis or providers.consul",
     );
   }
 }
