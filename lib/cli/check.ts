@@ -1,33 +1,179 @@
 /**
- * `portico check`: validates the dynamic config the file provider would
- * load, and each router's rule, printing every problem.
+ * `portico check`: validates the static config and the dynamic config the
+ * file provider would load, including what only building the routers finds
+ * (rules, unknown services and middlewares, bad middleware options), and
+ * prints every problem as `FILE:LINE: KEY: MESSAGE` with a hint. Exit code
+ * 0 when valid, 1 when not.
  *
  * @module
  */
 
+import { ConfigError, type ConfigIssue } from "../config/errors.ts";
 import { loadDynamicDirectory, loadDynamicFile } from "../config/load.ts";
 import type { StaticConfig } from "../config/types.ts";
-import { compileRule } from "../rules/mod.ts";
+import { mergeProviders } from "../providers/merge.ts";
+import { UpstreamPools } from "../proxy/pools.ts";
+import { buildRouter } from "../router/build.ts";
+import type { Service } from "../services/types.ts";
 
-export async function checkDynamic(config: StaticConfig): Promise<number> {
-  const file = config.providers.file;
-  let problems = 0;
-  if (file) {
-    try {
-      const dynamic = file.filename ? await loadDynamicFile(file.filename) : await loadDynamicDirectory(file.directory!);
-      for (const [name, router] of Object.entries(dynamic.http.routers)) {
-        try {
-          compileRule(router.rule);
-        } catch (err) {
-          problems++;
-          console.error(`${file.filename ?? file.directory}: http.routers.${name}.rule: ${(err as Error).message}`);
-        }
-      }
-    } catch (err) {
-      problems++;
-      console.error((err as Error).message);
+/** Internal services a user router may name; check only needs them to exist. */
+const INTERNAL = [
+  "api@internal",
+  "dashboard@internal",
+  "ping@internal",
+  "prometheus@internal",
+  "noop@internal",
+  "cluster@internal",
+];
+
+/**
+ * The 1-based line in TOML `text` that defines dotted `path` (or its nearest
+ * defined ancestor), or undefined. Best effort: tables, dotted keys and
+ * `key = value` lines; list indices map to the list's own line.
+ */
+export function locateKey(text: string, path: string): number | undefined {
+  const want = path.replace(/\[\d+\]/g, "").toLowerCase().split(".").filter(Boolean);
+  const clean = (k: string) => k.trim().replace(/^["']|["']$/g, "").toLowerCase();
+  let table: string[] = [];
+  let best: { line: number; depth: number } | undefined;
+  const consider = (keyPath: string[], line: number) => {
+    if (keyPath.length > want.length) return;
+    for (let i = 0; i < keyPath.length; i++) if (keyPath[i] !== want[i]) return;
+    if (!best || keyPath.length > best.depth) best = { line, depth: keyPath.length };
+  };
+  text.split("\n").forEach((raw, i) => {
+    const line = raw.replace(/#.*$/, "").trim();
+    const header = /^\[\[?([^\]]+)\]\]?$/.exec(line);
+    if (header) {
+      table = header[1].split(".").map(clean);
+      consider(table, i + 1);
+      return;
+    }
+    const kv = /^([A-Za-z0-9_."' -]+?)\s*=/.exec(line);
+    if (kv) consider([...table, ...kv[1].split(".").map(clean)], i + 1);
+  });
+  return best?.line;
+}
+
+/** Splits "what is wrong; expected …" into the problem and a hint. */
+function withHint(message: string): { problem: string; hint?: string } {
+  const m = /^(.*?)[;,]?\s*((?:expected|did you mean|configure)\b.*)$/s.exec(message);
+  return m && m[1] ? { problem: m[1], hint: m[2] } : { problem: message };
+}
+
+async function readLines(
+  source: string,
+  cache: Map<string, string | null>,
+): Promise<string | null> {
+  if (!cache.has(source)) cache.set(source, await Deno.readTextFile(source).catch(() => null));
+  return cache.get(source)!;
+}
+
+/** Prints issues as `FILE:LINE: KEY: MESSAGE` plus `  hint: …`. */
+export async function printIssues(
+  issues: readonly ConfigIssue[],
+  write: (line: string) => void = console.error,
+): Promise<void> {
+  const cache = new Map<string, string | null>();
+  for (const issue of issues) {
+    const text = issue.path ? await readLines(issue.source, cache) : null;
+    const line = text !== null ? locateKey(text, issue.path) : undefined;
+    const where = line !== undefined ? `${issue.source}:${line}` : issue.source;
+    const { problem, hint } = withHint(issue.message);
+    write(`${where}: ${issue.path ? `${issue.path}: ` : ""}${problem}`);
+    if (hint) write(`  hint: ${hint}`);
+  }
+}
+
+/** The dynamic config's problems that only building routers reveals. */
+function buildIssues(
+  config: StaticConfig,
+  source: string,
+  dynamic: Parameters<typeof mergeProviders>[0],
+): ConfigIssue[] {
+  const stub = (name: string): Service => ({
+    name,
+    serve: () => Promise.resolve(new Response(null)),
+    available: () => true,
+    serverStatus: () => ({}),
+    start() {},
+    stop() {},
+  });
+  const pools = new UpstreamPools();
+  const generation = buildRouter({
+    generation: 0,
+    staticConfig: config,
+    merged: mergeProviders(dynamic),
+    pools,
+    internalServices: new Map(INTERNAL.map((n) => [n, stub(n)])),
+    serverName: "check",
+  });
+  const issues: ConfigIssue[] = [];
+  const bare = (name: string) => name.replace(/@[^@]*$/, "");
+  for (const r of generation.routers.values()) {
+    for (const e of r.errors) {
+      // Point at the key the error is about, so the line is the right one.
+      const key = /^rule /.test(e)
+        ? ".rule"
+        : /^service /.test(e)
+        ? ".service"
+        : /^entryPoint /.test(e)
+        ? ".entryPoints"
+        : /^middleware /.test(e)
+        ? ".middlewares"
+        : "";
+      issues.push({ source, path: `http.routers.${bare(r.name)}${key}`, message: e });
     }
   }
-  if (problems === 0) console.log(`configuration ${config.sourceFile ?? ""} is valid`);
-  return problems === 0 ? 0 : 1;
+  for (const s of generation.serviceStates.values()) {
+    for (const e of s.errors) {
+      issues.push({ source, path: `http.services.${bare(s.name)}`, message: e });
+    }
+  }
+  for (const m of generation.middlewareStates.values()) {
+    for (const e of m.errors) {
+      issues.push({ source, path: `http.middlewares.${bare(m.name)}`, message: e });
+    }
+  }
+  generation.stop();
+  pools.close();
+  // A router broken only because its middleware is broken repeats that error; keep the middleware's.
+  return issues.filter((issue, i) => issues.findIndex((o) => o.message === issue.message) === i);
+}
+
+/**
+ * Runs `check`: `loadStatic` loads and validates the static config (with
+ * overrides). Returns the exit code.
+ */
+export async function runCheck(loadStatic: () => Promise<StaticConfig>): Promise<number> {
+  let config: StaticConfig;
+  try {
+    config = await loadStatic();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    await printIssues(err.issues);
+    console.error(`${err.issues.length} problem(s) in the static configuration`);
+    return 1;
+  }
+  const issues: ConfigIssue[] = [];
+  const file = config.providers.file;
+  if (file) {
+    const source = file.filename ?? file.directory!;
+    try {
+      const dynamic = file.filename
+        ? await loadDynamicFile(file.filename)
+        : await loadDynamicDirectory(file.directory!);
+      issues.push(...buildIssues(config, source, new Map([["file", dynamic]])));
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      issues.push(...err.issues);
+    }
+  }
+  if (issues.length > 0) {
+    await printIssues(issues);
+    console.error(`${issues.length} problem(s) in the dynamic configuration`);
+    return 1;
+  }
+  console.log(`configuration ${config.sourceFile ?? ""} is valid`);
+  return 0;
 }

@@ -8,20 +8,27 @@
 import { ConfigError } from "../config/errors.ts";
 import { findStaticConfigFile, loadStaticFile } from "../config/load.ts";
 import type { StaticConfig } from "../config/types.ts";
-import { StartupError, startServer } from "../server/server.ts";
+import { startServer, StartupError } from "../server/server.ts";
 import { VERSION } from "../version.ts";
 import { parseArgs } from "./args.ts";
+import { type AppliedOverride, applyOverrides, relabelIssues } from "./overrides.ts";
+import { validateStatic } from "../config/static.ts";
 import "../middlewares/all.ts";
 
 const HELP: Record<string, string> = {
-  serve: `portico [serve] [--configFile=FILE]
+  serve: `portico [serve] [--configFile=FILE] [--KEY=VALUE ...]
 
 Starts the proxy. The static config is read from --configFile, else
-./portico.toml, else ./traefik.toml.`,
-  check: `portico check [--configFile=FILE]
+./portico.toml, else ./traefik.toml. Any static option can be overridden
+Traefik-style by a flag or an environment variable (flags win):
+  --entryPoints.web.address=:8000    PORTICO_ENTRYPOINTS_WEB_ADDRESS=:8000
+  --api.insecure=true                PORTICO_API_INSECURE=true
+  --metrics.prometheus               PORTICO_METRICS_PROMETHEUS=true`,
+  check: `portico check [--configFile=FILE] [--KEY=VALUE ...]
 
-Validates the static config and the file provider's dynamic config, prints
-every error with its file and key, and exits 0 if valid, 1 if not.`,
+Validates the static config and the file provider's dynamic config (rules,
+services, middlewares), prints every error as FILE:LINE: KEY: MESSAGE with a
+hint, and exits 0 if valid, 1 if not.`,
   storeconfig: `portico storeconfig [--configFile=FILE] [--keep] [--dry-run]
 
 Writes the file provider's dynamic configuration into the configured KV
@@ -46,12 +53,27 @@ Run 'portico COMMAND --help' for a command's options.`;
 
 async function loadStatic(flags: Map<string, string>): Promise<StaticConfig> {
   const file = await findStaticConfigFile(flags.get("configFile") ?? flags.get("configfile"));
-  if (!file) {
-    throw new StartupError(
-      "no static configuration: pass --configFile=FILE or create ./portico.toml (./traefik.toml is read too)",
-    );
+  const env = Deno.env.toObject();
+  let applied: AppliedOverride[] = [];
+  const transform = (raw: Record<string, unknown>) => {
+    const result = applyOverrides(raw, flags, env);
+    applied = result.applied;
+    return result.tree;
+  };
+  try {
+    if (file) return await loadStaticFile(file, { transform });
+    // No file: flags and environment variables alone may configure the instance.
+    const raw = transform({});
+    if (applied.length === 0) {
+      throw new StartupError(
+        "no static configuration: pass --configFile=FILE, create ./portico.toml (./traefik.toml is read too), " +
+          "or set options as flags (--entryPoints.web.address=:80) or PORTICO_* environment variables",
+      );
+    }
+    return validateStatic(raw, "command line");
+  } catch (err) {
+    throw err instanceof ConfigError ? relabelIssues(err, applied) : err;
   }
-  return await loadStaticFile(file);
 }
 
 function fail(err: unknown): number {
@@ -71,7 +93,9 @@ function fail(err: unknown): number {
 export async function runCli(argv: string[]): Promise<number> {
   const args = parseArgs(argv);
   if (args.flags.has("help") || args.flags.has("h") || args.command === "help") {
-    console.log(HELP[args.command] ?? USAGE);
+    // `portico --help` without a command lists the commands; `portico serve --help` explains serve.
+    const named = argv.some((a) => !a.startsWith("-") && a === args.command);
+    console.log((named ? HELP[args.command] : undefined) ?? USAGE);
     return 0;
   }
   try {
@@ -84,9 +108,8 @@ export async function runCli(argv: string[]): Promise<number> {
         return await runStoreConfig(args);
       }
       case "check": {
-        const config = await loadStatic(args.flags);
-        const { checkDynamic } = await import("./check.ts");
-        return await checkDynamic(config);
+        const { runCheck } = await import("./check.ts");
+        return await runCheck(() => loadStatic(args.flags));
       }
       case "serve": {
         const config = await loadStatic(args.flags);

@@ -67,10 +67,14 @@ function describeReadError(error: unknown): string {
  */
 export async function loadStaticFile(
   path: string,
-  options: ValidateStaticOptions = {},
+  options: ValidateStaticOptions & {
+    /** Rewrites the raw tree before validation (command-line and environment overrides). */
+    transform?: (raw: Record<string, unknown>) => Record<string, unknown>;
+  } = {},
 ): Promise<StaticConfig> {
   const text = await readText(path);
-  return validateStatic(parseToml(text, path), path, options);
+  const raw = parseToml(text, path);
+  return validateStatic(options.transform ? options.transform(raw) : raw, path, options);
 }
 
 /**

@@ -1,0 +1,106 @@
+/**
+ * `mod.ts check`, `version` and `--help` over the real CLI.
+ */
+
+import assert from "node:assert/strict";
+import { locateKey } from "../lib/cli/check.ts";
+
+const repoRoot = new URL("../", import.meta.url).pathname;
+
+async function cli(args: string[]) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${repoRoot}mod.ts`, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+Deno.test("check: locateKey finds tables, keys and dotted keys", () => {
+  const text = `# comment
+[entryPoints.web]
+address = ":80"
+
+[http.routers."my-app"]
+rule = "Host(\`a\`)"
+tls.certResolver = "le"
+`;
+  const cases: [string, number | undefined][] = [
+    ["entryPoints.web.address", 3],
+    ["entryPoints.web", 2],
+    ["entryPoints.web.http.tls", 2],
+    ["http.routers.my-app.rule", 6],
+    ["http.routers.my-app.tls.certResolver", 7],
+    ["http.routers.my-app.service", 5],
+    ["providers.file", undefined],
+  ];
+  for (const [path, line] of cases) assert.equal(locateKey(text, path), line, path);
+});
+
+Deno.test("check: every error with file, line, key and hint; exit 1, then 0 once fixed", async () => {
+  const dir = await Deno.makeTempDir();
+  const staticFile = `${dir}/portico.toml`;
+  const dynamicFile = `${dir}/dynamic.toml`;
+  await Deno.writeTextFile(
+    staticFile,
+    `[entryPoints.web]\naddress = ":8081"\n\n[providers.file]\nfilename = "${dynamicFile}"\n\n[ping]\nentryPoint = "nope"\n[log]\nlevle = "DEBUG"\n`,
+  );
+  await Deno.writeTextFile(
+    dynamicFile,
+    `[http.routers.a]\nrule = "Hots(\`x\`)"\nservice = "s"\n\n[http.routers.b]\nrule = "Path(\`/b\`)"\nservice = "missing"\n\n[http.services.s.loadBalancer]\nservers = [{ url = "http://127.0.0.1:1" }]\n`,
+  );
+  try {
+    const bad = await cli(["check", `--configFile=${staticFile}`]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, new RegExp(`${staticFile}:10: log\\.levle: .*`));
+    assert.match(bad.stderr, /hint: /);
+    // Static errors stop before the dynamic config is read.
+    await Deno.writeTextFile(
+      staticFile,
+      (await Deno.readTextFile(staticFile)).replace('"nope"', '"web"').replace("levle", "level"),
+    );
+    const dyn = await cli(["check", `--configFile=${staticFile}`]);
+    assert.equal(dyn.code, 1);
+    assert.match(
+      dyn.stderr,
+      new RegExp(
+        `${dynamicFile}:2: http\\.routers\\.a\\.rule: rule "Hots\\(\`x\`\\)": unknown matcher "Hots"`,
+      ),
+    );
+    assert.match(
+      dyn.stderr,
+      new RegExp(
+        `${dynamicFile}:7: http\\.routers\\.b\\.service: service "missing@file" does not exist`,
+      ),
+    );
+    assert.match(dyn.stderr, /2 problem\(s\)/);
+    await Deno.writeTextFile(
+      dynamicFile,
+      (await Deno.readTextFile(dynamicFile)).replace("Hots", "Host").replace('"missing"', '"s"'),
+    );
+    const ok = await cli(["check", `--configFile=${staticFile}`]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /is valid/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cli: --help on every command, and version", async () => {
+  for (
+    const [command, re] of [["serve", /--configFile/], ["check", /exits 0 if valid, 1 if not/], [
+      "storeconfig",
+      /--dry-run/,
+    ], ["version", /Prints the version/]] as const
+  ) {
+    const res = await cli([command, "--help"]);
+    assert.equal(res.code, 0, command);
+    assert.match(res.stdout, re, command);
+  }
+  const top = await cli(["--help"]);
+  assert.match(top.stdout, /Commands:/);
+  const version = await cli(["version"]);
+  assert.equal(version.code, 0);
+  assert.match(version.stdout, /^portico \d+\.\d+\.\d+/);
+});

@@ -1,0 +1,235 @@
+/**
+ * The hand-written exposition format: escaping, histograms, and the strict
+ * parser that checks it (which must itself reject malformed input).
+ */
+
+import assert from "node:assert/strict";
+import {
+  escapeHelp,
+  escapeLabelValue,
+  formatFamily,
+  formatValue,
+} from "../lib/metrics/exposition.ts";
+import { RequestMetrics } from "../lib/metrics/request_metrics.ts";
+import { parsePrometheusText } from "../lib/metrics/text_parser.ts";
+import { certificatesView, clusterView, RoleChangeTracker } from "../lib/metrics/instance_views.ts";
+
+Deno.test("exposition: escaping and values", () => {
+  const cases: [string, string, string][] = [
+    ["plain", "web", "web"],
+    ["quote", 'a"b', 'a\\"b'],
+    ["backslash", "a\\b", "a\\\\b"],
+    ["newline", "a\nb", "a\\nb"],
+    ["all", '\\"\n', '\\\\\\"\\n'],
+  ];
+  for (const [name, input, expected] of cases) {
+    assert.equal(escapeLabelValue(input), expected, name);
+  }
+  assert.equal(escapeHelp('say "x"\\\n'), 'say "x"\\\\\\n');
+  assert.equal(formatValue(Infinity), "+Inf");
+  assert.equal(formatValue(-Infinity), "-Inf");
+  assert.equal(formatValue(NaN), "NaN");
+  assert.equal(formatValue(0.25), "0.25");
+  assert.equal(formatFamily("x", "gauge", "h", []), "");
+});
+
+Deno.test("exposition: labels with hostile values round-trip through the strict parser", () => {
+  const hostile = 'we"ird\\name\nwith newline';
+  const text = formatFamily("traefik_service_server_up", "gauge", "help with \\ and\nnewline", [
+    { labels: [["service", hostile], ["url", "http://a:1"]], value: 1 },
+  ]);
+  const family = parsePrometheusText(text).get("traefik_service_server_up")!;
+  assert.equal(family.type, "gauge");
+  assert.equal(family.help, "help with \\ and\nnewline");
+  assert.deepEqual(family.samples[0].labels, { service: hostile, url: "http://a:1" });
+});
+
+Deno.test("request metrics: counters, cumulative histogram buckets and per-target labels", () => {
+  const m = new RequestMetrics([0.1, 0.3, 1.2, 5]);
+  const base = {
+    entryPoint: "web",
+    method: "GET",
+    status: 200,
+    protocol: 0 as const,
+    router: "app@file",
+    service: "app@file",
+    nowMs: 10_000,
+  };
+  const durations = [0.05, 0.2, 0.2, 2, 10];
+  for (const d of durations) m.record({ ...base, durationSeconds: d });
+  m.record({ ...base, status: 502, method: "PROPFIND", durationSeconds: 0.01 });
+  m.record({ ...base, router: undefined, service: undefined, status: 404, durationSeconds: 0.001 });
+  const families = parsePrometheusText(m.render());
+
+  const ep = families.get("traefik_entrypoint_requests_total")!;
+  assert.equal(ep.type, "counter");
+  const find = (f: string, labels: Record<string, string>) =>
+    families.get(f)!.samples.find((s) =>
+      Object.entries(labels).every(([k, v]) => s.labels[k] === v)
+    );
+  assert.equal(
+    find("traefik_entrypoint_requests_total", {
+      code: "200",
+      entrypoint: "web",
+      method: "GET",
+      protocol: "http",
+    })!.value,
+    5,
+  );
+  assert.equal(
+    find("traefik_entrypoint_requests_total", { code: "502", method: "EXTENSION_METHOD" })!.value,
+    1,
+  );
+  assert.equal(find("traefik_entrypoint_requests_total", { code: "404" })!.value, 1);
+  // The unmatched 404 has no router, so it is not in the router family.
+  assert.equal(find("traefik_router_requests_total", { code: "404" }), undefined);
+  assert.equal(
+    find("traefik_router_requests_total", { code: "200", router: "app@file", service: "app@file" })!
+      .value,
+    5,
+  );
+  assert.equal(
+    find("traefik_service_requests_total", { code: "200", service: "app@file" })!.value,
+    5,
+  );
+
+  const bucket = (le: string) =>
+    find("traefik_entrypoint_request_duration_seconds", { code: "200", le })!.value;
+  assert.deepEqual(["0.1", "0.3", "1.2", "5", "+Inf"].map(bucket), [1, 3, 3, 4, 5]);
+  const sum = find("traefik_entrypoint_request_duration_seconds", { code: "200" });
+  assert.ok(sum);
+  const sumSample = families.get("traefik_entrypoint_request_duration_seconds")!.samples
+    .find((s) => s.name.endsWith("_sum") && s.labels.code === "200")!;
+  assert.ok(Math.abs(sumSample.value - durations.reduce((a, b) => a + b)) < 1e-9);
+});
+
+Deno.test("request metrics: a router whose service changes gets a new series", () => {
+  const m = new RequestMetrics([1]);
+  const base = {
+    entryPoint: "web",
+    method: "GET",
+    status: 200,
+    protocol: 0 as const,
+    router: "r@file",
+    durationSeconds: 0.1,
+    nowMs: 0,
+  };
+  m.record({ ...base, service: "a@file" });
+  m.record({ ...base, service: "b@file" });
+  m.record({ ...base, service: "b@file" });
+  const samples = parsePrometheusText(m.render()).get("traefik_router_requests_total")!.samples;
+  assert.deepEqual(samples.map((s) => [s.labels.service, s.value]).sort(), [["a@file", 1], [
+    "b@file",
+    2,
+  ]]);
+});
+
+Deno.test("request metrics: in-flight estimate follows Little's law over 10 s", () => {
+  const m = new RequestMetrics([1]);
+  const base = {
+    entryPoint: "web",
+    method: "GET",
+    status: 200,
+    protocol: 0 as const,
+    nowMs: 100_000,
+  };
+  // 20 requests of 0.5 s each in a 10 s window: a mean of 1 in flight.
+  for (let i = 0; i < 20; i++) {
+    m.record({ ...base, durationSeconds: 0.5, nowMs: 100_000 + i * 400 });
+  }
+  const now = 100_000 + 19 * 400;
+  const http = m.openConnections(now).find((o) => o.entryPoint === "web" && o.protocol === "http")!;
+  assert.ok(Math.abs(http.value - 1) < 1e-9, String(http.value));
+  // Eleven seconds later the window has emptied.
+  assert.equal(m.openConnections(now + 11_000).find((o) => o.protocol === "http")!.value, 0);
+});
+
+Deno.test("strict parser rejects malformed expositions", () => {
+  const bad: [string, string][] = [
+    ["no final newline", "# TYPE a gauge\na 1"],
+    ["bad metric name", "# TYPE 1a gauge\n"],
+    ["bad escape", '# TYPE a gauge\na{x="\\q"} 1\n'],
+    ["unquoted label", "# TYPE a gauge\na{x=1} 1\n"],
+    ["duplicate label", '# TYPE a gauge\na{x="1",x="2"} 1\n'],
+    ["duplicate series", '# TYPE a gauge\na{x="1"} 1\na{x="1"} 2\n'],
+    ["bad value", "# TYPE a gauge\na one\n"],
+    ["type after samples", "a 1\n# TYPE a gauge\n"],
+    ["split family", '# TYPE a gauge\na 1\n# TYPE b gauge\nb 1\na{x="1"} 2\n'],
+    ["negative counter", "# TYPE a_total counter\na_total -1\n"],
+    ["empty line", "# TYPE a gauge\n\na 1\n"],
+    ["unknown type", "# TYPE a thing\n"],
+    [
+      "non-cumulative buckets",
+      '# TYPE h histogram\nh_bucket{le="1"} 3\nh_bucket{le="+Inf"} 2\nh_sum 1\nh_count 2\n',
+    ],
+    ["+Inf differs from count", '# TYPE h histogram\nh_bucket{le="+Inf"} 2\nh_sum 1\nh_count 3\n'],
+    ["no +Inf bucket", '# TYPE h histogram\nh_bucket{le="1"} 2\nh_sum 1\nh_count 2\n'],
+    ["bucket without le", "# TYPE h histogram\nh_bucket 2\nh_sum 1\nh_count 2\n"],
+  ];
+  for (const [name, text] of bad) assert.throws(() => parsePrometheusText(text), Error, name);
+  const good =
+    '# HELP h d\n# TYPE h histogram\nh_bucket{le="1"} 1\nh_bucket{le="+Inf"} 2\nh_sum 3.5\nh_count 2\n# TYPE up gauge\nup NaN\n';
+  assert.equal(parsePrometheusText(good).get("h")!.samples.length, 4);
+});
+
+Deno.test("instance views: absent, throwing and partial views are tolerated", () => {
+  const views = new Map<string, () => unknown>();
+  assert.equal(clusterView({ views }).enabled, false);
+  assert.equal(certificatesView({ views }, 0).enabled, false);
+  views.set("cluster", () => {
+    throw new Error("not ready");
+  });
+  assert.equal(clusterView({ views }).enabled, false);
+  views.set("cluster", () => ({
+    id: "n1",
+    address: "127.0.0.1:7946",
+    role: "manager",
+    term: 3,
+    manager: { nodeId: "n1", address: "127.0.0.1:7946", term: 3 },
+    peers: [{ address: "127.0.0.1:7947", lastContact: null, reachable: false }],
+    counters: { elections: 2, rejected: { stale: 1, forged: 0 } },
+  }));
+  const c = clusterView({ views });
+  assert.deepEqual([c.enabled, c.id, c.role, c.term, c.elections, c.rejected.stale], [
+    true,
+    "n1",
+    "manager",
+    3,
+    2,
+    1,
+  ]);
+  const now = Date.parse("2030-01-01T00:00:00Z");
+  views.set("certificates", () => ({
+    lastError: "urn:ietf:params:acme:error:rateLimited",
+    certificates: [
+      {
+        domain: { main: "a.test", sans: ["b.test"] },
+        notAfter: now + 10 * 86_400_000 + 1000,
+        issuer: "Pebble",
+      },
+      { domains: ["c.test"], notAfter: "2030-01-31T00:00:00Z", renewal: "scheduled" },
+      { domains: ["d.test"], notAfter: "not a date" },
+    ],
+  }));
+  const v = certificatesView({ views }, now);
+  assert.equal(v.lastError, "urn:ietf:params:acme:error:rateLimited");
+  assert.deepEqual(v.certificates.map((x) => [x.domains.join(","), x.daysLeft]), [
+    ["a.test,b.test", 10],
+    ["c.test", 30],
+    ["d.test", null],
+  ]);
+
+  const tracker = new RoleChangeTracker(2);
+  const at = (s: number) => new Date(s * 1000);
+  tracker.sample({ ...c, role: "worker", term: 1 }, at(1));
+  tracker.sample({ ...c, role: "worker", term: 1 }, at(2));
+  tracker.sample({ ...c, role: "candidate", term: 2 }, at(3));
+  tracker.sample({ ...c, role: "manager", term: 2 }, at(4));
+  assert.deepEqual(
+    tracker.merged({ ...c, roleChanges: [] }).map((r) => `${r.from}->${r.to}@${r.term}`),
+    [
+      "worker->candidate@2",
+      "candidate->manager@2",
+    ],
+  );
+});
