@@ -89,6 +89,8 @@ const MATCH: [string, ReqInit, boolean][] = [
   ["PathRegexp(`(?s)^/a.c$`)", { path: "/a\nc" }, true],
   ["PathRegexp(`^/a.c$`)", { path: "/a\rc" }, true],
   ["PathRegexp(`^/[[:digit:]]+$`)", { path: "/123" }, true],
+  ["PathRegexp(`^/api-v[0-9]+/`)", { path: "/api-v2/x" }, true],
+  ["HostRegexp(`^api-[a-z]+\\.example\\.com$`)", { host: "api-eu.example.com" }, true],
   ["PathRegexp(`^/(?:api|v2)/x$`)", { path: "/v2/x" }, true],
   ["PathRegexp(`^/(?:api|v2)/x$`)", { path: "/v3/x" }, false],
   ["PathRegexp(`^/\\pL+$`)", { path: "/été" }, true],

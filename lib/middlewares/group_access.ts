@@ -1,7 +1,27 @@
 /**
- * Registers one group of middlewares.
+ * Registers the access and traffic middlewares: authentication, IP
+ * allow-listing, rate and concurrency limits, retry and circuit breaking.
  *
  * @module
  */
 
-export {};
+import { registerMiddleware } from "./registry.ts";
+import { basicAuth } from "./basic_auth/mod.ts";
+import { circuitBreaker } from "./circuit_breaker/mod.ts";
+import { digestAuth } from "./digest_auth/mod.ts";
+import { forwardAuth } from "./forward_auth/mod.ts";
+import { inFlightReq } from "./in_flight_req/mod.ts";
+import { ipAllowList } from "./ip_allow_list/mod.ts";
+import { rateLimit } from "./rate_limit/mod.ts";
+import { retry } from "./retry/mod.ts";
+
+registerMiddleware("basicAuth", basicAuth);
+registerMiddleware("circuitBreaker", circuitBreaker);
+registerMiddleware("digestAuth", digestAuth);
+registerMiddleware("forwardAuth", forwardAuth);
+registerMiddleware("inFlightReq", inFlightReq);
+registerMiddleware("ipAllowList", ipAllowList);
+// Deprecated Traefik v2 name, still accepted by Traefik v3.
+registerMiddleware("ipWhiteList", ipAllowList);
+registerMiddleware("rateLimit", rateLimit);
+registerMiddleware("retry", retry);

@@ -87,6 +87,8 @@ const rangesBody = (ranges: Range[]) =>
 const JS_SYNTAX = new Set("^$\\.*+?()[]{}|/-");
 
 function literal(c: string, inClass: boolean): string {
+  // Unicode mode refuses `\-` outside a class, where `-` needs no escape.
+  if (c === "-" && !inClass) return c;
   if (JS_SYNTAX.has(c)) return inClass && !"\\]^-[".includes(c) ? c : `\\${c}`;
   return c;
 }

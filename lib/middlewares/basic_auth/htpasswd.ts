@@ -1,0 +1,58 @@
+/**
+ * htpasswd hash checking for `basicAuth`: bcrypt (`$2a$`, `$2b$`, `$2y$`),
+ * Apache MD5 (`$apr1$`) and MD5-crypt (`$1$`), and `{SHA}` (base64 SHA-1),
+ * the formats Traefik's htpasswd support accepts. Formats are recognised
+ * when the file is loaded, so an unsupported hash fails the build instead
+ * of silently rejecting every request.
+ *
+ * @module
+ */
+
+import bcrypt from "bcryptjs";
+import apacheMd5Module from "apache-md5";
+import { Buffer } from "node:buffer";
+import { createHash, timingSafeEqual } from "node:crypto";
+
+// The package is CommonJS; its .d.ts claims an ES default export, which
+// Deno's interop resolves to the module object, so the call type is lost.
+const apacheMd5 = apacheMd5Module as unknown as (password: string, salt: string) => string;
+
+/** Checks a password against one stored hash. */
+export type PasswordCheck = (password: string) => Promise<boolean>;
+
+const BCRYPT = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/;
+const MD5_CRYPT = /^\$(apr1|1)\$[^$]{0,8}\$[./A-Za-z0-9]{22}$/;
+const SHA = /^\{SHA\}[A-Za-z0-9+/]{27}=$/;
+
+/** Whether the hash is of a kind that is slow to check (and so worth caching). */
+export function isSlowHash(hash: string): boolean {
+  return hash.startsWith("$2");
+}
+
+/**
+ * A checker for `hash`, or an error message saying which formats are valid.
+ *
+ * @example
+ * ```ts
+ * const check = passwordChecker("{SHA}qUqP5cyxm6YcTAhz05Hph5gvu9M=");
+ * if (typeof check !== "string") await check("test"); // true
+ * ```
+ */
+export function passwordChecker(hash: string): PasswordCheck | string {
+  if (BCRYPT.test(hash)) return (password) => bcrypt.compare(password, hash);
+  if (MD5_CRYPT.test(hash)) {
+    const expected = Buffer.from(hash);
+    return (password) =>
+      Promise.resolve(sameBytes(Buffer.from(apacheMd5(password, hash)), expected));
+  }
+  if (SHA.test(hash)) {
+    const expected = Buffer.from(hash.slice(5), "base64");
+    return (password) =>
+      Promise.resolve(sameBytes(createHash("sha1").update(password).digest(), expected));
+  }
+  return "unsupported password hash; use bcrypt ($2y$…), apr1 MD5 ($apr1$…) or {SHA}, e.g. from `htpasswd -nB user`";
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}

@@ -1,0 +1,91 @@
+/**
+ * Builds the request `forwardAuth` sends to the auth server, with Traefik's
+ * header rules: the client's headers minus hop-by-hop ones (optionally only
+ * `authRequestHeaders`), then X-Forwarded-Method/Proto/Host/Uri/For, taken
+ * from the client's headers only when `trustForwardHeader` is set. Pure.
+ *
+ * @module
+ */
+
+import type { ProxyRequest } from "../../services/types.ts";
+
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  // The auth request is a GET without a body; these would make the auth
+  // server wait for one.
+  "content-length",
+  "expect",
+  "host",
+]);
+
+/** X-Forwarded-* names that an untrusted client must not be able to set. */
+const FORWARDED = [
+  "x-forwarded-for",
+  "x-forwarded-proto",
+  "x-forwarded-host",
+  "x-forwarded-port",
+  "x-forwarded-server",
+  "x-forwarded-uri",
+  "x-forwarded-method",
+  "x-forwarded-prefix",
+  "x-real-ip",
+  "forwarded",
+];
+
+export interface AuthRequestOptions {
+  trustForwardHeader: boolean;
+  /** Lower-cased names to keep; empty keeps all. */
+  authRequestHeaders: Set<string>;
+}
+
+/**
+ * The auth request's headers as a plain object for `node:http`.
+ *
+ * @example
+ * ```ts
+ * const headers = authRequestHeaders(c.var.proxy, { trustForwardHeader: false, authRequestHeaders: new Set() });
+ * ```
+ */
+export function authRequestHeaders(
+  proxy: ProxyRequest,
+  options: AuthRequestOptions,
+): Record<string, string> {
+  const incoming = proxy.headers;
+  const listed = new Set<string>();
+  for (const name of (incoming.get("connection") ?? "").split(",")) {
+    listed.add(name.trim().toLowerCase());
+  }
+  const out: Record<string, string> = {};
+  for (const [name, value] of incoming) {
+    if (HOP_BY_HOP.has(name) || listed.has(name)) continue;
+    // The entrypoint did not trust this client: its X-Forwarded-* are not facts.
+    if (!proxy.trustForwarded && FORWARDED.includes(name)) continue;
+    if (options.authRequestHeaders.size > 0 && !options.authRequestHeaders.has(name)) continue;
+    out[name] = value;
+  }
+  const trusted = (name: string) =>
+    options.trustForwardHeader && proxy.trustForwarded ? incoming.get(name) : null;
+  out["x-forwarded-method"] = trusted("x-forwarded-method") || proxy.request.method;
+  out["x-forwarded-proto"] = trusted("x-forwarded-proto") || proxy.proto;
+  out["x-forwarded-host"] = trusted("x-forwarded-host") || proxy.host;
+  out["x-forwarded-uri"] = trusted("x-forwarded-uri") || proxy.pathAndQuery;
+  const priorFor = trusted("x-forwarded-for");
+  out["x-forwarded-for"] = priorFor ? `${priorFor}, ${proxy.clientIp}` : proxy.clientIp;
+  return out;
+}
+
+/** Go's http.CanonicalHeaderKey, so `authResponseHeadersRegex` sees names as in Traefik. */
+export function canonicalHeaderKey(name: string): string {
+  return name.toLowerCase().replace(
+    /(^|-)([a-z])/g,
+    (_, dash: string, c: string) => dash + c.toUpperCase(),
+  );
+}
