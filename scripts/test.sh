@@ -5,7 +5,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install_deps.sh || { echo "installing test dependencies failed"; echo "0 passed, 1 failed"; exit 1; }
 out=$(mktemp)
-deno test -A --quiet "$@" 2>&1 | tee "$out"
+NO_COLOR=1 deno test -A --quiet "$@" 2>&1 | tee "$out"
 status=${PIPESTATUS[0]}
 summary=$(grep -E '^(ok|FAILED) \| ' "$out" | tail -1)
 passed=$(sed -nE 's/.*\| ([0-9]+) passed.*/\1/p' <<<"$summary")

@@ -61,6 +61,24 @@ Deno.test("operations are chunked to the store's limit", () => {
   assert.deepEqual(chunkOperations([], 64), []);
 });
 
+Deno.test("chunks never split one router's or service's keys", () => {
+  // 30 routers of 3 keys each: 90 operations, limit 64 → 63 + 27, not 64 + 26.
+  const ops = Array.from({ length: 30 }, (_, r) =>
+    ["rule", "service", "priority"].map((f) => ({
+      kind: "put" as const,
+      key: `traefik/http/routers/r${r}/${f}`,
+      value: "x",
+    }))).flat();
+  const chunks = chunkOperations(ops, 64);
+  assert.deepEqual(chunks.map((c) => c.length), [63, 27]);
+  const routersOf = (c: { key: string }[]) => new Set(c.map((o) => o.key.split("/")[3]));
+  const [a, b] = chunks.map(routersOf);
+  assert.equal([...a].filter((r) => b.has(r)).length, 0, "no router spans two transactions");
+  // An object larger than the limit is still split (it cannot fit anywhere).
+  const big = Array.from({ length: 70 }, (_, i) => ({ kind: "put" as const, key: `traefik/http/services/s/loadbalancer/servers/${i}/url`, value: "u" }));
+  assert.deepEqual(chunkOperations(big, 64).map((c) => c.length), [64, 6]);
+});
+
 Deno.test("endpoints are printed without credentials", () => {
   assert.equal(printableEndpoint("redis://user:secret@10.0.0.1:6379"), "redis://***@10.0.0.1:6379");
   assert.equal(printableEndpoint("127.0.0.1:2379"), "127.0.0.1:2379");

@@ -94,12 +94,40 @@ export function planStoreConfig(
   };
 }
 
-/** Splits operations into transactions of at most `max`. */
+/**
+ * Splits operations into transactions of at most `max`, never splitting the
+ * keys of one object (a router, a service, a certificate) across two
+ * transactions unless that object alone exceeds `max`: a watcher that
+ * applies a half-written router would reject it (`rule` without `service`).
+ */
 export function chunkOperations(operations: KVOperation[], max: number): KVOperation[][] {
   if (operations.length === 0) return [];
   if (!Number.isFinite(max)) return [operations];
+  // `traefik/http/routers/NAME/...` → `traefik/http/routers/NAME`.
+  const objectOf = (key: string) => key.split("/", 4).join("/");
+  const groups: KVOperation[][] = [];
+  for (const op of operations) {
+    const last = groups.at(-1);
+    if (last && objectOf(last[0].key) === objectOf(op.key) && last[0].kind === op.kind) last.push(op);
+    else groups.push([op]);
+  }
   const chunks: KVOperation[][] = [];
-  for (let i = 0; i < operations.length; i += max) chunks.push(operations.slice(i, i + max));
+  let current: KVOperation[] = [];
+  for (const group of groups) {
+    if (current.length + group.length > max && current.length > 0) {
+      chunks.push(current);
+      current = [];
+    }
+    for (let i = 0; i < group.length; i += max) {
+      const part = group.slice(i, i + max);
+      if (current.length + part.length > max) {
+        chunks.push(current);
+        current = [];
+      }
+      current.push(...part);
+    }
+  }
+  if (current.length) chunks.push(current);
   return chunks;
 }
 

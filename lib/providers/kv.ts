@@ -50,7 +50,7 @@ export interface KVProviderOptions {
   store: KVStore;
   /** Default "traefik". */
   rootKey?: string;
-  /** Quiet period that closes a burst of changes, ms (default 20). */
+  /** Quiet period that closes a burst of changes, ms (default 50: a chunked upload's transactions land further apart than 20 ms on a busy node). */
   coalesceMs?: number;
   /** Longest a burst may delay its snapshot, ms (default 1000). */
   maxCoalesceMs?: number;
@@ -195,7 +195,7 @@ export class KVProvider implements Provider {
     const now = performance.now();
     if (this.#timer === undefined) this.#burstStart = now;
     clearTimeout(this.#timer);
-    const quiet = this.#options.coalesceMs ?? 20;
+    const quiet = this.#options.coalesceMs ?? 50;
     const cap = this.#options.maxCoalesceMs ?? 1000;
     const delay = Math.max(0, Math.min(quiet, this.#burstStart + cap - now));
     this.#timer = setTimeout(() => {
