@@ -190,7 +190,12 @@ export function buildRouter(options: BuildOptions): RouterGeneration {
   };
 
   const entryPointNames = Object.keys(staticConfig.entryPoints);
-  const routesByEntryPoint = new Map<string, Route[]>(entryPointNames.map((n) => [n, []]));
+  // Traefik serves a router with `tls` (or on an entrypoint with `http.tls`)
+  // only on TLS connections, and one without only on plain connections;
+  // internal routers (API, ping, ACME challenges) answer on both.
+  const routesByEntryPoint = new Map<string, { plain: Route[]; tls: Route[] }>(
+    entryPointNames.map((n) => [n, { plain: [], tls: [] }]),
+  );
   const routerStates = new Map<string, RouterState>();
 
   for (const [name, entry] of merged.routers) {
@@ -251,21 +256,18 @@ export function buildRouter(options: BuildOptions): RouterGeneration {
       const handlers = perEntryPoint.get(ep);
       if (!handlers) continue;
       const serve = (c: Context<PorticoEnv>) => service.serve(c.var.proxy);
-      routesByEntryPoint.get(ep)!.push({
-        name,
-        priority,
-        rule: compiled,
-        run: composeChain(handlers, serve),
-      });
+      const route: Route = { name, priority, rule: compiled, run: composeChain(handlers, serve) };
+      const lists = routesByEntryPoint.get(ep)!;
+      const tlsRoute = Boolean(config.tls || staticConfig.entryPoints[ep].http.tls);
+      if (entry.provider === "internal" || !tlsRoute) lists.plain.push(route);
+      if (entry.provider === "internal" || tlsRoute) lists.tls.push(route);
     }
   }
 
   const apps = new Map<string, Hono<PorticoEnv>>();
-  const indexes = new Map<string, HostIndex>();
   for (const ep of entryPointNames) {
-    const index = buildHostIndex(routesByEntryPoint.get(ep)!);
-    indexes.set(ep, index);
-    apps.set(ep, entryPointApp(ep, index, staticConfig, options));
+    const lists = routesByEntryPoint.get(ep)!;
+    apps.set(ep, entryPointApp(ep, buildHostIndex(lists.plain), buildHostIndex(lists.tls), staticConfig, options));
   }
 
   return {
@@ -293,7 +295,8 @@ export function buildRouter(options: BuildOptions): RouterGeneration {
 /** The Hono app for one entrypoint: match by host index, then run the route's chain. */
 function entryPointApp(
   entryPoint: string,
-  index: HostIndex,
+  plainIndex: HostIndex,
+  tlsIndex: HostIndex,
   staticConfig: StaticConfig,
   options: BuildOptions,
 ): Hono<PorticoEnv> {
@@ -318,7 +321,7 @@ function entryPointApp(
       options.onRequest?.(entryPoint, request, response, conn, undefined, started);
       return response;
     }
-    const routes = index.candidates(hostIndexKey(match.host));
+    const routes = (conn.tls ? tlsIndex : plainIndex).candidates(hostIndexKey(match.host));
     let route: Route | undefined;
     for (let i = 0; i < routes.length; i++) {
       if (routes[i].rule.match(match)) {

@@ -1,12 +1,364 @@
 /**
- * The TLS and ACME extension (see lib/server/extension.ts).
+ * The TLS and ACME extension (see lib/server/extension.ts): the live
+ * certificate store, TLS listeners for TLS entrypoints, static
+ * certificates and `tls.options` from the dynamic config, and the ACME
+ * certificate resolvers (file storage standalone, KV storage + fenced
+ * writes + manager-only ordering in a cluster).
+ *
+ * Which entrypoints serve TLS (decided when listeners start):
+ * - those with `[entryPoints.NAME.http.tls]` in the static config;
+ * - those named explicitly in `entryPoints` by a router that has `tls` in
+ *   the first applied configuration (Traefik's usual `websecure` pattern).
+ * A router added later with `tls` on a plain entrypoint is served only
+ * after a restart (it is logged). On a TLS entrypoint, routers without
+ * `tls` are not served (as in Traefik); internal routers answer on both.
+ *
+ * View `state.views.get("certificates")()` returns `CertificateView[]`
+ * (lib/acme/manager.ts) for ACME and file certificates, and
+ * `state.views.get("acme")()` returns `{ issued, failures, active }`.
  *
  * @module
  */
 
+import type { CertificateResolverConfig, EntryPointConfig, RouterConfig } from "../config/types.ts";
+import type { Logger } from "../log/logger.ts";
+import type { MergedConfig } from "../providers/merge.ts";
+import type { Service } from "../services/types.ts";
+import type { KVWatch } from "../kv/types.ts";
+import {
+  CHALLENGE_SERVICE,
+  ChallengeAnswers,
+  type ChallengeSink,
+  HTTP01_PREFIX,
+} from "../acme/challenges.ts";
+import { wantedCertificates } from "../acme/domains.ts";
+import { configureCaTrust, TLS_ALPN_UNSUPPORTED } from "../acme/issuer.ts";
+import { KvAcmeStorage } from "../acme/kv_storage.ts";
+import { AcmeManager, type CertificateView } from "../acme/manager.ts";
+import { ENCRYPTION_KEY_ENV, SecretBox } from "../acme/secret_box.ts";
+import {
+  type AccountRecord,
+  type AcmeStorage,
+  type CertificateRecord,
+  FileStorage,
+} from "../acme/storage.ts";
+import { parseCertificate } from "../tls/certificate.ts";
+import {
+  configuredCertificates,
+  handshakePolicy,
+  listenerAlpn,
+  unsupportedOptionWarnings,
+} from "../tls/config.ts";
+import { startTlsListener } from "../tls/listener.ts";
+import { generateSelfSigned } from "../tls/self_signed.ts";
+import { CertificateStore } from "../tls/store.ts";
 import type { ExtensionContext, ServerExtension } from "./extension.ts";
+import type { ClusterExtension } from "./cluster_setup.ts";
+import type { KVExtension } from "./kv_setup.ts";
 
-/** Undefined while not configured. */
-export function tlsExtension(_context: ExtensionContext): Promise<ServerExtension | undefined> {
-  return Promise.resolve(undefined);
+/** What other modules can reach through `context.earlier.get("tls")`. */
+export interface TlsExtension extends ServerExtension {
+  readonly name: "tls";
+  readonly store: CertificateStore;
+  readonly acme?: AcmeManager;
+  readonly challenges: ChallengeAnswers;
+}
+
+/** Routes each resolver to its own `storage` file. */
+class ResolverFiles implements AcmeStorage {
+  #files = new Map<string, FileStorage>();
+  constructor(resolvers: Record<string, CertificateResolverConfig>) {
+    for (const [name, r] of Object.entries(resolvers)) {
+      this.#files.set(name, new FileStorage(r.acme.storage));
+    }
+  }
+  #f(resolver: string): FileStorage {
+    return this.#files.get(resolver)!;
+  }
+  loadAccount(r: string) {
+    return this.#f(r).loadAccount(r);
+  }
+  saveAccount(r: string, a: AccountRecord) {
+    return this.#f(r).saveAccount(r, a);
+  }
+  loadCertificates(r: string) {
+    return this.#f(r).loadCertificates(r);
+  }
+  saveCertificate(r: string, c: CertificateRecord) {
+    return this.#f(r).saveCertificate(r, c);
+  }
+}
+
+/** Lower-level inputs, so tests can pass a store and cluster directly. */
+export interface StartTlsOptions {
+  context: ExtensionContext;
+  kv?: Pick<KVExtension, "store" | "rootKey">;
+  cluster?: Pick<ClusterExtension, "on" | "fencedWrite" | "isManager"> & {
+    view?: ClusterExtension["view"];
+  };
+  env?: (name: string) => string | undefined;
+  /** ACME manager tuning (tests). */
+  backoffBaseMs?: number;
+  now?: () => Date;
+}
+
+function readEnv(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Builds the extension; the factory below only picks its inputs from the context. */
+export async function startTls(options: StartTlsOptions): Promise<TlsExtension> {
+  const { staticConfig, state } = options.context;
+  const log: Logger = options.context.log.child("tls");
+  const env = options.env ?? readEnv;
+  const generated = await generateSelfSigned();
+  const selfSigned = parseCertificate(
+    "default certificate",
+    generated.certPem,
+    generated.keyPem,
+    "default",
+  );
+  const store = new CertificateStore(selfSigned);
+  const answers = new ChallengeAnswers(store);
+  const resolvers = staticConfig.certificatesResolvers ?? {};
+  const hasResolvers = Object.keys(resolvers).length > 0;
+
+  // Orders must not start before the challenge entrypoints listen, or the
+  // CA's validation (which follows within milliseconds) finds nothing.
+  let tlsStarted!: () => void;
+  const tlsListening = new Promise<void>((r) => (tlsStarted = r));
+  const listenersReady = async () => {
+    const waits: Promise<unknown>[] = [];
+    for (const r of Object.values(staticConfig.certificatesResolvers ?? {})) {
+      const ep = r.acme.httpChallenge && staticConfig.entryPoints[r.acme.httpChallenge.entryPoint];
+      if (ep) waits.push(waitForTcp(ep.hostname || "127.0.0.1", ep.port));
+      if (r.acme.tlsChallenge) waits.push(tlsListening);
+    }
+    await Promise.race([Promise.all(waits), new Promise((r) => setTimeout(r, 10_000))]);
+  };
+  const activateWhenListening = (m: AcmeManager) =>
+    listenersReady().then(() => m.activate()).catch((err) =>
+      log.error("ACME activation failed", { error: (err as Error).message })
+    );
+
+  let manager: AcmeManager | undefined;
+  let watch: KVWatch | undefined;
+  const unsubscribe: (() => void)[] = [];
+  let activateStandalone = false;
+
+  if (hasResolvers) {
+    for (const [name, r] of Object.entries(resolvers)) {
+      if (r.acme.tlsChallenge && !r.acme.httpChallenge) {
+        log.error("certificatesResolvers." + name + ".acme.tlsChallenge", {
+          error: TLS_ALPN_UNSUPPORTED,
+        });
+      }
+    }
+    await configureCaTrust(Object.values(resolvers).map((r) => r.acme), env);
+    const clustered = Boolean(
+      options.cluster && options.kv && (options.cluster.view?.().clustered ?? true),
+    );
+    let storage: AcmeStorage;
+    let sink: ChallengeSink = answers;
+    if (clustered) {
+      const configured = staticConfig.cluster?.encryptionKey;
+      const keyText = configured ?? env(ENCRYPTION_KEY_ENV);
+      if (!keyText) {
+        throw new Error(
+          `ACME in a cluster stores private keys encrypted: set [cluster] encryptionKey or ${ENCRYPTION_KEY_ENV} (32 random bytes, base64)`,
+        );
+      }
+      const box = await SecretBox.fromBase64(
+        configured ? "[cluster] encryptionKey" : ENCRYPTION_KEY_ENV,
+        keyText,
+      );
+      const cluster = options.cluster!;
+      const kvStorage = new KvAcmeStorage(
+        options.kv!.store,
+        options.kv!.rootKey,
+        box,
+        (ops) => cluster.fencedWrite(ops),
+      );
+      storage = kvStorage;
+      sink = kvStorage.challengeSink(answers);
+      watch = kvStorage.watch((resolver, record, error) => {
+        if (error) {
+          log.error("certificate in the KV store is unusable; keeping the others", {
+            resolver,
+            error,
+          });
+        } else if (record) manager!.install(resolver, record);
+      }, answers);
+    } else {
+      storage = new ResolverFiles(resolvers);
+    }
+    manager = new AcmeManager({
+      resolvers,
+      storage,
+      challenges: sink,
+      tlsStore: store,
+      log: log.child("acme"),
+      backoffBaseMs: options.backoffBaseMs,
+      now: options.now,
+    });
+    if (options.cluster) {
+      unsubscribe.push(
+        options.cluster.on("becameManager", () => void activateWhenListening(manager!)),
+      );
+      unsubscribe.push(options.cluster.on("lostManager", () => manager!.deactivate()));
+      if (clustered) await manager.loadStored();
+    } else {
+      activateStandalone = true;
+    }
+  }
+
+  let merged: MergedConfig | undefined;
+  let lastFileKey = "";
+  let lastWarnings = "";
+  const tlsEntryPoints = new Set<string>();
+  let listenersStarted = false;
+
+  const challengeService: Service = answers.service();
+  const internalServices = new Map<string, Service>(
+    hasResolvers ? [[CHALLENGE_SERVICE, challengeService]] : [],
+  );
+  const internalRouters: Record<string, RouterConfig> = hasResolvers
+    ? {
+      "acme-http": {
+        rule: `PathPrefix(\`${HTTP01_PREFIX}\`)`,
+        service: CHALLENGE_SERVICE,
+        entryPoints: [],
+        middlewares: [],
+        priority: Number.MAX_SAFE_INTEGER,
+      },
+    }
+    : {};
+
+  const fileViews = (): CertificateView[] => {
+    const now = Date.now();
+    return store.certificates("file").map((c) => ({
+      resolver: "file",
+      domains: c.names,
+      issuer: c.issuer,
+      notAfter: c.notAfter.toISOString(),
+      daysLeft: Math.floor((c.notAfter.getTime() - now) / 86_400_000),
+      state: "valid" as const,
+      failures: 0,
+      routers: [],
+    }));
+  };
+  state.views.set("certificates", () => [...(manager?.view() ?? []), ...fileViews()]);
+  state.views.set(
+    "acme",
+    () => ({
+      issued: manager?.issued ?? 0,
+      failures: manager?.failures ?? 0,
+      active: manager?.active ?? false,
+    }),
+  );
+
+  const applyTls = (m: MergedConfig) => {
+    const { certificates, defaultCertificate, errors } = configuredCertificates(m);
+    const key = certificates.map((c) => c.certPem).join("|") + "#" +
+      (defaultCertificate?.certPem ?? "");
+    if (key !== lastFileKey) {
+      lastFileKey = key;
+      store.replaceSource("file", certificates);
+      store.setDefault(defaultCertificate ?? selfSigned);
+    }
+    for (const e of errors) log.error("TLS certificate skipped", { error: e });
+    const warnings = unsupportedOptionWarnings(m);
+    if (warnings.join() !== lastWarnings) {
+      lastWarnings = warnings.join();
+      for (const w of warnings) log.warn("TLS option not enforced", { option: w });
+    }
+    store.setPolicy(handshakePolicy(m));
+  };
+
+  return {
+    name: "tls",
+    store,
+    acme: manager,
+    challenges: answers,
+    internalServices,
+    internalRouters,
+    onApplied(generation) {
+      merged = generation.merged;
+      applyTls(merged);
+      if (manager) {
+        const { wanted, errors } = wantedCertificates(merged, staticConfig);
+        for (const e of errors) log.error("ACME domains", { error: e });
+        manager.setWanted(wanted);
+        if (activateStandalone) {
+          activateStandalone = false;
+          void activateWhenListening(manager);
+        }
+      }
+      for (const [name, r] of merged.routers) {
+        if (!r.config.tls) continue;
+        for (const ep of r.config.entryPoints) {
+          if (
+            !tlsEntryPoints.has(ep) && staticConfig.entryPoints[ep] &&
+            !staticConfig.entryPoints[ep].http.tls && listenersStarted
+          ) {
+            log.warn(
+              "router has tls on an entrypoint that started as plain HTTP; restart to serve it over TLS",
+              { router: name, entryPoint: ep },
+            );
+          }
+        }
+      }
+    },
+    tlsListener(name: string, entryPoint: EntryPointConfig, handler) {
+      const byRouter = [...(merged?.routers.values() ?? [])].some((r) =>
+        r.config.tls && r.config.entryPoints.includes(name)
+      );
+      if (!entryPoint.http.tls && !byRouter) return undefined;
+      tlsEntryPoints.add(name);
+      listenersStarted = true;
+      const started = startTlsListener({
+        hostname: entryPoint.hostname || "0.0.0.0",
+        port: entryPoint.port,
+        store,
+        handler,
+        alpnProtocols: listenerAlpn(merged),
+        onEvent: (event, fields) => log.debug(event, { entryPoint: name, ...fields }),
+        onError: (error) => log.error("TLS listener", { entryPoint: name, error: String(error) }),
+      });
+      started.then(() => tlsStarted(), () => {});
+      return started;
+    },
+    stop() {
+      manager?.deactivate();
+      for (const u of unsubscribe) u();
+      return watch?.close() ?? Promise.resolve();
+    },
+  };
+}
+
+/** Resolves once something accepts TCP on `host:port` (port 0: cannot tell; short pause). */
+async function waitForTcp(host: string, port: number): Promise<void> {
+  if (port === 0) return await new Promise((r) => setTimeout(r, 200));
+  const target = host === "0.0.0.0" ? "127.0.0.1" : host;
+  for (let i = 0; i < 500; i++) {
+    try {
+      (await Deno.connect({ hostname: target, port })).close();
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
+
+/** The extension factory: TLS serving always; ACME when `certificatesResolvers` is set. */
+export async function tlsExtension(
+  context: ExtensionContext,
+): Promise<ServerExtension | undefined> {
+  const kv = context.earlier.get("kv") as KVExtension | undefined;
+  const cluster = context.earlier.get("cluster") as ClusterExtension | undefined;
+  return await startTls({ context, kv, cluster });
 }

@@ -1,0 +1,73 @@
+/**
+ * Which certificates the ACME resolvers should hold, from the routers:
+ * `tls.domains` (`main` + `sans`) when given, otherwise the literal hosts of
+ * the rule (`Host(...)`), as one certificate per router like Traefik.
+ * Routers on an entrypoint with `http.tls.certResolver` inherit it.
+ *
+ * @module
+ */
+
+import type { StaticConfig } from "../config/types.ts";
+import type { MergedConfig } from "../providers/merge.ts";
+import { parseDomains } from "../rules/mod.ts";
+
+/** One certificate a resolver should obtain. */
+export interface WantedCertificate {
+  resolver: string;
+  main: string;
+  sans: string[];
+  /** The routers that asked for it (for errors and the API). */
+  routers: string[];
+}
+
+/** Stable identity of a domain set: resolver + sorted names. */
+export function certificateKey(resolver: string, main: string, sans: string[]): string {
+  return `${resolver}|${[main, ...[...new Set(sans)].filter((s) => s !== main).sort()].join(",")}`;
+}
+
+/** The wanted certificates, and one error per router that cannot get one. */
+export function wantedCertificates(merged: MergedConfig, staticConfig: StaticConfig): {
+  wanted: WantedCertificate[];
+  errors: string[];
+} {
+  const byKey = new Map<string, WantedCertificate>();
+  const errors: string[] = [];
+  for (const [name, entry] of merged.routers) {
+    const tls = entry.config.tls;
+    const eps = entry.config.entryPoints.length
+      ? entry.config.entryPoints
+      : Object.keys(staticConfig.entryPoints);
+    const epTls = eps.map((e) => staticConfig.entryPoints[e]?.http.tls).find((t) =>
+      t?.certResolver
+    );
+    const resolver = tls?.certResolver ?? (tls || epTls ? epTls?.certResolver : undefined);
+    if (!resolver) continue;
+    if (!staticConfig.certificatesResolvers[resolver]) {
+      errors.push(
+        `router "${name}": tls.certResolver "${resolver}" is not defined in certificatesResolvers`,
+      );
+      continue;
+    }
+    const declared = tls?.domains?.length ? tls.domains : epTls?.domains ?? [];
+    const sets = declared.length
+      ? declared.map((d) => [d.main, ...d.sans])
+      : [parseDomains(entry.config.rule)];
+    for (const names of sets) {
+      const clean = [...new Set(names.map((n) => n.toLowerCase()))].filter(Boolean);
+      if (clean.length === 0) continue;
+      const wild = clean.find((n) => n.includes("*"));
+      if (wild) {
+        errors.push(
+          `router "${name}": "${wild}" needs a DNS-01 challenge, which resolver "${resolver}" does not offer`,
+        );
+        continue;
+      }
+      const [main, ...sans] = clean;
+      const key = certificateKey(resolver, main, sans);
+      const existing = byKey.get(key);
+      if (existing) existing.routers.push(name);
+      else byKey.set(key, { resolver, main, sans, routers: [name] });
+    }
+  }
+  return { wanted: [...byKey.values()], errors };
+}

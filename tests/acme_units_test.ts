@@ -1,0 +1,179 @@
+import assert from "node:assert/strict";
+import { MemoryKVStore } from "../lib/kv/memory.ts";
+import { Logger } from "../lib/log/logger.ts";
+import { ChallengeAnswers } from "../lib/acme/challenges.ts";
+import { AcmeManager } from "../lib/acme/manager.ts";
+import { parseRetryAfter, renewalDue, retryDelayMs } from "../lib/acme/renewal.ts";
+import { SecretBox } from "../lib/acme/secret_box.ts";
+import { FileStorage } from "../lib/acme/storage.ts";
+import type { OrderInput } from "../lib/acme/issuer.ts";
+import { parseCertificate } from "../lib/tls/certificate.ts";
+import { generateSelfSigned } from "../lib/tls/self_signed.ts";
+import { CertificateStore } from "../lib/tls/store.ts";
+import type { CertificateResolverConfig } from "../lib/config/types.ts";
+
+const DAY = 86_400_000;
+const quiet = new Logger({ level: "ERROR", format: "json", write: () => {} });
+
+Deno.test("renewalDue: a third of the lifetime (30 days of 90)", () => {
+  const nb = new Date("2026-01-01T00:00:00Z");
+  const na = new Date(nb.getTime() + 90 * DAY);
+  const table: [number, boolean][] = [[0, false], [59, false], [60.01, true], [89, true], [
+    120,
+    true,
+  ]];
+  for (const [day, due] of table) {
+    assert.equal(renewalDue(nb, na, new Date(nb.getTime() + day * DAY)), due, `day ${day}`);
+  }
+});
+
+Deno.test("retry delays grow exponentially, are capped, and honour Retry-After", () => {
+  assert.deepEqual([1, 2, 3, 4].map((n) => retryDelayMs(n, undefined, 1000)), [
+    1000,
+    2000,
+    4000,
+    8000,
+  ]);
+  assert.equal(retryDelayMs(40, undefined, 1000), 24 * 3600_000);
+  assert.equal(retryDelayMs(1, 30_000, 1000), 30_000);
+  const now = new Date("2026-01-01T00:00:00Z");
+  assert.equal(parseRetryAfter("120", now), 120_000);
+  assert.equal(parseRetryAfter("Thu, 01 Jan 2026 00:01:00 GMT", now), 60_000);
+  assert.equal(parseRetryAfter("soon", now), undefined);
+});
+
+Deno.test("SecretBox: round trip; wrong key and damaged data are named", async () => {
+  const k = () => btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))));
+  const box = await SecretBox.fromBase64("[cluster] encryptionKey", k());
+  const sealed = await box.seal("-----BEGIN PRIVATE KEY-----");
+  assert.equal(await box.open("k", sealed), "-----BEGIN PRIVATE KEY-----");
+  const other = await SecretBox.fromBase64("x", k());
+  await assert.rejects(other.open("KV key a", sealed), /KV key a: encrypted with key/);
+  const damaged = sealed.slice(0, -6) + (sealed.endsWith("AAAA==") ? "BBBB==" : "AAAA==");
+  await assert.rejects(box.open("KV key b", damaged), /KV key b: decryption failed/);
+  await assert.rejects(
+    SecretBox.fromBase64("[cluster] encryptionKey", btoa("short")),
+    /\[cluster\] encryptionKey: expected 32 random bytes/,
+  );
+});
+
+Deno.test("FileStorage writes Traefik's acme.json atomically with mode 0600", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const fs = new FileStorage(`${dir}/acme.json`);
+    await Promise.all([
+      fs.saveAccount("le", {
+        email: "a@b.c",
+        keyPem: "-----BEGIN PRIVATE KEY-----\nAA\n-----END PRIVATE KEY-----\n",
+      }),
+      fs.saveCertificate("le", {
+        main: "a.test",
+        sans: ["www.a.test"],
+        certPem: "CERT",
+        keyPem: "KEY",
+      }),
+      fs.saveCertificate("le", { main: "b.test", sans: [], certPem: "CERT2", keyPem: "KEY2" }),
+    ]);
+    assert.equal((await Deno.stat(`${dir}/acme.json`)).mode! & 0o777, 0o600);
+    const json = JSON.parse(await Deno.readTextFile(`${dir}/acme.json`));
+    assert.equal(json.le.Account.Email, "a@b.c");
+    assert.deepEqual(
+      json.le.Certificates.map((c: { domain: { main: string } }) => c.domain.main).sort(),
+      ["a.test", "b.test"],
+    );
+    const { certificates } = await fs.loadCertificates("le");
+    assert.equal(certificates.find((c) => c.main === "a.test")?.keyPem, "KEY");
+    assert.equal((await fs.loadAccount("le"))?.email, "a@b.c");
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["acme.json"]);
+    await Deno.writeTextFile(`${dir}/acme.json`, "{oops");
+    await assert.rejects(fs.loadCertificates("le"), /acme storage ".*acme\.json": not valid JSON/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("manager: renews once in the window (clock passed in), a failing domain does not block others", async () => {
+  const g = await generateSelfSigned();
+  const tls = new CertificateStore(parseCertificate("d", g.certPem, g.keyPem, "default"));
+  let now = new Date();
+  const orders: string[] = [];
+  const resolvers: Record<string, CertificateResolverConfig> = {
+    le: {
+      acme: {
+        caServer: "x",
+        storage: "",
+        keyType: "EC256",
+        caCertificates: [],
+        httpChallenge: { entryPoint: "web" },
+      },
+    },
+  };
+  const store = new MemoryKVStore();
+  const saved: string[] = [];
+  const manager = new AcmeManager({
+    resolvers,
+    storage: {
+      loadAccount: () => Promise.resolve({ keyPem: "k", url: "u" }),
+      saveAccount: () => Promise.resolve(),
+      loadCertificates: () => Promise.resolve({ certificates: [], errors: [] }),
+      saveCertificate: (_r, c) => {
+        saved.push(c.main);
+        return store.put(c.main, c.certPem);
+      },
+    },
+    challenges: new ChallengeAnswers(tls),
+    tlsStore: tls,
+    log: quiet,
+    now: () => now,
+    backoffBaseMs: 60_000,
+    order: async (input: OrderInput) => {
+      orders.push(input.main);
+      if (input.main === "bad.test") {
+        throw Object.assign(new Error("rejectedIdentifier"), { retryAfterMs: 3_600_000 });
+      }
+      const c = await generateSelfSigned({ dnsNames: [input.main], notBefore: now, days: 90 });
+      return { main: input.main, sans: [], certPem: c.certPem, keyPem: c.keyPem };
+    },
+  });
+  manager.setWanted(
+    ["a.test", "bad.test", "b.test"].map((main) => ({
+      resolver: "le",
+      main,
+      sans: [],
+      routers: [],
+    })),
+  );
+  await manager.activate();
+  await manager.idle();
+  assert.deepEqual(orders.sort(), ["a.test", "b.test", "bad.test"]);
+  assert.ok(tls.lookup("a.test") && tls.lookup("b.test"));
+  const bad = manager.view().find((v) => v.domains[0] === "bad.test")!;
+  assert.equal(bad.state, "backoff");
+  assert.equal(bad.lastError, "rejectedIdentifier");
+  assert.equal(
+    new Date(bad.nextAttempt!).getTime() - now.getTime(),
+    3_600_000,
+    "Retry-After honoured over the 60 s base",
+  );
+
+  // 59 days later nothing is due; at 61 days both good ones renew exactly once.
+  orders.length = 0;
+  now = new Date(now.getTime() + 59 * DAY);
+  await manager.reconcile();
+  await manager.idle();
+  assert.deepEqual(orders, ["bad.test"]); // only the failed one retries (its backoff has passed)
+  orders.length = 0;
+  const oldCert = tls.lookup("a.test")!.certificate;
+  now = new Date(now.getTime() + 2 * DAY);
+  await manager.reconcile();
+  await manager.idle();
+  await manager.reconcile();
+  await manager.idle();
+  assert.deepEqual(orders.filter((o) => o !== "bad.test").sort(), ["a.test", "b.test"]);
+  assert.notEqual(
+    tls.lookup("a.test")!.certificate,
+    oldCert,
+    "the TLS store switched to the renewed certificate",
+  );
+  manager.deactivate();
+});
