@@ -98,7 +98,12 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
   const observers: RequestObserver[] = [];
   let accessLog: AccessLogWriter | undefined;
   if (staticConfig.accessLog) {
-    accessLog = new AccessLogWriter(staticConfig.accessLog.filePath, staticConfig.accessLog.format);
+    try {
+      accessLog = new AccessLogWriter(staticConfig.accessLog.filePath, staticConfig.accessLog.format);
+    } catch (err) {
+      for (const ext of [...extensions.values()].reverse()) await ext.stop?.().catch(() => {});
+      throw new StartupError(`accessLog.filePath: cannot open ${staticConfig.accessLog.filePath}: ${(err as Error).message}`);
+    }
     observers.push(accessLog.observer());
   }
   for (const ext of extensions.values()) if (ext.onRequest) observers.push(ext.onRequest);
@@ -204,11 +209,14 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
       draining = true;
       log.info("shutting down: draining");
       for (const ext of extensions.values()) await ext.drain?.().catch(() => {});
-      const lc = staticConfig.lifeCycle;
-      if (lc.requestAcceptGraceTimeout > 0) await sleep(lc.requestAcceptGraceTimeout);
-      const graceful = Promise.all([...listeners.values()].map((l) => l.shutdown()));
-      const timedOut = await Promise.race([graceful.then(() => false), sleep(lc.graceTimeOut).then(() => true)]);
-      if (timedOut) log.warn("grace period over; closing remaining connections");
+      // Each entrypoint drains on its own timers, as Traefik's do.
+      await Promise.all([...listeners].map(async ([name, listener]) => {
+        const lc = entryPointLifeCycle(staticConfig, name);
+        if (lc.requestAcceptGraceTimeout > 0) await sleep(lc.requestAcceptGraceTimeout);
+        if (!await finishesWithin(listener.shutdown(), lc.graceTimeOut)) {
+          log.warn("grace period over; closing remaining connections", { entryPoint: name });
+        }
+      }));
       await stopAll();
       log.info("stopped");
       resolveFinished();
@@ -221,4 +229,30 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** False when `ms` passes first; the timer never outlives the promise. */
+async function finishesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<false>((r) => (timer = setTimeout(() => r(false), ms)));
+  try {
+    return await Promise.race([promise.then(() => true), expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const LIFECYCLE_DEFAULTS = { requestAcceptGraceTimeout: 0, graceTimeOut: 10_000 };
+
+/**
+ * The timers an entrypoint drains with: Traefik's
+ * `entryPoints.NAME.transport.lifeCycle` where set to other than its
+ * default, else the top-level `lifeCycle`.
+ */
+export function entryPointLifeCycle(staticConfig: StaticConfig, entryPoint: string): StaticConfig["lifeCycle"] {
+  const own = staticConfig.entryPoints[entryPoint]?.transport?.lifeCycle;
+  const top = staticConfig.lifeCycle;
+  const pick = (key: keyof typeof LIFECYCLE_DEFAULTS) =>
+    own && own[key] !== LIFECYCLE_DEFAULTS[key] ? own[key] : top[key];
+  return { requestAcceptGraceTimeout: pick("requestAcceptGraceTimeout"), graceTimeOut: pick("graceTimeOut") };
 }
