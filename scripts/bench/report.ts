@@ -1,0 +1,107 @@
+/**
+ * Pure helpers for the benchmark report: the median round, ratios to peers,
+ * target checks and the printed tables.
+ *
+ * @module
+ */
+
+import type { WrkResult } from "./wrk.ts";
+
+/** One proxy (or variant) measured in one scenario. */
+export interface Measurement {
+  /** Row label: `portico`, `nginx`, `portico (10000 routers)`, … */
+  label: string;
+  proxy: string;
+  status: "ok" | "not supported yet" | "not available" | "failed";
+  /** Why it was not measured. */
+  note?: string;
+  /** The round with the median req/s. */
+  median?: WrkResult;
+  rounds: WrkResult[];
+  /** Peak RSS of the proxy's process group during the rounds (VmHWM summed), MB. */
+  peakRssMb?: number;
+}
+
+/** The round whose req/s is the median (the lower middle one for an even count). */
+export function medianRound(rounds: readonly WrkResult[]): WrkResult {
+  if (rounds.length === 0) throw new Error("medianRound: no rounds");
+  const sorted = [...rounds].sort((a, b) => a.requestsPerSec - b.requestsPerSec);
+  return sorted[Math.floor((sorted.length - 1) / 2)];
+}
+
+/** Portico's req/s divided by each measured peer's, in the same scenario. */
+export function ratios(rows: readonly Measurement[], subject = "portico"): Record<string, number> {
+  const own = rows.find((r) => r.label === subject && r.median);
+  const out: Record<string, number> = {};
+  if (!own?.median) return out;
+  for (const row of rows) {
+    if (row === own || !row.median || row.proxy === "portico" || row.proxy === "backend") continue;
+    out[row.label] = own.median.requestsPerSec / row.median.requestsPerSec;
+  }
+  return out;
+}
+
+function fmtNumber(n: number): string {
+  return Math.round(n).toLocaleString("en-US");
+}
+
+function fmtMs(n: number): string {
+  return n < 10 ? n.toFixed(2) : n.toFixed(1);
+}
+
+/** A fixed-width text table of one scenario's rows. */
+export function formatTable(rows: readonly Measurement[]): string {
+  const header = ["proxy", "req/s", "p50 ms", "p99 ms", "peak RSS MB", "notes"];
+  const body = rows.map((r) => {
+    if (!r.median) {
+      return [r.label, "-", "-", "-", "-", `${r.status}${r.note ? `: ${r.note}` : ""}`];
+    }
+    const notes: string[] = [];
+    if (r.median.non2xx) notes.push(`${r.median.non2xx} non-2xx`);
+    if (r.median.socketErrors) notes.push(`${r.median.socketErrors} socket errors`);
+    const spread = r.rounds.map((x) => fmtNumber(x.requestsPerSec)).join(" / ");
+    if (r.rounds.length > 1) notes.push(`rounds ${spread}`);
+    return [
+      r.label,
+      fmtNumber(r.median.requestsPerSec),
+      fmtMs(r.median.p50Ms),
+      fmtMs(r.median.p99Ms),
+      r.peakRssMb === undefined ? "-" : r.peakRssMb.toFixed(1),
+      notes.join("; "),
+    ];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i].length)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 || i === 5 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(
+      "  ",
+    ).trimEnd();
+  return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...body.map(line)].join("\n");
+}
+
+/** One issue-9 target and whether this run met it. */
+export interface TargetCheck {
+  target: string;
+  value: string;
+  met: boolean;
+}
+
+/** `value` vs `limit` as a met/not-met line, formatted for the report. */
+export function checkAtLeast(
+  target: string,
+  value: number | undefined,
+  limit: number,
+  digits = 2,
+): TargetCheck | undefined {
+  if (value === undefined || !Number.isFinite(value)) return undefined;
+  return { target, value: value.toFixed(digits), met: value >= limit };
+}
+
+export function checkAtMost(
+  target: string,
+  value: number | undefined,
+  limit: number,
+  digits = 2,
+): TargetCheck | undefined {
+  if (value === undefined || !Number.isFinite(value)) return undefined;
+  return { target, value: value.toFixed(digits), met: value <= limit };
+}

@@ -1,0 +1,160 @@
+/**
+ * Starts the backend and each proxy from the generated configs: proxies on
+ * the proxy core, the backend on the load core, each in its own process
+ * group (see procs.ts).
+ *
+ * @module
+ */
+
+import {
+  backendNginxConf,
+  type BenchFiles,
+  type BenchPorts,
+  caddyConfig,
+  haproxyConf,
+  nginxProxyConf,
+  porticoDynamic,
+  porticoStatic,
+  type ProxyName,
+} from "./configs.ts";
+import { type Proc, spawnGroup } from "./procs.ts";
+
+/** Everything needed to start servers for one benchmark run. */
+export interface BenchContext {
+  ports: BenchPorts;
+  files: BenchFiles;
+  /** Repository root (Portico's mod.ts lives here). */
+  repo: string;
+  runAsRoot: boolean;
+  /** Core the proxy under test runs on. */
+  proxyCpu: number;
+  /** Core wrk and the backend share. */
+  loadCpu: number;
+}
+
+/** Portico's routing for one run. */
+export interface PorticoVariant {
+  routers: number;
+  middlewares: number;
+  /** Extra `deno run` flags, e.g. `--cpu-prof`. */
+  denoFlags?: string[];
+}
+
+let counter = 0;
+
+/** The config files for `proxy`, written under the scratch dir; returns the main config path. */
+export async function writeProxyConfig(
+  ctx: Pick<BenchContext, "ports" | "files" | "runAsRoot">,
+  proxy: ProxyName,
+  variant: PorticoVariant = { routers: 1, middlewares: 0 },
+): Promise<string> {
+  const { ports, files } = ctx;
+  const n = ++counter;
+  switch (proxy) {
+    case "nginx": {
+      const path = `${files.dir}/nginx_proxy.conf`;
+      await Deno.writeTextFile(path, nginxProxyConf(ports, files, { runAsRoot: ctx.runAsRoot }));
+      return path;
+    }
+    case "haproxy": {
+      const path = `${files.dir}/haproxy.cfg`;
+      await Deno.writeTextFile(path, haproxyConf(ports, files));
+      return path;
+    }
+    case "caddy": {
+      const path = `${files.dir}/caddy.json`;
+      await Deno.writeTextFile(path, caddyConfig(ports, files));
+      return path;
+    }
+    case "portico": {
+      const dynamicFile = `${files.dir}/portico_dynamic_${n}.toml`;
+      const staticFile = `${files.dir}/portico_${n}.toml`;
+      await Deno.writeTextFile(
+        dynamicFile,
+        porticoDynamic({
+          backendPort: ports.backend,
+          routers: variant.routers,
+          middlewares: variant.middlewares,
+          files,
+        }),
+      );
+      await Deno.writeTextFile(staticFile, porticoStatic(ports, { dynamicFile }));
+      return staticFile;
+    }
+  }
+}
+
+/** The command that runs `proxy` in the foreground with `configPath`. */
+export function proxyCommand(
+  ctx: Pick<BenchContext, "files">,
+  proxy: ProxyName,
+  configPath: string,
+  denoFlags: string[] = [],
+): string[] {
+  switch (proxy) {
+    case "nginx":
+      return [
+        "nginx",
+        "-p",
+        ctx.files.dir,
+        "-e",
+        `${ctx.files.dir}/nginx_proxy_startup.log`,
+        "-c",
+        configPath,
+      ];
+    case "haproxy":
+      return ["haproxy", "-db", "-f", configPath];
+    case "caddy":
+      return ["caddy", "run", "--config", configPath];
+    case "portico":
+      return ["deno", "run", "-A", ...denoFlags, "mod.ts", `--configFile=${configPath}`];
+  }
+}
+
+/** Starts the nginx backend on the load core. */
+export async function startBackend(ctx: BenchContext): Promise<Proc> {
+  const conf = `${ctx.files.dir}/backend.conf`;
+  await Deno.writeTextFile(
+    conf,
+    backendNginxConf(ctx.ports, ctx.files, { runAsRoot: ctx.runAsRoot }),
+  );
+  return spawnGroup("backend", [
+    "nginx",
+    "-p",
+    ctx.files.dir,
+    "-e",
+    `${ctx.files.dir}/backend_startup.log`,
+    "-c",
+    conf,
+  ], {
+    cpu: ctx.loadCpu,
+    logFile: `${ctx.files.dir}/backend.log`,
+  });
+}
+
+/**
+ * Starts one proxy on the proxy core, listening on `ports` (default: the
+ * context's), so several proxies can run at once and take turns under load.
+ */
+export async function startProxy(
+  ctx: BenchContext,
+  proxy: ProxyName,
+  variant?: PorticoVariant,
+  ports: BenchPorts = ctx.ports,
+): Promise<Proc> {
+  const config = await writeProxyConfig({ ...ctx, ports }, proxy, variant);
+  const env: Record<string, string> = {};
+  if (proxy === "caddy") {
+    // One OS thread running Go code, as the other peers get one worker.
+    env.GOMAXPROCS = "1";
+    env.HOME = ctx.files.dir;
+    env.XDG_DATA_HOME = `${ctx.files.dir}/xdg_data`;
+    env.XDG_CONFIG_HOME = `${ctx.files.dir}/xdg_config`;
+  }
+  return spawnGroup(proxy, proxyCommand(ctx, proxy, config, variant?.denoFlags), {
+    cpu: ctx.proxyCpu,
+    logFile: `${ctx.files.dir}/${proxy}.log`,
+    env,
+    cwd: ctx.repo,
+  });
+}

@@ -1,0 +1,233 @@
+/**
+ * Smoke test for the benchmark harness (scripts/bench.ts): every generated
+ * proxy config passes that proxy's own checker, and the pure parts (wrk
+ * parsing, median round, ratios, profile summary) compute the right thing.
+ * No load is generated. Peers that are not installed are skipped.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import { dirname } from "node:path";
+import {
+  middlewarePath,
+  porticoDynamic,
+  type ProxyName,
+  routerHost,
+  targetHost,
+} from "../scripts/bench/configs.ts";
+import { prepareFiles } from "../scripts/bench/files.ts";
+import { run } from "../scripts/bench/procs.ts";
+import { type Measurement, medianRound, ratios } from "../scripts/bench/report.ts";
+import { proxyCommand, writeProxyConfig } from "../scripts/bench/servers.ts";
+import { parseWrkDuration, parseWrkOutput, type WrkResult } from "../scripts/bench/wrk.ts";
+import { summarise } from "../scripts/bench/profile_summary.ts";
+import { backendNginxConf } from "../scripts/bench/configs.ts";
+
+const REPO = dirname(dirname(fileURLToPath(import.meta.url)));
+
+async function installed(binary: string): Promise<boolean> {
+  return (await run(["bash", "-c", `command -v ${binary}`])).code === 0;
+}
+
+/** The checker command for each proxy, given its generated config. */
+function checker(proxy: ProxyName, config: string, dir: string): string[] {
+  switch (proxy) {
+    case "nginx":
+      return ["nginx", "-t", "-p", dir, "-e", `${dir}/check.log`, "-c", config];
+    case "haproxy":
+      return ["haproxy", "-c", "-f", config];
+    case "caddy":
+      return ["caddy", "validate", "--config", config];
+    case "portico":
+      return ["deno", "run", "-A", "mod.ts", "check", `--configFile=${config}`];
+  }
+}
+
+const VARIANTS: { proxy: ProxyName; routers: number; middlewares: number }[] = [
+  { proxy: "nginx", routers: 1, middlewares: 0 },
+  { proxy: "haproxy", routers: 1, middlewares: 0 },
+  { proxy: "caddy", routers: 1, middlewares: 0 },
+  { proxy: "portico", routers: 1, middlewares: 0 },
+  { proxy: "portico", routers: 10_000, middlewares: 0 },
+  { proxy: "portico", routers: 1, middlewares: 50 },
+];
+
+Deno.test("bench: every generated proxy config passes the proxy's own checker", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "bench-smoke-" });
+  try {
+    const files = await prepareFiles(dir);
+    const ctx = {
+      ports: { backend: 18081, http: 18082, https: 18443 },
+      files,
+      runAsRoot: Deno.uid() === 0,
+    };
+    await t.step("backend nginx", async () => {
+      if (!(await installed("nginx"))) return;
+      const conf = `${dir}/backend.conf`;
+      await Deno.writeTextFile(conf, backendNginxConf(ctx.ports, files, ctx));
+      const out = await run(checker("nginx", conf, dir));
+      assert.equal(out.code, 0, out.stderr);
+    });
+    for (const v of VARIANTS) {
+      await t.step(`${v.proxy} (${v.routers} routers, ${v.middlewares} middlewares)`, async () => {
+        const binary = v.proxy === "portico" ? "deno" : v.proxy;
+        if (!(await installed(binary))) return;
+        const config = await writeProxyConfig(ctx, v.proxy, v);
+        // The command the harness runs names this same config file.
+        assert.ok(
+          proxyCommand(ctx, v.proxy, config).includes(config) ||
+            proxyCommand(ctx, v.proxy, config).includes(`--configFile=${config}`),
+        );
+        const out = await run(checker(v.proxy, config, dir), {
+          cwd: REPO,
+          env: { HOME: dir, XDG_DATA_HOME: dir },
+        });
+        assert.equal(out.code, 0, `${v.proxy} rejected its config:\n${out.stdout}\n${out.stderr}`);
+      });
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("bench: a config the checker must reject is rejected (the check can fail)", async () => {
+  if (!(await installed("haproxy"))) return;
+  const dir = await Deno.makeTempDir({ prefix: "bench-smoke-" });
+  try {
+    await Deno.writeTextFile(
+      `${dir}/bad.cfg`,
+      "frontend f\n  bind 127.0.0.1:1\n  no_such_keyword on\n",
+    );
+    const out = await run(checker("haproxy", `${dir}/bad.cfg`, dir));
+    assert.notEqual(out.code, 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+const WRK_OUTPUT = `Running 5s test @ http://127.0.0.1:8080/
+  1 threads and 50 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     1.85ms    2.10ms  40.12ms   93.10%
+    Req/Sec    28.31k     1.20k   30.01k    80.00%
+  Latency Distribution
+     50%    1.61ms
+     75%    1.90ms
+     90%    2.50ms
+     99%    5.50ms
+  140870 requests in 5.00s, 20.15MB read
+  Socket errors: connect 0, read 3, write 1, timeout 2
+  Non-2xx or 3xx responses: 7
+Requests/sec:  28174.03
+Transfer/sec:      4.03MB
+`;
+
+Deno.test("bench: wrk output is parsed into req/s, p50, p99 and error counts", () => {
+  const r = parseWrkOutput(WRK_OUTPUT);
+  assert.deepEqual(r, {
+    requestsPerSec: 28174.03,
+    p50Ms: 1.61,
+    p99Ms: 5.5,
+    requests: 140870,
+    socketErrors: 6,
+    non2xx: 7,
+  });
+  assert.throws(() => parseWrkOutput(WRK_OUTPUT.replace(/ {5}99%.*\n/, "")), /--latency/);
+});
+
+Deno.test("bench: wrk durations convert to milliseconds", () => {
+  const table: [string, number][] = [["812.00us", 0.812], ["1.61ms", 1.61], ["2.00s", 2000], [
+    "1.50m",
+    90_000,
+  ]];
+  for (const [text, ms] of table) assert.ok(Math.abs(parseWrkDuration(text) - ms) < 1e-9, text);
+  assert.throws(() => parseWrkDuration("12 parsecs"));
+});
+
+function result(rps: number, p99 = 1): WrkResult {
+  return { requestsPerSec: rps, p50Ms: 1, p99Ms: p99, requests: rps, socketErrors: 0, non2xx: 0 };
+}
+
+Deno.test("bench: the median round is the middle one by req/s", () => {
+  const table: [number[], number][] = [[[5], 5], [[3, 9, 1], 3], [[10, 40, 20, 30], 20], [[
+    7,
+    7,
+    2,
+    9,
+    8,
+  ], 7]];
+  for (const [rps, expected] of table) {
+    assert.equal(medianRound(rps.map((x) => result(x))).requestsPerSec, expected);
+  }
+  assert.throws(() => medianRound([]));
+});
+
+Deno.test("bench: ratios divide Portico's req/s by each measured peer's", () => {
+  const row = (label: string, rps?: number): Measurement => ({
+    label,
+    proxy: label.split(" ")[0],
+    status: rps ? "ok" : "failed",
+    rounds: rps ? [result(rps)] : [],
+    median: rps ? result(rps) : undefined,
+  });
+  const r = ratios([
+    row("backend (direct)", 50_000),
+    row("portico", 6000),
+    row("nginx", 24_000),
+    row("caddy", 2000),
+    row("haproxy"),
+  ]);
+  assert.deepEqual(r, { nginx: 0.25, caddy: 3 });
+  assert.deepEqual(ratios([row("portico"), row("nginx", 1)]), {});
+});
+
+Deno.test("bench: the middleware path gives each stripPrefix a segment to strip", () => {
+  assert.equal(middlewarePath(0), "/");
+  assert.equal(middlewarePath(4), "/s1/s3/");
+  const toml = porticoDynamic({ backendPort: 9, routers: 1, middlewares: 4 });
+  for (const prefix of middlewarePath(4).split("/").filter(Boolean)) {
+    assert.ok(toml.includes(`prefixes = ["/${prefix}"]`), prefix);
+  }
+  assert.equal((toml.match(/\.headers\.customRequestHeaders\]/g) ?? []).length, 2);
+});
+
+Deno.test("bench: N routers get N distinct hosts and the target is one of them", () => {
+  for (const n of [1, 10, 10_000]) {
+    const toml = porticoDynamic({ backendPort: 9, routers: n, middlewares: 0 });
+    assert.equal((toml.match(/^\[http\.routers\./gm) ?? []).length, n);
+    assert.ok(toml.includes(`Host(\`${targetHost(n)}\`)`));
+    assert.equal(new Set(Array.from({ length: n }, (_, i) => routerHost(i, n))).size, n);
+  }
+});
+
+Deno.test("bench: profile summary splits self and inclusive time", () => {
+  const frame = (functionName: string, lineNumber = 0) => ({
+    functionName,
+    url: "file:///r/lib/proxy/forward.ts",
+    lineNumber,
+    columnNumber: 0,
+  });
+  // root → a → b. V8 stamps each sample with the delta since the previous
+  // one, so sample i lasted timeDeltas[i + 1]: b 3 × 10 µs, a 10 µs, the last 0.
+  const profile = {
+    nodes: [
+      { id: 1, callFrame: { ...frame("(root)"), url: "" }, children: [2] },
+      { id: 2, callFrame: frame("a", 9), children: [3] },
+      { id: 3, callFrame: frame("b", 19) },
+    ],
+    samples: [3, 3, 2, 3, 3],
+    timeDeltas: [0, 10, 10, 10, 10],
+    startTime: 0,
+    endTime: 40,
+  };
+  const s = summarise(profile);
+  assert.equal(s.totalMs, 0.04);
+  const a = s.functions.find((f) => f.key === "a lib/proxy/forward.ts:10")!;
+  const b = s.functions.find((f) => f.key === "b lib/proxy/forward.ts:20")!;
+  assert.equal(b.selfPct, 75);
+  assert.equal(a.selfPct, 25);
+  assert.equal(a.totalPct, 100);
+  assert.equal(s.functions[0], b);
+});
