@@ -6,7 +6,7 @@
  * @module
  */
 
-import acme from "acme-client";
+import type AcmeClient from "acme-client";
 import https from "node:https";
 import tls from "node:tls";
 import type { CertificateResolverConfig } from "../config/types.ts";
@@ -14,6 +14,16 @@ import type { ChallengeSink } from "./challenges.ts";
 import type { AccountRecord, CertificateRecord } from "./storage.ts";
 
 type AcmeConfig = CertificateResolverConfig["acme"];
+
+/**
+ * acme-client (with axios) costs about 37 MB of memory at import, so it is
+ * loaded on first use: instances without a certificate resolver never pay.
+ */
+let acmeModule: Promise<typeof AcmeClient> | undefined;
+function loadAcme(): Promise<typeof AcmeClient> {
+  acmeModule ??= import("acme-client").then((m) => m.default);
+  return acmeModule;
+}
 
 /** An order failure, with the CA's Retry-After when it sent one. */
 export class OrderError extends Error {
@@ -63,6 +73,7 @@ export async function configureCaTrust(
   const key = pems.join("\n");
   if (!pems.length || key === trustedCas) return;
   trustedCas = key;
+  const acme = await loadAcme();
   acme.axios.defaults.httpsAgent = new https.Agent({
     ca: [...tls.rootCertificates, ...pems],
     keepAlive: true,
@@ -71,6 +82,7 @@ export async function configureCaTrust(
 
 /** A new account or certificate key of `keyType`. */
 export async function createKey(keyType: AcmeConfig["keyType"]): Promise<string> {
+  const acme = await loadAcme();
   switch (keyType) {
     case "EC384":
       return (await acme.crypto.createPrivateEcdsaKey("P-384")).toString();
@@ -97,6 +109,7 @@ export interface OrderInput {
 /** Places one order and returns the certificate; throws {@linkcode OrderError}. */
 export async function orderCertificate(input: OrderInput): Promise<CertificateRecord> {
   const { config, main, sans } = input;
+  const acme = await loadAcme();
   const client = new acme.Client({
     directoryUrl: config.caServer,
     accountKey: input.account.keyPem,

@@ -24,7 +24,7 @@
 import { findStaticConfigFile, loadFileProviderConfig, loadStaticFile } from "../config/load.ts";
 import { ConfigError } from "../config/errors.ts";
 import type { KVOperation } from "../kv/types.ts";
-import { openKVStore } from "../kv/mod.ts";
+import { openKVStore } from "../kv/open.ts";
 import { encodeDynamicConfig } from "../providers/kv_codec.ts";
 import { configuredKVProviders, kvStoreOptions } from "../server/kv_setup.ts";
 import type { ParsedArgs } from "./args.ts";

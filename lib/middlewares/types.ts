@@ -2,7 +2,7 @@
  * The middleware contract: Traefik's "constructor validates, handler only
  * serves", in Hono's shape. A factory takes the middleware's options, checks
  * them once, and returns a Hono `MiddlewareHandler`; the handler reads and
- * rewrites the forwarding state in `c.var.proxy`.
+ * rewrites the forwarding state in `c.get("proxy")`.
  *
  * @module
  */
@@ -55,14 +55,19 @@ export function writableRequestHeaders(proxy: ProxyRequest): Headers {
   return proxy.headers;
 }
 
+/** Responses already probed, so a chain of 50 middlewares probes once. */
+const knownWritable = new WeakSet<Response>();
+
 /**
  * A response whose headers can be changed: the same one when they already
  * can, else a copy sharing the body stream (e.g. for `Response.redirect`).
  */
 export function writableResponse(response: Response): Response {
+  if (knownWritable.has(response)) return response;
   try {
     response.headers.set("x-portico-probe", "1");
     response.headers.delete("x-portico-probe");
+    knownWritable.add(response);
     return response;
   } catch {
     return new Response(response.body, {

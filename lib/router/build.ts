@@ -255,7 +255,7 @@ export function buildRouter(options: BuildOptions): RouterGeneration {
     for (const ep of eps) {
       const handlers = perEntryPoint.get(ep);
       if (!handlers) continue;
-      const serve = (c: Context<PorticoEnv>) => service.serve(c.var.proxy);
+      const serve = (c: Context<PorticoEnv>) => service.serve(c.get("proxy"));
       const route: Route = { name, priority, rule: compiled, run: composeChain(handlers, serve) };
       const lists = routesByEntryPoint.get(ep)!;
       const tlsRoute = Boolean(config.tls || staticConfig.entryPoints[ep].http.tls);

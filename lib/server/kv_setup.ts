@@ -14,7 +14,7 @@
 import type { KVProviderConfig, StaticConfig } from "../config/types.ts";
 import type { Logger } from "../log/logger.ts";
 import type { KVStore } from "../kv/types.ts";
-import { type OpenKVOptions, openKVStore } from "../kv/mod.ts";
+import { type OpenKVOptions, openKVStore } from "../kv/open.ts";
 import { KVProvider, settleWithin } from "../providers/kv.ts";
 import { cacheFilePath, KVSnapshotCache } from "../providers/kv_cache.ts";
 import type { ExtensionContext, ServerExtension } from "./extension.ts";

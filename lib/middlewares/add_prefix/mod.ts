@@ -23,7 +23,7 @@ export const addPrefix: MiddlewareFactory = (options, context) => {
   o.unknownKeysCheck(["prefix"]);
   const prefix = escapePath(o.string("prefix", { required: true }));
   return async (c, next) => {
-    const proxy = c.var.proxy;
+    const proxy = c.get("proxy");
     const { path, query } = splitPathQuery(proxy.pathAndQuery);
     proxy.pathAndQuery = ensureLeadingSlash(prefix + path) + query;
     await next();

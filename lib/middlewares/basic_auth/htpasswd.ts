@@ -8,7 +8,11 @@
  * @module
  */
 
-import bcrypt from "bcryptjs";
+import type BcryptJs from "bcryptjs";
+
+/** bcryptjs costs about 11 MB at import; loaded when a bcrypt hash is first checked. */
+let bcryptModule: Promise<typeof BcryptJs> | undefined;
+const loadBcrypt = () => (bcryptModule ??= import("bcryptjs").then((m) => m.default));
 import apacheMd5Module from "apache-md5";
 import { Buffer } from "node:buffer";
 import { createHash, timingSafeEqual } from "node:crypto";
@@ -39,7 +43,7 @@ export function isSlowHash(hash: string): boolean {
  * ```
  */
 export function passwordChecker(hash: string): PasswordCheck | string {
-  if (BCRYPT.test(hash)) return (password) => bcrypt.compare(password, hash);
+  if (BCRYPT.test(hash)) return async (password) => (await loadBcrypt()).compare(password, hash);
   if (MD5_CRYPT.test(hash)) {
     const expected = Buffer.from(hash);
     return (password) =>

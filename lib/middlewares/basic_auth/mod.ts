@@ -83,7 +83,7 @@ export const basicAuth: MiddlewareFactory = (options, context) => {
   };
 
   return async (c, next) => {
-    const proxy = c.var.proxy;
+    const proxy = c.get("proxy");
     const user = await authenticate(proxy.headers.get("authorization"));
     if (user === undefined) {
       return new Response("401 Unauthorized\n", {

@@ -87,7 +87,7 @@ export const buffering: MiddlewareFactory = (options, context) => {
   }
 
   return async (c, next) => {
-    const proxy = c.var.proxy;
+    const proxy = c.get("proxy");
     const original = proxy.request;
     const declared = Number(proxy.headers.get("content-length") ?? "0");
     if (maxRequest > 0 && declared > maxRequest) return errorResponse(413);

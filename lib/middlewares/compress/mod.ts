@@ -129,7 +129,7 @@ export const compress: MiddlewareFactory = (options, context) => {
   const typeAllowed = (t: string) => included.length ? included.includes(t) : !excluded.includes(t);
 
   return async (c, next) => {
-    const proxy = c.var.proxy;
+    const proxy = c.get("proxy");
     if (proxy.request.method === "HEAD") return await next();
     // Traefik checks the request's type too, so an SSE upload stays uncompressed.
     if (excluded.includes(mediaType(proxy.headers.get("content-type")))) return await next();

@@ -35,7 +35,7 @@ export const contentType: MiddlewareFactory = (options, context) => {
       !res.body || res.headers.has("content-type") || res.status === 101 || res.status === 204 ||
       res.status === 304
     ) return;
-    if (c.var.proxy.request.method === "HEAD") return;
+    if (c.get("proxy").request.method === "HEAD") return;
     const reader = res.body.getReader();
     const head: Uint8Array[] = [];
     let held = 0;

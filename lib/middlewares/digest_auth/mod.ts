@@ -73,7 +73,7 @@ export const digestAuth: MiddlewareFactory = (options, context) => {
   };
 
   return async (c, next) => {
-    const proxy = c.var.proxy;
+    const proxy = c.get("proxy");
     const f = parseDigestHeader(proxy.headers.get("authorization"));
     if (
       !f || f.realm !== realm || f.opaque !== opaque || f.qop !== "auth" || !f.nonce || !f.cnonce ||

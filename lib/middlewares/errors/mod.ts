@@ -107,7 +107,7 @@ export const errors: MiddlewareFactory = (options, context) => {
   const errorService = service!;
 
   return async (c, next) => {
-    const proxy = c.var.proxy;
+    const proxy = c.get("proxy");
     const requestUri = proxy.pathAndQuery;
     let status: number;
     try {

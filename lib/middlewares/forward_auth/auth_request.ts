@@ -51,7 +51,7 @@ export interface AuthRequestOptions {
  *
  * @example
  * ```ts
- * const headers = authRequestHeaders(c.var.proxy, { trustForwardHeader: false, authRequestHeaders: new Set() });
+ * const headers = authRequestHeaders(c.get("proxy"), { trustForwardHeader: false, authRequestHeaders: new Set() });
  * ```
  */
 export function authRequestHeaders(
@@ -64,13 +64,14 @@ export function authRequestHeaders(
     listed.add(name.trim().toLowerCase());
   }
   const out: Record<string, string> = {};
-  for (const [name, value] of incoming) {
-    if (HOP_BY_HOP.has(name) || listed.has(name)) continue;
+  // forEach: Deno's Headers iterator re-sorts the list on every step.
+  incoming.forEach((value, name) => {
+    if (HOP_BY_HOP.has(name) || listed.has(name)) return;
     // The entrypoint did not trust this client: its X-Forwarded-* are not facts.
-    if (!proxy.trustForwarded && FORWARDED.includes(name)) continue;
-    if (options.authRequestHeaders.size > 0 && !options.authRequestHeaders.has(name)) continue;
+    if (!proxy.trustForwarded && FORWARDED.includes(name)) return;
+    if (options.authRequestHeaders.size > 0 && !options.authRequestHeaders.has(name)) return;
     out[name] = value;
-  }
+  });
   const trusted = (name: string) =>
     options.trustForwardHeader && proxy.trustForwarded ? incoming.get(name) : null;
   out["x-forwarded-method"] = trusted("x-forwarded-method") || proxy.request.method;

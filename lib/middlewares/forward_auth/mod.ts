@@ -116,7 +116,7 @@ export const forwardAuth: MiddlewareFactory = (options, context) => {
     });
 
   return async (c, next) => {
-    const proxy = c.var.proxy;
+    const proxy = c.get("proxy");
     let res: http.IncomingMessage;
     try {
       res = await ask(

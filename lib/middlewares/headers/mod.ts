@@ -151,7 +151,7 @@ export const headers: MiddlewareFactory = (options, context) => {
   };
 
   return async (c, next) => {
-    const proxy = c.var.proxy;
+    const proxy = c.get("proxy");
     const req = proxy.request;
     const origin = proxy.headers.get("origin");
     const allowedOrigin = hasCors ? originAllowed(origin) : undefined;

@@ -33,7 +33,7 @@ export const inFlightReq: MiddlewareFactory = (options, context) => {
   const counter = new InFlightCounter(amount);
 
   return async (c, next) => {
-    const release = counter.acquire(sourceOf(c.var.proxy));
+    const release = counter.acquire(sourceOf(c.get("proxy")));
     if (!release) return plainResponse(429);
     try {
       await next();

@@ -44,7 +44,7 @@ export const ipAllowList: MiddlewareFactory = (options, context) => {
   }
 
   return async (c, next) => {
-    if (!allowed(clientIp(c.var.proxy))) return plainResponse(status);
+    if (!allowed(clientIp(c.get("proxy")))) return plainResponse(status);
     await next();
   };
 };

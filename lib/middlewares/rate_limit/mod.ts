@@ -51,7 +51,7 @@ export const rateLimit: MiddlewareFactory = (options, context) => {
     maxDelayMs: maxDelayFor(ratePerSecond),
   });
   return async (c, next) => {
-    const decision = buckets.take(sourceOf(c.var.proxy), performance.now());
+    const decision = buckets.take(sourceOf(c.get("proxy")), performance.now());
     if (!decision.allowed) {
       return plainResponse(429, {
         "retry-after": String(Math.max(1, Math.ceil(decision.retryAfterMs / 1000))),

@@ -48,7 +48,7 @@ export const redirectRegex: MiddlewareFactory = (options, context) => {
   const template = parseTemplate(replacement, captureNames(source));
 
   return async (c, next) => {
-    const proxy = c.var.proxy;
+    const proxy = c.get("proxy");
     const oldUrl = `${proxy.proto}://${proxy.host}${proxy.pathAndQuery}`;
     if (!re.test(oldUrl)) return await next();
     const newUrl = goReplaceAll(scan, oldUrl, template);

@@ -67,7 +67,7 @@ export const redirectScheme: MiddlewareFactory = (options, context) => {
   const targetPort = withoutDefaultPort(scheme, portValue ? `:${portValue}` : "");
 
   return async (c, next) => {
-    const proxy = c.var.proxy;
+    const proxy = c.get("proxy");
     const current = clientScheme(proxy);
     const { host, port } = splitHostPort(proxy.host);
     const oldUrl = `${current}://${host}${withoutDefaultPort(current, port)}${proxy.pathAndQuery}`;

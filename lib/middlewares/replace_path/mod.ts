@@ -23,7 +23,7 @@ export const replacePath: MiddlewareFactory = (options, context) => {
   o.unknownKeysCheck(["path"]);
   const replacement = escapePath(o.string("path", { required: true }));
   return async (c, next) => {
-    const proxy = c.var.proxy;
+    const proxy = c.get("proxy");
     const { path, query } = splitPathQuery(proxy.pathAndQuery);
     writableRequestHeaders(proxy).append("x-replaced-path", path);
     proxy.pathAndQuery = replacement + query;

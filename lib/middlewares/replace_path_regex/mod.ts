@@ -38,7 +38,7 @@ export const replacePathRegex: MiddlewareFactory = (options, context) => {
   const scan = globalRegExp(re!);
   const template = parseTemplate(replacement, captureNames(source));
   return async (c, next) => {
-    const proxy = c.var.proxy;
+    const proxy = c.get("proxy");
     const { path, query } = splitPathQuery(proxy.pathAndQuery);
     if (re.test(path)) {
       writableRequestHeaders(proxy).append("x-replaced-path", path);

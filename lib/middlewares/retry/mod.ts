@@ -34,7 +34,7 @@ export const retry: MiddlewareFactory = (options, context) => {
   const initialInterval = o.duration("initialInterval", { default: 100 });
 
   return async (c, next) => {
-    const proxy = c.var.proxy;
+    const proxy = c.get("proxy");
     const saved = snapshot(proxy);
     for (let attempt = 1;; attempt++) {
       try {

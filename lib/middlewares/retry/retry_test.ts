@@ -319,7 +319,7 @@ Deno.test("retry handler: which failures are retried, with a scripted downstream
       pathAndQuery: "/p",
       headers: request.headers,
     } as unknown as ProxyRequest;
-    const c = { var: { proxy }, res: undefined as unknown as Response } as unknown as Parameters<
+    const c = { get: () => proxy, res: undefined as unknown as Response } as unknown as Parameters<
       typeof handler
     >[0];
     let calls = 0;

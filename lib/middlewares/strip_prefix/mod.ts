@@ -34,7 +34,7 @@ export const stripPrefix: MiddlewareFactory = (options, context) => {
     if (p.trim() === "") o.fail(`prefixes[${i}]`, "must not be empty");
   });
   return async (c, next) => {
-    const proxy = c.var.proxy;
+    const proxy = c.get("proxy");
     const { path, query } = splitPathQuery(proxy.pathAndQuery);
     for (const prefix of prefixes) {
       const n = rawPrefixLength(path, prefix);

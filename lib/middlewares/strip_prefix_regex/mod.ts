@@ -41,7 +41,7 @@ export const stripPrefixRegex: MiddlewareFactory = (options, context) => {
     }
   });
   return async (c, next) => {
-    const proxy = c.var.proxy;
+    const proxy = c.get("proxy");
     const { path, query } = splitPathQuery(proxy.pathAndQuery);
     const decoded = decodePath(path);
     for (const re of expressions) {
