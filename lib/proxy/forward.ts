@@ -13,6 +13,7 @@ import http from "node:http";
 import https from "node:https";
 import { Readable } from "node:stream";
 import { downstreamResponseHeaders } from "./headers.ts";
+import { Http1Pool } from "./http1_client.ts";
 
 /** A failure to get a response from the upstream, mapped to a status by the caller. */
 export class UpstreamError extends Error {
@@ -49,6 +50,8 @@ export const DEFAULT_TIMEOUTS: ForwardingTimeouts = {
 export class UpstreamPool {
   readonly http: http.Agent;
   readonly https: https.Agent;
+  /** Plain-HTTP upstreams go through Portico's own client (see http1_client.ts). */
+  readonly http1: Http1Pool;
   constructor(
     readonly timeouts: ForwardingTimeouts = DEFAULT_TIMEOUTS,
     tls: { insecureSkipVerify: boolean; ca?: string[] } = { insecureSkipVerify: false },
@@ -61,9 +64,11 @@ export class UpstreamPool {
       scheduling: "lifo" as const,
     };
     this.http = new http.Agent(common);
+    this.http1 = new Http1Pool(timeouts);
     this.https = new https.Agent({ ...common, rejectUnauthorized: !tls.insecureSkipVerify, ca: tls.ca });
   }
   close(): void {
+    this.http1.close();
     this.http.destroy();
     this.https.destroy();
   }
@@ -94,6 +99,21 @@ function statusForError(err: NodeJS.ErrnoException): 502 | 504 {
  * ```
  */
 export function forward(pool: UpstreamPool, request: UpstreamRequest): Promise<Response> {
+  if (request.target.protocol === "http:" && !FORCE_NODE_CLIENT) return pool.http1.request(request);
+  return forwardWithNode(pool, request);
+}
+
+/** `PORTICO_UPSTREAM_CLIENT=node` routes plain HTTP through node:http too (for comparison runs). */
+const FORCE_NODE_CLIENT = (() => {
+  try {
+    return Deno.env.get("PORTICO_UPSTREAM_CLIENT") === "node";
+  } catch {
+    return false;
+  }
+})();
+
+/** HTTPS upstreams (and plain ones when forced): node:http(s) with keep-alive agents. */
+function forwardWithNode(pool: UpstreamPool, request: UpstreamRequest): Promise<Response> {
   return new Promise<Response>((resolve, reject) => {
     const secure = request.target.protocol === "https:";
     const port = request.target.port ? Number(request.target.port) : secure ? 443 : 80;

@@ -218,14 +218,12 @@ Deno.test("retry: retries only unreachable or silent upstreams, over real HTTP",
     assert.equal((await rawGet(port, "/status/500", { host: "status500.test" })).status, 500);
     assert.equal(live.hits - before, 1);
 
-    // Once the response started, a broken body is not retried.
+    // Once the upstream's response started, a broken body is not retried. A
+    // small body with a known length is read whole before answering, so the
+    // client sees a 502 rather than a truncated 200.
     const truncated = await getUntilClosed(port, "midbody.test");
-    assert.equal(truncated.status, 200);
-    assert.ok(
-      truncated.body.length < 100,
-      `the client saw a truncated body (${truncated.body.length} bytes)`,
-    );
-    assert.equal(midBody.connections, 1);
+    assert.equal(truncated.status, 502);
+    assert.equal(midBody.connections, 1, "not retried");
 
     const bad: { router: string; error: RegExp }[] = [
       { router: "bad_missing", error: /option attempts: is required/ },
