@@ -23,6 +23,7 @@ import { errorResponse, type Service } from "../services/types.ts";
 import { composeChain } from "./chain.ts";
 import { type HostIndex, buildHostIndex, type Route } from "./host_index.ts";
 import { TrustedNetworks } from "./trusted.ts";
+import type { RuleCache } from "./rule_cache.ts";
 
 /** Per-connection facts the server passes in with each request. */
 export interface ConnectionInfo {
@@ -84,6 +85,8 @@ export interface BuildOptions {
   internalServices: ReadonlyMap<string, Service>;
   serverName: string;
   onHealth?: HealthLogger;
+  /** Keeps compiled rules across generations (optional). */
+  ruleCache?: RuleCache;
   /** Called once per finished request, for access logs and metrics. */
   onRequest?: (entryPoint: string, request: Request, response: Response, conn: ConnectionInfo, router: string | undefined, started: number) => void;
 }
@@ -207,7 +210,7 @@ export function buildRouter(options: BuildOptions): RouterGeneration {
     }
     let compiled: ReturnType<typeof compileRule> | undefined;
     try {
-      compiled = compileRule(config.rule, config.priority);
+      compiled = (options.ruleCache?.compile(config.rule, config.priority)) ?? compileRule(config.rule, config.priority);
     } catch (err) {
       errors.push((err as Error).message);
     }
@@ -270,6 +273,7 @@ export function buildRouter(options: BuildOptions): RouterGeneration {
     apps.set(ep, entryPointApp(ep, buildHostIndex(lists.plain), buildHostIndex(lists.tls), staticConfig, options));
   }
 
+  options.ruleCache?.finishBuild();
   return {
     generation: options.generation,
     merged,

@@ -16,6 +16,7 @@ import { mergeProviders } from "../providers/merge.ts";
 import type { Provider } from "../providers/types.ts";
 import { UpstreamPools } from "../proxy/pools.ts";
 import { buildRouter } from "../router/build.ts";
+import { RuleCache } from "../router/rule_cache.ts";
 import type { Service } from "../services/types.ts";
 import { ConfigWatcher } from "./config_watcher.ts";
 import type { ExtensionContext, Listener, RequestObserver, ServerExtension } from "./extension.ts";
@@ -137,6 +138,7 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
   Object.assign(internal.http.routers, internalConfig(staticConfig, new Set(internalServices.keys())).http.routers);
 
   const routerLog = log.child("router");
+  const ruleCache = new RuleCache();
   const build = (snapshots: ReadonlyMap<string, DynamicConfig>, generation: number) =>
     buildRouter({
       generation,
@@ -145,6 +147,7 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
       pools,
       internalServices,
       serverName,
+      ruleCache,
       onHealth: (service, server, status) => routerLog.warn("server health changed", { service, server, status }),
       onRequest,
     });

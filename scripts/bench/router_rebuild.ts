@@ -14,6 +14,7 @@
  * @module
  */
 
+import { RuleCache } from "../../lib/router/rule_cache.ts";
 import { parseArgs } from "node:util";
 import { loadDynamicFile, loadStaticFile } from "../../lib/config/load.ts";
 import "../../lib/middlewares/all.ts";
@@ -61,6 +62,8 @@ async function main(): Promise<void> {
     await Deno.writeTextFile(staticFile, porticoStatic(ports, { dynamicFile }));
     const staticConfig = await loadStaticFile(staticFile);
     const pools = new UpstreamPools();
+    // As the server does: compiled rules carry over from one generation to the next.
+    const ruleCache = new RuleCache();
 
     const report: RebuildReport = {
       routers,
@@ -83,6 +86,7 @@ async function main(): Promise<void> {
         pools,
         internalServices: new Map(),
         serverName: "bench",
+        ruleCache,
       });
       const t2 = performance.now();
       report.loadMs.push(t1 - t0);
