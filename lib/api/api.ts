@@ -34,7 +34,7 @@ function serviceJson(s: ServiceState, state: InstanceState) {
   const raw = gen.merged.services.get(s.name)?.config as Record<string, unknown> | undefined;
   const type = raw ? Object.keys(raw)[0].toLowerCase() : "internal";
   return {
-    ...(raw ?? {}),
+    ...(raw ? maskSecrets(raw) as Record<string, unknown> : {}),
     status: s.status,
     ...(s.errors.length ? { error: s.errors } : {}),
     usedBy: s.usedBy,
@@ -45,9 +45,41 @@ function serviceJson(s: ServiceState, state: InstanceState) {
   };
 }
 
+/** Config keys whose values are credentials; shown as {@linkcode MASK}. */
+const SECRET_KEY = /(password|secret|token|apikey|api_key|privatekey|private_key|credentials?)$/i;
+/** Request headers that carry credentials when set by `headers.customRequestHeaders`. */
+const SECRET_HEADER = /^(authorization|proxy-authorization|cookie|x-api-key)$/i;
+export const MASK = "********";
+
+/**
+ * A copy of a middleware or service config with credentials masked: values
+ * of keys named like a password/secret/token, credential headers, and the
+ * hash part of basicAuth/digestAuth `users` ("name:hash" shows as
+ * "name:********"; Traefik shows the hashes, Portico does not).
+ */
+export function maskSecrets(value: unknown, key = ""): unknown {
+  if (Array.isArray(value)) {
+    if (/^users$/i.test(key)) {
+      return value.map((u) => (typeof u === "string" && u.includes(":") ? `${u.slice(0, u.indexOf(":"))}:${MASK}` : MASK));
+    }
+    return value.map((v) => maskSecrets(v));
+  }
+  if (value && typeof value === "object") {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      if (typeof v === "string" && v !== "" && SECRET_KEY.test(k)) out[k] = MASK;
+      else if (/^custom(Request|Response)Headers$/i.test(k) && v && typeof v === "object") {
+        out[k] = Object.fromEntries(Object.entries(v).map(([h, hv]) => [h, SECRET_HEADER.test(h) && hv ? MASK : hv]));
+      } else out[k] = maskSecrets(v, k);
+    }
+    return out;
+  }
+  return value;
+}
+
 function middlewareJson(m: MiddlewareState) {
   return {
-    [m.type]: m.config,
+    [m.type]: maskSecrets(m.config),
     status: m.status,
     ...(m.errors.length ? { error: m.errors } : {}),
     usedBy: m.usedBy,
@@ -109,11 +141,12 @@ export function apiApp(state: InstanceState): Hono {
       providerErrors: Object.fromEntries(state.providerErrors()),
     });
   });
+  // Entrypoints hold no credentials today; masked anyway so a future field cannot leak.
   app.get("/api/entrypoints", (c) =>
-    c.json(Object.entries(state.staticConfig.entryPoints).map(([name, ep]) => ({ ...ep, name }))));
+    c.json(Object.entries(state.staticConfig.entryPoints).map(([name, ep]) => ({ ...maskSecrets(ep) as object, name }))));
   app.get("/api/entrypoints/:name", (c) => {
     const ep = state.staticConfig.entryPoints[c.req.param("name")];
-    return ep ? c.json({ ...ep, name: c.req.param("name") }) : c.json({ message: "entry point not found" }, 404);
+    return ep ? c.json({ ...maskSecrets(ep) as object, name: c.req.param("name") }) : c.json({ message: "entry point not found" }, 404);
   });
   app.get("/api/http/routers", (c) =>
     c.json(page([...gen().routers.values()].map(routerJson), new URL(c.req.url).searchParams)));

@@ -9,6 +9,7 @@ import type { EntryPointConfig } from "../config/types.ts";
 import type { Logger } from "../log/logger.ts";
 import type { ConnectionInfo } from "../router/build.ts";
 import type { EntryPointHandler, Listener, TlsListenerFactory } from "./extension.ts";
+import { guardHandler, limitsFor } from "./limits.ts";
 
 /** Starts a plain HTTP listener for one entrypoint. */
 export function startPlainListener(
@@ -18,6 +19,9 @@ export function startPlainListener(
   log: Logger,
 ): Listener {
   let boundPort = entryPoint.port;
+  // Head size, body and write deadlines, in-flight cap: see limits.ts for
+  // what Deno.serve enforces itself and what it cannot.
+  const guarded = guardHandler(limitsFor(entryPoint), handler);
   const server = Deno.serve({
     hostname: entryPoint.hostname || "0.0.0.0",
     port: entryPoint.port,
@@ -34,7 +38,7 @@ export function startPlainListener(
       tls: false,
       port: boundPort,
     };
-    return handler(request, conn);
+    return guarded(request, conn);
   });
   return {
     port: (server.addr as Deno.NetAddr).port,
