@@ -112,8 +112,13 @@ export function upstreamRequestHeaders(
   const te = incoming.get("te");
   if (te && te.toLowerCase().includes("trailers")) out["te"] = "trailers";
 
+  // A trusted client's list is kept, minus empty entries ("a,,b" or ","),
+  // so the result stays a well-formed list ending with the peer.
   const prior = out["x-forwarded-for"];
-  out["x-forwarded-for"] = prior ? `${prior}, ${info.clientIp}` : info.clientIp;
+  const kept = typeof prior === "string"
+    ? prior.split(",").map((p) => p.trim()).filter((p) => p !== "").join(", ")
+    : "";
+  out["x-forwarded-for"] = kept ? `${kept}, ${info.clientIp}` : info.clientIp;
   out["x-forwarded-proto"] ??= info.proto;
   out["x-forwarded-host"] ??= info.host;
   out["x-forwarded-port"] ??= String(info.port);
