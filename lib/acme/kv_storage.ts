@@ -17,8 +17,8 @@
 import type { KVOperation, KVStore, KVWatch } from "../kv/types.ts";
 import type { KeyPair } from "../tls/store.ts";
 import type { ChallengeAnswers, ChallengeSink } from "./challenges.ts";
-import type { SecretBox } from "./secret_box.ts";
-import type { AccountRecord, AcmeStorage, CertificateRecord } from "./storage.ts";
+import { sealedKeyId, type SecretBox } from "./secret_box.ts";
+import type { AccountRecord, AcmeStorage, CertificateRecord, ResealReport } from "./storage.ts";
 
 /** Applies operations atomically (the cluster's fenced write). */
 export type KVWriter = (operations: KVOperation[]) => Promise<void>;
@@ -54,11 +54,7 @@ export class KvAcmeStorage implements AcmeStorage {
   }
 
   async saveAccount(resolver: string, account: AccountRecord): Promise<void> {
-    const value = JSON.stringify({
-      email: account.email,
-      url: account.url,
-      key: await this.box.seal(account.keyPem),
-    });
+    const value = await this.encodeAccount(account);
     await this.write([{ kind: "put", key: this.accountKey(resolver), value }]);
   }
 
@@ -101,13 +97,79 @@ export class KvAcmeStorage implements AcmeStorage {
   }
 
   async saveCertificate(resolver: string, c: CertificateRecord): Promise<void> {
-    const value = JSON.stringify({
+    const value = await this.encodeCertificate(c);
+    await this.write([{ kind: "put", key: this.certificateKey(resolver, c.main), value }]);
+  }
+
+  /** The stored value of a certificate (private key sealed). */
+  async encodeCertificate(c: CertificateRecord): Promise<string> {
+    return JSON.stringify({
       main: c.main,
       sans: c.sans,
       certificate: c.certPem,
       key: await this.box.seal(c.keyPem),
     });
-    await this.write([{ kind: "put", key: this.certificateKey(resolver, c.main), value }]);
+  }
+
+  /** The stored value of an account (private key sealed). */
+  async encodeAccount(account: AccountRecord): Promise<string> {
+    return JSON.stringify({
+      email: account.email,
+      url: account.url,
+      key: await this.box.seal(account.keyPem),
+    });
+  }
+
+  /**
+   * Re-seals, with the current key, every account and certificate private
+   * key sealed with a previous key. Writes go through the fenced write, in
+   * transactions of at most {@linkcode RESEAL_BATCH} keys (etcd allows 128
+   * operations per transaction). Each write is a put of the value just read
+   * with only the sealed key replaced, so the caller must not be storing
+   * certificates at the same time (the manager calls it before ordering).
+   */
+  async reseal(): Promise<ResealReport> {
+    const { entries } = await this.store.list(this.prefix);
+    const errors: string[] = [];
+    const ops: KVOperation[] = [];
+    const owned = new RegExp(`^${escape(this.prefix)}[^/]+/(account|certificates/.+)$`);
+    for (const e of entries) {
+      if (!owned.test(e.key) || e.key.startsWith(`${this.prefix}challenges/`)) continue;
+      let raw: Record<string, unknown>;
+      try {
+        raw = JSON.parse(e.value);
+      } catch {
+        errors.push(`KV key ${e.key}: not valid JSON; left as it is`);
+        continue;
+      }
+      if (typeof raw.key !== "string" || this.box.isCurrent(raw.key)) continue;
+      try {
+        const plain = await this.box.open(`KV key ${e.key}`, raw.key);
+        raw.key = await this.box.seal(plain);
+        ops.push({ kind: "put", key: e.key, value: JSON.stringify(raw) });
+      } catch (err) {
+        errors.push(`${(err as Error).message}; left as it is`);
+      }
+    }
+    for (let i = 0; i < ops.length; i += RESEAL_BATCH) {
+      await this.write(ops.slice(i, i + RESEAL_BATCH));
+    }
+    return { resealed: ops.length, keyId: this.box.keyId, errors };
+  }
+
+  /** Key ids of every sealed value under the prefix (tests, diagnostics). */
+  async sealedKeyIds(): Promise<Map<string, string | undefined>> {
+    const { entries } = await this.store.list(this.prefix);
+    const out = new Map<string, string | undefined>();
+    for (const e of entries) {
+      try {
+        const raw = JSON.parse(e.value) as { key?: unknown };
+        if (typeof raw.key === "string") out.set(e.key, sealedKeyId(raw.key));
+      } catch {
+        // not a sealed record (challenge answers, damaged entries)
+      }
+    }
+    return out;
   }
 
   /**
@@ -189,6 +251,9 @@ export class KvAcmeStorage implements AcmeStorage {
     };
   }
 }
+
+/** Most keys re-sealed in one fenced transaction. */
+export const RESEAL_BATCH = 64;
 
 function escape(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");

@@ -12,19 +12,22 @@
 
 import type { CertificateResolverConfig } from "../config/types.ts";
 import type { Logger } from "../log/logger.ts";
-import { parseCertificate, type StoredCertificate } from "../tls/certificate.ts";
+import { X509Certificate } from "@peculiar/x509";
+import { parseCertificate, pemBlocks, type StoredCertificate } from "../tls/certificate.ts";
 import type { CertificateStore } from "../tls/store.ts";
 import type { ChallengeSink } from "./challenges.ts";
 import { certificateKey, type WantedCertificate } from "./domains.ts";
 import { createKey, orderCertificate, type OrderInput } from "./issuer.ts";
 import { RENEWAL_CHECK_INTERVAL_MS, renewalDue, retryDelayMs } from "./renewal.ts";
-import type { AcmeStorage, CertificateRecord } from "./storage.ts";
+import type { AcmeStorage, CertificateRecord, ResealReport } from "./storage.ts";
 
 /** One certificate as the API, dashboard and metrics see it. */
 export interface CertificateView {
   resolver: string;
   domains: string[];
   issuer?: string;
+  /** The leaf's serial number in decimal (Traefik's `serial` label). */
+  serial?: string;
   /** ISO 8601. */
   notAfter?: string;
   daysLeft?: number;
@@ -68,7 +71,7 @@ export class AcmeManager {
   #wanted = new Map<string, WantedCertificate>();
   #held = new Map<
     string,
-    { resolver: string; record: CertificateRecord; stored: StoredCertificate }
+    { resolver: string; record: CertificateRecord; stored: StoredCertificate; serial?: string }
   >();
   #states = new Map<string, OrderState>();
   #active = false;
@@ -82,6 +85,10 @@ export class AcmeManager {
   failures = 0;
   /** Successful orders, all time. */
   issued = 0;
+  /** Failed orders by resolver, all time (`portico_acme_order_failures_total{resolver}`). */
+  readonly failuresByResolver = new Map<string, number>();
+  /** The last re-seal pass (KV storage), for the `acme` view. */
+  reseal?: ResealReport;
 
   constructor(private readonly options: AcmeManagerOptions) {
     this.#now = options.now ?? (() => new Date());
@@ -109,7 +116,7 @@ export class AcmeManager {
       );
       const current = this.#held.get(key);
       if (current && current.stored.notAfter > stored.notAfter) return undefined;
-      this.#held.set(key, { resolver, record, stored });
+      this.#held.set(key, { resolver, record, stored, serial: leafSerial(stored.certPem) });
       this.options.tlsStore.putOne(`acme:${resolver}`, record.main, stored);
       return undefined;
     } catch (err) {
@@ -146,8 +153,42 @@ export class AcmeManager {
     this.#active = true;
     await this.loadStored();
     if (!this.#active) return;
+    await this.#reseal();
+    if (!this.#active) return;
     this.#timer = setInterval(() => this.reconcile(), RENEWAL_CHECK_INTERVAL_MS);
     await this.reconcile();
+  }
+
+  /**
+   * Re-seals private keys found under a previous encryption key (KV storage
+   * only). Runs before any order of this term, after orders of an earlier
+   * term have settled, so it never overwrites a certificate being stored.
+   */
+  async #reseal(): Promise<void> {
+    if (!this.options.storage.reseal) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      this.idle(),
+      new Promise((r) => (timer = setTimeout(r, 30_000))),
+    ]);
+    clearTimeout(timer);
+    try {
+      const report = await this.options.storage.reseal();
+      this.reseal = report;
+      if (report.resealed > 0) {
+        this.options.log.info("re-sealed private keys with the current encryption key", {
+          count: report.resealed,
+          keyId: report.keyId,
+        });
+      }
+      for (const e of report.errors) {
+        this.options.log.error("private key not re-sealed; it keeps its old key", { error: e });
+      }
+    } catch (err) {
+      this.options.log.error("re-sealing private keys failed; will retry on the next term", {
+        error: (err as Error).message,
+      });
+    }
   }
 
   /** Stops ordering (lost the manager role, or shutdown). Orders in flight finish but are not retried. */
@@ -246,6 +287,10 @@ export class AcmeManager {
       state.nextAttempt = this.#now().getTime() +
         retryDelayMs(state.failures, e.retryAfterMs, this.options.backoffBaseMs);
       this.failures++;
+      this.failuresByResolver.set(
+        wanted.resolver,
+        (this.failuresByResolver.get(wanted.resolver) ?? 0) + 1,
+      );
       log.error("certificate order failed", {
         resolver: wanted.resolver,
         domains,
@@ -279,6 +324,7 @@ export class AcmeManager {
         resolver,
         domains,
         issuer: held?.stored.issuer,
+        serial: held?.serial,
         notAfter: held?.stored.notAfter.toISOString(),
         daysLeft: held
           ? Math.floor((held.stored.notAfter.getTime() - now.getTime()) / 86_400_000)
@@ -299,5 +345,20 @@ export class AcmeManager {
       });
     }
     return out;
+  }
+}
+
+/**
+ * The leaf's serial number in decimal, as Traefik's `serial` label
+ * (`x509Cert.SerialNumber.String()`), or undefined when it cannot be read.
+ */
+export function leafSerial(certPem: string): string | undefined {
+  try {
+    const leaf = pemBlocks(certPem).find((b) => b.label === "CERTIFICATE");
+    if (!leaf) return undefined;
+    const hex = new X509Certificate(leaf.pem).serialNumber;
+    return /^[0-9a-f]+$/i.test(hex) ? BigInt(`0x${hex}`).toString(10) : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -34,6 +34,22 @@ export interface AcmeStorage {
     resolver: string,
   ): Promise<{ certificates: CertificateRecord[]; errors: string[] }>;
   saveCertificate(resolver: string, certificate: CertificateRecord): Promise<void>;
+  /**
+   * Optional (KV storage): re-seals every private key found under a
+   * previous encryption key with the current one. Entries no configured key
+   * opens are left untouched and reported in `errors`.
+   */
+  reseal?(): Promise<ResealReport>;
+}
+
+/** What {@linkcode AcmeStorage.reseal} did. */
+export interface ResealReport {
+  /** Entries re-sealed with the current key. */
+  resealed: number;
+  /** Id of the current key. */
+  keyId: string;
+  /** One per entry left as it was, naming the key and the key id. */
+  errors: string[];
 }
 
 /** Traefik's acme.json shape (v2/v3). Keys and certificates are base64 of their PEM. */

@@ -15,8 +15,11 @@
  * - `--dry-run` prints the same report and writes nothing.
  * - Only keys are printed, never values or the store's credentials.
  *
- * Importing an ACME storage file (`acme.json`) waits for the ACME issue to
- * define the certificate keys.
+ * ACME: each existing `acme.json` (every `certificatesResolvers.NAME.acme.storage`
+ * file, or `--acme-json=PATH`) is imported into the store's certificate
+ * keys (lib/acme/import_json.ts), private keys sealed with `[cluster]
+ * encryptionKey` or `PORTICO_ENCRYPTION_KEY`; keys already present are
+ * skipped. Only counts are printed.
  *
  * @module
  */
@@ -25,9 +28,13 @@ import { findStaticConfigFile, loadFileProviderConfig, loadStaticFile } from "..
 import { ConfigError } from "../config/errors.ts";
 import type { KVOperation } from "../kv/types.ts";
 import { openKVStore } from "../kv/open.ts";
-import { encodeDynamicConfig } from "../providers/kv_codec.ts";
+import { encodeDynamicConfig, isPorticoStateKey } from "../providers/kv_codec.ts";
 import { configuredKVProviders, kvStoreOptions } from "../server/kv_setup.ts";
 import type { ParsedArgs } from "./args.ts";
+import type { StaticConfig } from "../config/types.ts";
+import type { KVStore } from "../kv/types.ts";
+import { importAcmeJson } from "../acme/import_json.ts";
+import { ENCRYPTION_KEY_ENV, SecretBox } from "../acme/secret_box.ts";
 
 /** Where the command writes its report; the console by default. */
 export interface StoreConfigOutput {
@@ -108,8 +115,9 @@ export function chunkOperations(operations: KVOperation[], max: number): KVOpera
   const groups: KVOperation[][] = [];
   for (const op of operations) {
     const last = groups.at(-1);
-    if (last && objectOf(last[0].key) === objectOf(op.key) && last[0].kind === op.kind) last.push(op);
-    else groups.push([op]);
+    if (last && objectOf(last[0].key) === objectOf(op.key) && last[0].kind === op.kind) {
+      last.push(op);
+    } else groups.push([op]);
   }
   const chunks: KVOperation[][] = [];
   let current: KVOperation[] = [];
@@ -194,7 +202,9 @@ export async function runStoreConfig(
     try {
       const desired = encodeDynamicConfig(dynamic, config.rootKey);
       const { entries } = await store.list(`${config.rootKey}/`);
-      const plan = planStoreConfig(new Map(entries.map((e) => [e.key, e.value])), desired, keep);
+      // The cluster's and ACME's own keys are state, not configuration: never removed.
+      const current = entries.filter((e) => !isPorticoStateKey(e.key, config.rootKey));
+      const plan = planStoreConfig(new Map(current.map((e) => [e.key, e.value])), desired, keep);
       output.out(
         `${where}: ${plan.added.length} added, ${plan.changed.length} changed, ${plan.removed.length} removed` +
           (keep ? " (--keep: keys no longer in the configuration are left in place)" : ""),
@@ -206,10 +216,20 @@ export async function runStoreConfig(
       const chunks = chunkOperations(plan.operations, max);
       if (dryRun) {
         output.out(`${kind}: dry run, nothing written`);
+        failures += await importAcme(store, config.rootKey, kind, staticConfig, args, true, output);
         continue;
       }
       if (chunks.length === 0) {
         output.out(`${kind}: already up to date, nothing written`);
+        failures += await importAcme(
+          store,
+          config.rootKey,
+          kind,
+          staticConfig,
+          args,
+          false,
+          output,
+        );
         continue;
       }
       for (const chunk of chunks) {
@@ -223,6 +243,7 @@ export async function runStoreConfig(
           : `${kind}: written in ${chunks.length} transactions of at most ${max} operations (${kind}'s limit); ` +
             "instances may briefly see a partial update, ordered so that it stays consistent",
       );
+      failures += await importAcme(store, config.rootKey, kind, staticConfig, args, dryRun, output);
     } catch (error) {
       failures++;
       output.err(`portico storeconfig: ${where}: ${(error as Error).message}`);
@@ -231,4 +252,76 @@ export async function runStoreConfig(
     }
   }
   return failures === 0 ? 0 : 1;
+}
+
+/** The acme.json files to import: `--acme-json=PATH`, else every resolver's `storage`. */
+export function acmeJsonPaths(staticConfig: StaticConfig, args: ParsedArgs): {
+  paths: string[];
+  explicit: boolean;
+} {
+  const flag = args.flags.get("acme-json") ?? args.flags.get("acmeJson");
+  if (flag && flag !== "true") return { paths: [flag], explicit: true };
+  const paths = Object.values(staticConfig.certificatesResolvers ?? {})
+    .map((r) => r.acme.storage)
+    .filter((p): p is string => Boolean(p));
+  return { paths: [...new Set(paths)], explicit: false };
+}
+
+/** Imports the acme.json files into one store; returns 1 on failure, else 0. Prints counts only. */
+async function importAcme(
+  store: KVStore,
+  rootKey: string,
+  kind: string,
+  staticConfig: StaticConfig,
+  args: ParsedArgs,
+  dryRun: boolean,
+  output: StoreConfigOutput,
+  env: (name: string) => string | undefined = (n) => Deno.env.get(n),
+): Promise<number> {
+  const { paths, explicit } = acmeJsonPaths(staticConfig, args);
+  const present: string[] = [];
+  for (const p of paths) {
+    try {
+      await Deno.stat(p);
+      present.push(p);
+    } catch {
+      if (explicit) {
+        output.err(`portico storeconfig: --acme-json: no file at "${p}"`);
+        return 1;
+      }
+      // A resolver that has never run has no file yet: nothing to import.
+    }
+  }
+  if (present.length === 0) return 0;
+  const configured = staticConfig.cluster?.encryptionKey;
+  const keyText = configured ?? env(ENCRYPTION_KEY_ENV);
+  if (!keyText) {
+    output.err(
+      `portico storeconfig: importing acme.json needs the encryption key: set [cluster] encryptionKey or ${ENCRYPTION_KEY_ENV}`,
+    );
+    return 1;
+  }
+  let failed = 0;
+  try {
+    const box = await SecretBox.fromBase64(
+      configured ? "[cluster] encryptionKey" : ENCRYPTION_KEY_ENV,
+      keyText,
+    );
+    for (const path of present) {
+      const r = await importAcmeJson({ store, rootKey, box, path, dryRun });
+      output.out(
+        `${kind}: acme.json "${path}": ${r.imported} certificates ${
+          dryRun ? "to import" : "imported"
+        }, ${r.skipped} already present (skipped), ${r.accountsImported} accounts ${
+          dryRun ? "to import" : "imported"
+        }, ${r.accountsSkipped} accounts already present, ${r.errors.length} unreadable`,
+      );
+      for (const e of r.errors) output.err(`portico storeconfig: ${e}`);
+      if (r.errors.length) failed = 1;
+    }
+  } catch (err) {
+    output.err(`portico storeconfig: ${(err as Error).message}`);
+    return 1;
+  }
+  return failed;
 }

@@ -236,6 +236,8 @@ const clusterSchema = obj({
   heartbeatInterval: duration({ default: "100ms", min: 1 }),
   electionTimeout: duration({ default: "1s", min: 1 }),
   encryptionKey: str(),
+  // Keys being rotated out: they still open, never seal (lib/acme/secret_box.ts).
+  previousEncryptionKeys: list(str()),
 }, {
   // Neither is fine when PORTICO_CLUSTER_SECRET is set; validateStatic checks that.
   atMostOne: [["secret", "secretFile"]],

@@ -107,6 +107,8 @@ export interface ClusterConfig {
   heartbeatInterval: number;
   electionTimeout: number;
   encryptionKey?: string;
+  /** Previous encryption keys (base64): they open old values, which the manager re-seals. */
+  previousEncryptionKeys?: string[];
 }
 
 export interface LifeCycleConfig {

@@ -203,6 +203,19 @@ export function certificatesView(
   };
 }
 
+/** The `acme` view (lib/server/tls_setup.ts), normalised: failed orders by resolver. */
+export function acmeFailures(state: Pick<InstanceState, "views">): Record<string, number> | null {
+  const raw = readView(state, "acme");
+  if (!isRec(raw)) return null;
+  const out: Record<string, number> = {};
+  if (isRec(raw.failuresByResolver)) {
+    for (const [k, v] of Object.entries(raw.failuresByResolver)) {
+      if (num(v) !== null) out[k] = v as number;
+    }
+  }
+  return out;
+}
+
 /**
  * Remembers role changes seen by sampling the cluster view, for a cluster
  * extension that does not report its own history. Keeps the newest `limit`.

@@ -9,7 +9,7 @@
 import type { InstanceState } from "../api/state.ts";
 import type { ReloadStatus } from "../server/config_watcher.ts";
 import { formatFamily, type Sample } from "./exposition.ts";
-import { certificatesView, clusterView } from "./instance_views.ts";
+import { acmeFailures, certificatesView, clusterView } from "./instance_views.ts";
 import type { RequestMetrics } from "./request_metrics.ts";
 
 /** Remembers when reloads last succeeded and failed (the watcher keeps only the latest). */
@@ -125,6 +125,20 @@ export function renderStateMetrics(
     "Certificate expiration timestamp",
     notAfter,
   );
+
+  // Registered only when the TLS extension runs; one sample per resolver that failed.
+  const acme = acmeFailures(state);
+  if (acme !== null) {
+    out += formatFamily(
+      "portico_acme_order_failures_total",
+      "counter",
+      "Failed ACME certificate orders, by resolver.",
+      Object.entries(acme).map(([resolver, value]) => ({
+        labels: [["resolver", resolver]],
+        value,
+      })),
+    );
+  }
 
   const cluster = clusterView(state);
   if (cluster.enabled) {

@@ -114,6 +114,21 @@ function canonicalSegments(schema: Schema, segments: readonly string[]): string[
  * (the "switch on" marker before options were added); otherwise it is
  * reported.
  */
+/**
+ * Subtrees under the root that hold Portico's own state, not configuration:
+ * the cluster's leader record (`ROOT/cluster/`) and ACME data
+ * (`ROOT/acme/`). The decoder skips them and `storeconfig` never removes them.
+ */
+export const PORTICO_STATE_SUBTREES = ["cluster", "acme"] as const;
+
+/** True for a key in one of {@linkcode PORTICO_STATE_SUBTREES} under `rootKey`. */
+export function isPorticoStateKey(key: string, rootKey: string): boolean {
+  const prefix = `${rootKey.replace(/\/+$/, "")}/`;
+  if (!key.startsWith(prefix)) return false;
+  const first = key.slice(prefix.length).split("/", 1)[0].toLowerCase();
+  return (PORTICO_STATE_SUBTREES as readonly string[]).includes(first);
+}
+
 function buildTree(
   entries: ReadonlyMap<string, string> | Iterable<readonly [string, string]>,
   rootKey: string,
@@ -125,7 +140,9 @@ function buildTree(
   const issues: ConfigIssue[] = [];
   const report = (key: string, message: string) =>
     issues.push({ source: provider, path: key, message });
-  const sorted = [...entries].filter(([key]) => key.startsWith(prefix)).sort(([a], [b]) =>
+  const sorted = [...entries].filter(([key]) =>
+    key.startsWith(prefix) && !isPorticoStateKey(key, rootKey)
+  ).sort(([a], [b]) =>
     a < b ? -1 : a > b ? 1 : 0
   );
   for (const [key, value] of sorted) {

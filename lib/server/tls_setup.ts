@@ -15,7 +15,8 @@
  *
  * View `state.views.get("certificates")()` returns `CertificateView[]`
  * (lib/acme/manager.ts) for ACME and file certificates, and
- * `state.views.get("acme")()` returns `{ issued, failures, active }`.
+ * `state.views.get("acme")()` returns `{ issued, failures, active,
+ * failuresByResolver: {RESOLVER: n}, reseal?: {resealed, keyId, errors} }`.
  *
  * @module
  */
@@ -34,8 +35,13 @@ import {
 import { wantedCertificates } from "../acme/domains.ts";
 import { configureCaTrust, TLS_ALPN_UNSUPPORTED } from "../acme/issuer.ts";
 import { KvAcmeStorage } from "../acme/kv_storage.ts";
-import { AcmeManager, type CertificateView } from "../acme/manager.ts";
-import { ENCRYPTION_KEY_ENV, SecretBox } from "../acme/secret_box.ts";
+import { AcmeManager, type CertificateView, leafSerial } from "../acme/manager.ts";
+import {
+  ENCRYPTION_KEY_ENV,
+  type KeySource,
+  PREVIOUS_ENCRYPTION_KEYS_ENV,
+  SecretBox,
+} from "../acme/secret_box.ts";
 import {
   type AccountRecord,
   type AcmeStorage,
@@ -175,7 +181,14 @@ export async function startTls(options: StartTlsOptions): Promise<TlsExtension> 
       const box = await SecretBox.fromBase64(
         configured ? "[cluster] encryptionKey" : ENCRYPTION_KEY_ENV,
         keyText,
+        previousKeys(staticConfig.cluster?.previousEncryptionKeys, env),
       );
+      if (box.previousKeyIds.length) {
+        log.info("encryption key rotation: previous keys open old values until re-sealed", {
+          keyId: box.keyId,
+          previousKeyIds: box.previousKeyIds,
+        });
+      }
       const cluster = options.cluster!;
       const kvStorage = new KvAcmeStorage(
         options.kv!.store,
@@ -244,6 +257,7 @@ export async function startTls(options: StartTlsOptions): Promise<TlsExtension> 
       resolver: "file",
       domains: c.names,
       issuer: c.issuer,
+      serial: leafSerial(c.certPem),
       notAfter: c.notAfter.toISOString(),
       daysLeft: Math.floor((c.notAfter.getTime() - now) / 86_400_000),
       state: "valid" as const,
@@ -258,6 +272,10 @@ export async function startTls(options: StartTlsOptions): Promise<TlsExtension> 
       issued: manager?.issued ?? 0,
       failures: manager?.failures ?? 0,
       active: manager?.active ?? false,
+      failuresByResolver: Object.fromEntries(
+        Object.keys(resolvers).map((r) => [r, manager?.failuresByResolver.get(r) ?? 0]),
+      ),
+      reseal: manager?.reseal,
     }),
   );
 
@@ -338,6 +356,23 @@ export async function startTls(options: StartTlsOptions): Promise<TlsExtension> 
       return watch?.close() ?? Promise.resolve();
     },
   };
+}
+
+/** Previous encryption keys from `[cluster] previousEncryptionKeys` and the env var (comma-separated). */
+export function previousKeys(
+  configured: string[] | undefined,
+  env: (name: string) => string | undefined,
+): KeySource[] {
+  const fromConfig = (configured ?? []).map((base64Key, i) => ({
+    where: `[cluster] previousEncryptionKeys[${i}]`,
+    base64Key,
+  }));
+  const fromEnv = (env(PREVIOUS_ENCRYPTION_KEYS_ENV) ?? "").split(",").map((k) => k.trim())
+    .filter(Boolean).map((base64Key, i) => ({
+      where: `${PREVIOUS_ENCRYPTION_KEYS_ENV} (entry ${i})`,
+      base64Key,
+    }));
+  return [...fromConfig, ...fromEnv];
 }
 
 /** Resolves once something accepts TCP on `host:port` (port 0: cannot tell; short pause). */
