@@ -133,6 +133,8 @@ Deno.test("storeconfig uploads to Consul in chunks, then only the changes, and r
     const first = await run(staticFile);
     assert.equal(first.code, 0, first.text);
     assert.match(first.text, /written in 2 transactions of at most 64 operations/);
+    assert.match(first.text, /consul: transaction 1\/2 written \(\d+ operations\)/, "progress per transaction");
+    assert.match(first.text, /consul: transaction 2\/2 written/);
     assert.ok(!first.text.includes(token), "the token is never printed");
     const { entries } = await store.list("traefik/");
     assert.equal(entries.length, 121);

@@ -8,6 +8,10 @@
  * @module
  */
 
+import { configuredKVProviders, kvStoreOptions } from "../server/kv_setup.ts";
+import { openKVStore } from "../kv/open.ts";
+import type { KVStore } from "../kv/types.ts";
+import { decodeKVEntries, isPorticoStateKey } from "../providers/kv_codec.ts";
 import { ConfigError, type ConfigIssue } from "../config/errors.ts";
 import { loadDynamicDirectory, loadDynamicFile } from "../config/load.ts";
 import type { StaticConfig } from "../config/types.ts";
@@ -169,6 +173,7 @@ export async function runCheck(loadStatic: () => Promise<StaticConfig>): Promise
       issues.push(...err.issues);
     }
   }
+  issues.push(...await checkKVProviders(config));
   if (issues.length > 0) {
     await printIssues(issues);
     console.error(`${issues.length} problem(s) in the dynamic configuration`);
@@ -176,4 +181,40 @@ export async function runCheck(loadStatic: () => Promise<StaticConfig>): Promise
   }
   console.log(`configuration ${config.sourceFile ?? ""} is valid`);
   return 0;
+}
+
+/**
+ * Reads each configured KV provider's tree and decodes it as the provider
+ * would, so errors name the KV key. A store that cannot be reached is itself
+ * reported (check must not pass on a config it could not see).
+ */
+async function checkKVProviders(config: StaticConfig): Promise<ConfigIssue[]> {
+  const issues: ConfigIssue[] = [];
+  for (const { kind, config: provider } of configuredKVProviders(config)) {
+    let store: KVStore | undefined;
+    try {
+      store = await openKVStore(kind, { ...kvStoreOptions(provider), timeoutMs: 5000 });
+      const { entries } = await store.list(`${provider.rootKey}/`);
+      const tree = new Map<string, string>();
+      for (const e of entries) {
+        if (!isPorticoStateKey(e.key, provider.rootKey)) tree.set(e.key, e.value);
+      }
+      try {
+        const dynamic = decodeKVEntries(tree, provider.rootKey, kind);
+        issues.push(...buildIssues(config, kind, new Map([[kind, dynamic]])));
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        issues.push(...err.issues);
+      }
+    } catch (err) {
+      issues.push({
+        source: `providers.${kind}`,
+        path: "endpoints",
+        message: `cannot read the store: ${(err as Error).message}`,
+      });
+    } finally {
+      await store?.close().catch(() => {});
+    }
+  }
+  return issues;
 }

@@ -232,10 +232,12 @@ export async function runStoreConfig(
         );
         continue;
       }
-      for (const chunk of chunks) {
+      for (const [i, chunk] of chunks.entries()) {
         if (!(await store.transaction([], chunk))) {
-          throw new Error("the store refused the transaction");
+          throw new Error(`the store refused transaction ${i + 1} of ${chunks.length}`);
         }
+        // Progress for large trees: one line per transaction when there are several.
+        if (chunks.length > 1) output.out(`${kind}: transaction ${i + 1}/${chunks.length} written (${chunk.length} operations)`);
       }
       output.out(
         chunks.length === 1
