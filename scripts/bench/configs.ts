@@ -15,11 +15,10 @@ export const PROXIES = ["portico", "nginx", "haproxy", "caddy"] as const;
 export type ProxyName = typeof PROXIES[number];
 
 /**
- * Portico has no TLS entrypoints yet. When it does, set this to true: the
- * Portico templates below then add a `websecure` entrypoint and the
- * certificate, and scenarios 3 and 4 include Portico.
+ * Portico's templates add a `websecure` entrypoint and the bench certificate
+ * (also as the default certificate), so scenarios 3 and 4 include Portico.
  */
-export const PORTICO_TLS_SUPPORTED = false;
+export const PORTICO_TLS_SUPPORTED = true;
 
 /** The Host every plain scenario sends; routers in scenario 5 use `r<i>.bench.local`. */
 export const BENCH_HOST = "bench.local";
@@ -287,8 +286,11 @@ export function porticoDynamic(options: PorticoDynamicOptions): string {
     `[http.services.app.loadBalancer]\n[[http.services.app.loadBalancer.servers]]\nurl = "http://127.0.0.1:${options.backendPort}"\n`,
   );
   if (PORTICO_TLS_SUPPORTED && options.files) {
+    // wrk and the probe connect to 127.0.0.1 without SNI, so the bench
+    // certificate must also be the default one (as Traefik would need).
     lines.push(
       `[[tls.certificates]]\ncertFile = "${options.files.certFile}"\nkeyFile = "${options.files.keyFile}"\n`,
+      `[tls.stores.default.defaultCertificate]\ncertFile = "${options.files.certFile}"\nkeyFile = "${options.files.keyFile}"\n`,
     );
   }
   return lines.join("\n");
