@@ -102,6 +102,9 @@ servers = [{ url = "${a.url}" }]
       const res = await rawGet(proxy.port(), path, { host: "any.test" });
       assert.equal(res.status, 200, path);
       assert.equal((JSON.parse(res.body) as Echo).path, path);
+      // A request with a body takes the read-timeout wrapper; the path must survive it too.
+      const post = await rawGet(proxy.port(), path, { host: "any.test", "content-length": "2" }, "POST", "hi");
+      assert.equal((JSON.parse(post.body) as Echo).path, path, `POST ${path}`);
     }
   } finally {
     await proxy.close();

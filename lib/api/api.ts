@@ -185,7 +185,14 @@ export function internalService(name: string, app: Hono): Service {
     serve(request: ProxyRequest) {
       const req = request.request;
       const url = new URL(request.pathAndQuery, req.url);
-      return Promise.resolve(app.fetch(new Request(url, req)));
+      // Not `new Request(url, req)`: copying a request copies its signal, and
+      // touching a served request's signal makes Deno warn about legacy aborts.
+      const init: RequestInit & { duplex?: string } = { method: req.method, headers: request.headers };
+      if (req.body) {
+        init.body = req.body;
+        init.duplex = "half";
+      }
+      return Promise.resolve(app.fetch(new Request(url, init)));
     },
     available: () => true,
     serverStatus: () => ({}),
