@@ -182,6 +182,23 @@ Deno.test("a request head over maxHeaderBytes gets 431; Deno's own limit answers
   }
 });
 
+Deno.test("entryPoints.NAME.http.maxHeaderBytes sets the 431 limit", async () => {
+  const backend = startEchoBackend("b");
+  const proxy = await startTestProxy({
+    dynamic: routeTo(backend.url),
+    entryPointExtra: { web: `[entryPoints.web.http]\nmaxHeaderBytes = 2048\n` },
+  });
+  try {
+    const over = await rawExchange(proxy.port(), `GET / HTTP/1.1\r\nHost: a\r\nX-Big: ${"a".repeat(3000)}\r\n\r\n`);
+    assert.match(over, /^HTTP\/1\.1 431 /);
+    const under = await rawExchange(proxy.port(), `GET / HTTP/1.1\r\nHost: a\r\nX-Ok: ${"a".repeat(1000)}\r\n\r\n`);
+    assert.match(under, /^HTTP\/1\.1 200 /);
+  } finally {
+    await proxy.close();
+    await backend.close();
+  }
+});
+
 Deno.test("a request body slower than readTimeout gets 408 and does not hold the proxy", async () => {
   const backend = startEchoBackend("b");
   const proxy = await startTestProxy({

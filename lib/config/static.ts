@@ -82,9 +82,11 @@ const entryPointSchema = obj({
     }),
     middlewares: list(str({ validate: checkReference }), { default: [] }),
     tls: routerTlsSchema,
+    // Request line plus headers; above it the answer is 431 (default 32 KiB).
+    maxHeaderBytes: int({ min: 1 }),
   }, {
     default: {},
-    unsupported: notYet("encodeQuerySemicolons", "sanitizePath", "maxHeaderBytes"),
+    unsupported: notYet("encodeQuerySemicolons", "sanitizePath"),
   }),
   transport: obj({
     respondingTimeouts: obj({

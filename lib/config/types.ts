@@ -34,6 +34,7 @@ export interface EntryPointConfig {
     redirections?: { entryPoint: { to: string; scheme: string; permanent: boolean; priority: number } };
     middlewares: string[];
     tls?: { certResolver?: string; options?: string; domains: TLSDomain[] };
+    maxHeaderBytes?: number;
   };
   transport: {
     respondingTimeouts: { readTimeout: number; writeTimeout: number; idleTimeout: number };
