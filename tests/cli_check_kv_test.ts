@@ -1,6 +1,6 @@
 /**
  * `portico check` also validates the configuration held in a KV store, with
- * errors naming the KV key, and fails when the store cannot be read.
+ * errors naming the KV key, and warns when the store cannot be read.
  */
 
 import assert from "node:assert/strict";
@@ -20,7 +20,7 @@ async function check(configFile: string): Promise<{ code: number; out: string }>
 }
 
 Deno.test({
-  name: "check: KV errors name the key; a fixed store passes; an unreachable one fails",
+  name: "check: KV errors name the key; a fixed store passes; an unreachable one is a warning",
   sanitizeOps: false,
   sanitizeResources: false,
 }, async () => {
@@ -46,8 +46,8 @@ Deno.test({
 
     await Deno.writeTextFile(file, `[entryPoints.web]\naddress = "127.0.0.1:${freePort()}"\n[providers.redis]\nendpoints = ["127.0.0.1:${freePort()}"]\n`);
     const unreachable = await check(file);
-    assert.equal(unreachable.code, 1, unreachable.out);
-    assert.match(unreachable.out, /providers\.redis/);
+    assert.equal(unreachable.code, 0, unreachable.out);
+    assert.match(unreachable.out, /warning: providers\.redis: the store could not be read/);
   } finally {
     await store.close();
     await etcd.stop();

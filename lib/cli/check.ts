@@ -185,15 +185,15 @@ export async function runCheck(loadStatic: () => Promise<StaticConfig>): Promise
 
 /**
  * Reads each configured KV provider's tree and decodes it as the provider
- * would, so errors name the KV key. A store that cannot be reached is itself
- * reported (check must not pass on a config it could not see).
+ * would, so errors name the KV key. A store that cannot be reached gets a
+ * warning: the files can still be valid.
  */
 async function checkKVProviders(config: StaticConfig): Promise<ConfigIssue[]> {
   const issues: ConfigIssue[] = [];
   for (const { kind, config: provider } of configuredKVProviders(config)) {
     let store: KVStore | undefined;
     try {
-      store = await openKVStore(kind, { ...kvStoreOptions(provider), timeoutMs: 5000 });
+      store = await openKVStore(kind, { ...kvStoreOptions(provider), timeoutMs: 3000 });
       const { entries } = await store.list(`${provider.rootKey}/`);
       const tree = new Map<string, string>();
       for (const e of entries) {
@@ -207,11 +207,13 @@ async function checkKVProviders(config: StaticConfig): Promise<ConfigIssue[]> {
         issues.push(...err.issues);
       }
     } catch (err) {
-      issues.push({
-        source: `providers.${kind}`,
-        path: "endpoints",
-        message: `cannot read the store: ${(err as Error).message}`,
-      });
+      // A config is often checked away from its store (CI, before deploying),
+      // so an unreachable store is a warning, not a failure of the files.
+      console.error(
+        `warning: providers.${kind}: the store could not be read, so its configuration was not checked: ${
+          (err as Error).message
+        }`,
+      );
     } finally {
       await store?.close().catch(() => {});
     }
