@@ -15,6 +15,7 @@
  * @module
  */
 
+import { suggestKey } from "../config/schema.ts";
 import { MiddlewareConfigError } from "./types.ts";
 
 /** Per-option settings shared by every accessor. */
@@ -205,7 +206,7 @@ export function readOptions(
       const known = new Set(allowed.map((k) => k.toLowerCase()));
       for (const key of Object.keys(source)) {
         if (known.has(key.toLowerCase())) continue;
-        const hint = closest(key, allowed);
+        const hint = suggestKey(key, allowed);
         const valid = `valid options: ${allowed.join(", ") || "(none)"}`;
         throw new MiddlewareConfigError(
           name,
@@ -273,34 +274,3 @@ export function describe(v: unknown): string {
   return `${typeof v} ${String(v)}`;
 }
 
-/** The allowed name closest to `key` by edit distance, if reasonably close. */
-function closest(key: string, allowed: string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const candidate of allowed) {
-    const d = editDistance(key.toLowerCase(), candidate.toLowerCase());
-    if (d < bestDistance) {
-      best = candidate;
-      bestDistance = d;
-    }
-  }
-  return best !== undefined && bestDistance <= Math.max(2, Math.floor(key.length / 3))
-    ? best
-    : undefined;
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(
-        previous[j] + 1,
-        current[j - 1] + 1,
-        previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-    }
-    previous = current;
-  }
-  return previous[b.length];
-}

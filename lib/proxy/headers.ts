@@ -6,7 +6,7 @@
  */
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1 plus the legacy ones Go's proxy strips). */
-const HOP_BY_HOP = new Set([
+export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   "connection",
   "keep-alive",
   "proxy-connection",
@@ -44,7 +44,7 @@ export interface ForwardedInfo {
   trustForwarded: boolean;
 }
 
-const FORWARDED_NAMES = [
+export const FORWARDED_NAMES: readonly string[] = [
   "x-forwarded-for",
   "x-forwarded-proto",
   "x-forwarded-host",
@@ -128,8 +128,9 @@ export function upstreamRequestHeaders(
 }
 
 /**
- * Copies an upstream response's headers into web Headers, dropping
- * hop-by-hop headers and those named in the upstream's `Connection`.
+ * Copies an upstream response's headers (a flat name, value, name, value
+ * list as node's `rawHeaders`) into web Headers, dropping hop-by-hop headers
+ * and those named in the upstream's `Connection`.
  */
 export function downstreamResponseHeaders(
   raw: string[],
@@ -137,7 +138,8 @@ export function downstreamResponseHeaders(
   const headers = new Headers();
   let listed: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i].toLowerCase() === "connection") listed = connectionListed(raw[i + 1]);
+    if (raw[i].toLowerCase() !== "connection") continue;
+    for (const name of connectionListed(raw[i + 1]) ?? []) (listed ??= new Set()).add(name);
   }
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i].toLowerCase();

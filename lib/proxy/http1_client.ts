@@ -17,6 +17,7 @@
  */
 
 import { type ForwardingTimeouts, UpstreamError, type UpstreamRequest } from "./forward.ts";
+import { downstreamResponseHeaders } from "./headers.ts";
 
 /** Response bodies up to this size with a Content-Length are read whole before answering. */
 const BUFFER_BODY_LIMIT = 64 * 1024;
@@ -26,18 +27,6 @@ const READ_SIZE = 16 * 1024;
 /** A pooled connection used this recently may carry a request body. */
 const RECENT_MS = 2000;
 
-/** Response headers that describe one hop and must not be forwarded. */
-const HOP_BY_HOP = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "proxy-authenticate",
-  "proxy-authorization",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
-]);
 
 const encoder = new TextEncoder();
 const latin1 = new TextDecoder("latin1");
@@ -121,7 +110,8 @@ class Connection {
 interface ResponseHead {
   status: number;
   statusText: string;
-  headers: [string, string][];
+  /** Flat name, value, name, value list. */
+  headers: string[];
   keepAlive: boolean;
   chunked: boolean;
   /** -1 when absent (then: chunked, none, or until close). */
@@ -133,7 +123,7 @@ function parseHead(text: string): ResponseHead {
   const m = /^HTTP\/1\.([01]) (\d{3})(?: (.*))?$/.exec(lines[0]);
   if (!m) throw new UpstreamError(`upstream sent a malformed status line`, 502, false);
   const minor = m[1];
-  const headers: [string, string][] = [];
+  const headers: string[] = [];
   let connection = "";
   let te = "";
   let contentLength = -1;
@@ -158,7 +148,7 @@ function parseHead(text: string): ResponseHead {
     } else if (name === "transfer-encoding") {
       te += "," + value.toLowerCase();
     }
-    headers.push([name, value]);
+    headers.push(name, value);
   }
   const codings = te.split(",").map((s) => s.trim()).filter(Boolean);
   const chunked = codings.length > 0 && codings[codings.length - 1] === "chunked";
@@ -178,22 +168,6 @@ function parseHead(text: string): ResponseHead {
   };
 }
 
-/** Builds forwarded response headers: hop-by-hop and Connection-listed names removed. */
-function responseHeaders(pairs: [string, string][]): Headers {
-  let listed: Set<string> | undefined;
-  for (const [name, value] of pairs) {
-    if (name === "connection") {
-      listed ??= new Set();
-      for (const t of value.split(",")) listed.add(t.trim().toLowerCase());
-    }
-  }
-  const headers = new Headers();
-  for (const [name, value] of pairs) {
-    if (HOP_BY_HOP.has(name) || (listed && listed.has(name))) continue;
-    headers.append(name, value);
-  }
-  return headers;
-}
 
 /**
  * A pool of keep-alive connections to plain-HTTP upstreams.
@@ -381,7 +355,7 @@ export class Http1Pool {
       clearTimeout(timer);
     }
 
-    const headers = responseHeaders(parsed.headers);
+    const headers = downstreamResponseHeaders(parsed.headers);
     const noBody = req.method === "HEAD" || parsed.status === 204 || parsed.status === 304;
     const reusable = () => parsed.keepAlive && bodyDone && !c.closed;
     const init = { status: parsed.status, statusText: parsed.statusText, headers };

@@ -8,37 +8,16 @@
  */
 
 import type { ProxyRequest } from "../../services/types.ts";
+import { FORWARDED_NAMES, HOP_BY_HOP } from "../../proxy/headers.ts";
 
-const HOP_BY_HOP = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "proxy-authenticate",
-  "proxy-authorization",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
-  // The auth request is a GET without a body; these would make the auth
-  // server wait for one.
-  "content-length",
-  "expect",
-  "host",
-]);
+/**
+ * Not sent to the auth server: hop-by-hop headers, and those that would make
+ * it wait for a body the bodiless GET never sends.
+ */
+const NOT_FORWARDED = new Set([...HOP_BY_HOP, "content-length", "expect", "host"]);
 
 /** X-Forwarded-* names that an untrusted client must not be able to set. */
-const FORWARDED = [
-  "x-forwarded-for",
-  "x-forwarded-proto",
-  "x-forwarded-host",
-  "x-forwarded-port",
-  "x-forwarded-server",
-  "x-forwarded-uri",
-  "x-forwarded-method",
-  "x-forwarded-prefix",
-  "x-real-ip",
-  "forwarded",
-];
+const FORWARDED = FORWARDED_NAMES;
 
 export interface AuthRequestOptions {
   trustForwardHeader: boolean;
@@ -66,7 +45,7 @@ export function authRequestHeaders(
   const out: Record<string, string> = {};
   // forEach: Deno's Headers iterator re-sorts the list on every step.
   incoming.forEach((value, name) => {
-    if (HOP_BY_HOP.has(name) || listed.has(name)) return;
+    if (NOT_FORWARDED.has(name) || listed.has(name)) return;
     // The entrypoint did not trust this client: its X-Forwarded-* are not facts.
     if (!proxy.trustForwarded && FORWARDED.includes(name)) return;
     if (options.authRequestHeaders.size > 0 && !options.authRequestHeaders.has(name)) return;
