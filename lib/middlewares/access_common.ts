@@ -4,18 +4,7 @@
  * @module
  */
 
-/** Go's http.StatusText for the codes these middlewares answer with. */
-const STATUS_TEXT: Record<number, string> = {
-  400: "Bad Request",
-  401: "Unauthorized",
-  403: "Forbidden",
-  404: "Not Found",
-  429: "Too Many Requests",
-  500: "Internal Server Error",
-  502: "Bad Gateway",
-  503: "Service Unavailable",
-  504: "Gateway Timeout",
-};
+import { STATUS_TEXT } from "../services/types.ts";
 
 /** True for a status code a response can carry. */
 export function validStatus(status: number): boolean {

@@ -129,13 +129,12 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
     }],
     ...redirectServices(staticConfig),
   ]);
-  const internal = internalConfig(staticConfig, new Set(internalServices.keys()));
   for (const ext of extensions.values()) {
     for (const [k, v] of ext.internalServices ?? []) internalServices.set(k, v);
-    Object.assign(internal.http.routers, ext.internalRouters ?? {});
   }
-  // Recompute with the extensions' services known (dashboard, metrics).
-  Object.assign(internal.http.routers, internalConfig(staticConfig, new Set(internalServices.keys())).http.routers);
+  // Built once every internal service is known (dashboard, metrics come from extensions).
+  const internal = internalConfig(staticConfig, new Set(internalServices.keys()));
+  for (const ext of extensions.values()) Object.assign(internal.http.routers, ext.internalRouters ?? {});
 
   const routerLog = log.child("router");
   const ruleCache = new RuleCache();

@@ -38,15 +38,12 @@ export interface Service {
   stop(): void;
 }
 
-/** A plain-text error response whose body never leaks internals. */
-export function errorResponse(status: number): Response {
-  const text = STATUS_TEXT[status] ?? "Error";
-  return new Response(text, { status, headers: { "content-type": "text/plain; charset=utf-8" } });
-}
-
-const STATUS_TEXT: Record<number, string> = {
+/** Go's `http.StatusText` for the codes Portico answers with itself. */
+export const STATUS_TEXT: Readonly<Record<number, string>> = {
   400: "Bad Request",
-  404: "404 page not found",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "Not Found",
   413: "Request Entity Too Large",
   429: "Too Many Requests",
   500: "Internal Server Error",
@@ -54,3 +51,9 @@ const STATUS_TEXT: Record<number, string> = {
   503: "Service Unavailable",
   504: "Gateway Timeout",
 };
+
+/** A plain-text error response whose body never leaks internals (Traefik's 404 text). */
+export function errorResponse(status: number): Response {
+  const text = status === 404 ? "404 page not found" : STATUS_TEXT[status] ?? "Error";
+  return new Response(text, { status, headers: { "content-type": "text/plain; charset=utf-8" } });
+}

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { peekBody } from "../peek_body.ts";
 import zlib from "node:zlib";
 import { readOptions } from "../options.ts";
 import { replaceResponse } from "../headers/replace_response.ts";
@@ -145,34 +146,8 @@ export const compress: MiddlewareFactory = (options, context) => {
     if (length !== null && Number(length) < minBytes) return;
 
     // Hold up to minBytes to decide; the rest streams.
-    const reader = res.body.getReader();
-    const head: Uint8Array[] = [];
-    let held = 0;
-    let ended = false;
-    while (held < minBytes) {
-      const { done, value } = await reader.read();
-      if (done) {
-        ended = true;
-        break;
-      }
-      head.push(value);
-      held += value.length;
-    }
-    const replay = new ReadableStream<Uint8Array>({
-      start(ctl) {
-        for (const chunk of head) ctl.enqueue(chunk);
-        if (ended) ctl.close();
-      },
-      async pull(ctl) {
-        if (ended) return;
-        const { done, value } = await reader.read();
-        if (done) ctl.close();
-        else ctl.enqueue(value);
-      },
-      cancel(reason) {
-        return reader.cancel(reason);
-      },
-    }, { highWaterMark: 0 });
+    const { head, ended, stream: replay } = await peekBody(res.body, minBytes);
+    const held = head.length;
 
     const headers = new Headers(res.headers);
     headers.append("vary", "Accept-Encoding");

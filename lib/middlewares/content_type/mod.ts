@@ -5,6 +5,7 @@
  * @module
  */
 
+import { peekBody } from "../peek_body.ts";
 import { replaceResponse } from "../headers/replace_response.ts";
 import { readOptions } from "../options.ts";
 import type { MiddlewareFactory } from "../types.ts";
@@ -36,40 +37,8 @@ export const contentType: MiddlewareFactory = (options, context) => {
       res.status === 304
     ) return;
     if (c.get("proxy").request.method === "HEAD") return;
-    const reader = res.body.getReader();
-    const head: Uint8Array[] = [];
-    let held = 0;
-    let ended = false;
-    while (held < SNIFF_BYTES) {
-      const { done, value } = await reader.read();
-      if (done) {
-        ended = true;
-        break;
-      }
-      head.push(value);
-      held += value.length;
-    }
-    const first = new Uint8Array(held);
-    let at = 0;
-    for (const chunk of head) {
-      first.set(chunk, at);
-      at += chunk.length;
-    }
-    const body = new ReadableStream<Uint8Array>({
-      start(ctl) {
-        if (held > 0) ctl.enqueue(first);
-        if (ended) ctl.close();
-      },
-      async pull(ctl) {
-        if (ended) return;
-        const { done, value } = await reader.read();
-        if (done) ctl.close();
-        else ctl.enqueue(value);
-      },
-      cancel(reason) {
-        return reader.cancel(reason);
-      },
-    }, { highWaterMark: 0 });
+    const { head: first, stream: body } = await peekBody(res.body, SNIFF_BYTES);
+    const held = first.length;
     const headers = new Headers(res.headers);
     if (held > 0) headers.set("content-type", sniffContentType(first));
     replaceResponse(
