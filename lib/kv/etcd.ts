@@ -80,6 +80,18 @@ export class EtcdKVStore implements KVStore {
     const timeoutMs = options.timeoutMs ?? 5000;
     const scheme = options.tls ? "https" : "http";
     const hosts = options.endpoints.map((e) => (/^[a-z]+:\/\//i.test(e) ? e : `${scheme}://${e}`));
+    if (options.tls) {
+      // gRPC sends the endpoint's host as the TLS server name, and Deno's
+      // node:tls refuses an IP there; fail now with the fix instead of a
+      // connection error on every call.
+      const ip = hosts.find((h) => /^[a-z]+:\/\/(\[[0-9a-f:.]+\]|\d+\.\d+\.\d+\.\d+)(:|\/|$)/i.test(h));
+      if (ip) {
+        throw new KVError(
+          `${BACKEND}: endpoint "${ip}" is an IP address; with TLS, name etcd endpoints by a host name ` +
+            `that the server certificate covers (for example etcd-1.internal:2379)`,
+        );
+      }
+    }
     const config: IOptions = {
       hosts,
       dialTimeout: timeoutMs,
