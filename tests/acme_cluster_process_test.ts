@@ -14,123 +14,12 @@
  *   extra order.
  */
 import assert from "node:assert/strict";
-import tls from "node:tls";
 import { startEtcd } from "./fixtures/etcd.ts";
 import { startPebble } from "./fixtures/pebble.ts";
-import { freePort, waitForPort } from "./fixtures/ports.ts";
-import { EtcdKVStore } from "../lib/kv/etcd.ts";
-import { readLeader } from "../lib/cluster/fencing.ts";
+import { createAcmeCluster, servedAt, startForwarder, until } from "./fixtures/acme_cluster.ts";
 
-const repoRoot = new URL("../", import.meta.url).pathname;
-const ROOT = "traefik";
-const SECRET = "acme-cluster-process-secret-0123456789";
-const KEY = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))));
 const DOMAINS = ["c0.test", "c1.test", "c2.test", "c3.test", "c4.test"];
 const LATE = "late.test";
-
-/**
- * A TCP forwarder for Pebble's validation port whose target can change, and
- * which can hold connections without answering (a validation that hangs).
- */
-function startForwarder() {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  let target = 0;
-  let holding = false;
-  const held: Deno.Conn[] = [];
-  const forwardedTo = new Map<number, number>();
-  (async () => {
-    for await (const conn of listener) {
-      if (holding || !target) {
-        held.push(conn);
-        continue;
-      }
-      const port = target;
-      forwardedTo.set(port, (forwardedTo.get(port) ?? 0) + 1);
-      Deno.connect({ hostname: "127.0.0.1", port }).then((up) => {
-        conn.readable.pipeTo(up.writable).catch(() => {});
-        up.readable.pipeTo(conn.writable).catch(() => {});
-      }, () => conn.close());
-    }
-  })().catch(() => {});
-  return {
-    port: (listener.addr as Deno.NetAddr).port,
-    forwardedTo,
-    retarget(port: number) {
-      target = port;
-    },
-    hold() {
-      holding = true;
-    },
-    /** Stops holding; held connections are closed (their validation fails at once). */
-    release() {
-      holding = false;
-      for (const c of held.splice(0)) {
-        try {
-          c.close();
-        } catch { /* gone */ }
-      }
-    },
-    close() {
-      this.release();
-      listener.close();
-    },
-  };
-}
-
-interface Node {
-  id: string;
-  webPort: number;
-  securePort: number;
-  apiPort: number;
-  child?: Deno.ChildProcess;
-  exited?: Promise<unknown>;
-  output: string;
-}
-
-function verifiedHandshake(port: number, name: string, ca: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = tls.connect(
-      { host: "127.0.0.1", port, servername: name, ca, rejectUnauthorized: true },
-      () => {
-        const san = (socket.getPeerCertificate() as { subjectaltname?: string }).subjectaltname ??
-          "";
-        socket.destroy();
-        resolve(san);
-      },
-    );
-    socket.setTimeout(2000, () => socket.destroy(new Error("handshake timeout")));
-    socket.once("error", (e) => {
-      socket.destroy();
-      reject(e);
-    });
-  });
-}
-
-/** Polls until a verified handshake for `name` succeeds; resolves to the time (performance.now()). */
-async function servedAt(port: number, name: string, ca: string, timeoutMs: number) {
-  const deadline = performance.now() + timeoutMs;
-  let last: unknown;
-  while (performance.now() < deadline) {
-    try {
-      const san = await verifiedHandshake(port, name, ca);
-      if (san.includes(`DNS:${name}`)) return performance.now();
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`port ${port} did not serve ${name}: ${(last as Error)?.message}`);
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 30));
-  }
-}
 
 Deno.test({
   name:
@@ -141,115 +30,16 @@ Deno.test({
     const etcd = await startEtcd();
     const forwarder = startForwarder();
     const pebble = await startPebble({ httpPort: forwarder.port });
-    const dir = await Deno.makeTempDir({ prefix: "acme-cluster-proc-" });
-    const kv = new EtcdKVStore({ endpoints: [etcd.endpoint] });
-    await Deno.writeTextFile(`${dir}/pebble-ca.pem`, pebble.listenerCaPem);
-    const nodes: Node[] = ["n1", "n2", "n3"].map((id) => ({
-      id,
-      webPort: freePort(),
-      securePort: freePort(),
-      apiPort: freePort(),
-      output: "",
-    }));
-    const clusterPorts = nodes.map(() => freePort());
-    const stored = new Map<string, number>();
-    const watch = kv.watch(`${ROOT}/acme/le/certificates/`, {
-      onEvents(events) {
-        for (const e of events) {
-          if (e.kind !== "put") continue;
-          const main = e.key.split("/").pop()!;
-          if (!stored.has(main)) stored.set(main, performance.now());
-        }
-      },
+    const cluster = await createAcmeCluster({
+      etcdEndpoint: etcd.endpoint,
+      directoryUrl: pebble.directoryUrl,
+      listenerCaPem: pebble.listenerCaPem,
     });
-
-    const start = async (i: number) => {
-      const n = nodes[i];
-      const config = `
-[entryPoints.web]
-address = "127.0.0.1:${n.webPort}"
-[entryPoints.websecure]
-address = "127.0.0.1:${n.securePort}"
-[entryPoints.websecure.http.tls]
-[entryPoints.traefik]
-address = "127.0.0.1:${n.apiPort}"
-[api]
-insecure = true
-[log]
-format = "json"
-level = "INFO"
-[providers.etcd]
-endpoints = ["${etcd.endpoint.replace(/^https?:\/\//, "")}"]
-rootKey = "${ROOT}"
-[cluster]
-nodeId = "${n.id}"
-address = "127.0.0.1:${clusterPorts[i]}"
-peers = [${clusterPorts.filter((_, j) => j !== i).map((p) => `"127.0.0.1:${p}"`).join(", ")}]
-secret = "${SECRET}"
-dataDir = "${dir}/${n.id}"
-heartbeatInterval = "100ms"
-electionTimeout = "1000ms"
-encryptionKey = "${KEY}"
-[certificatesResolvers.le.acme]
-email = "ops@example.com"
-caServer = "${pebble.directoryUrl}"
-storage = "${dir}/${n.id}-acme.json"
-caCertificates = ["${dir}/pebble-ca.pem"]
-[certificatesResolvers.le.acme.httpChallenge]
-entryPoint = "web"
-`;
-      await Deno.writeTextFile(`${dir}/${n.id}.toml`, config);
-      const child = new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", `${repoRoot}mod.ts`, `--configFile=${dir}/${n.id}.toml`],
-        cwd: dir,
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
-      n.child = child;
-      const pump = async (s: ReadableStream<Uint8Array>) => {
-        const d = new TextDecoder();
-        for await (const chunk of s) n.output = (n.output + d.decode(chunk)).slice(-30_000);
-      };
-      n.exited = Promise.all([child.status, pump(child.stdout), pump(child.stderr)]);
-      await waitForPort(n.apiPort, "127.0.0.1", 30_000);
-    };
-    const kill = async (i: number) => {
-      const n = nodes[i];
-      if (!n.child) return;
-      try {
-        n.child.kill("SIGKILL");
-      } catch { /* gone */ }
-      await n.exited;
-      n.child = undefined;
-    };
-    /** The node the leader record names, once that node says it is manager. */
-    const manager = (aboveTerm = -1) =>
-      until("a manager", async () => {
-        const record = await readLeader(kv, ROOT);
-        if (!record || record.term <= aboveTerm) return undefined;
-        const i = nodes.findIndex((n) => n.id === record.nodeId);
-        if (i < 0 || !nodes[i].child) return undefined;
-        const res = await fetch(`http://127.0.0.1:${nodes[i].apiPort}/api/cluster`, {
-          signal: AbortSignal.timeout(500),
-        });
-        const view = await res.json() as { isManager: boolean; term: number };
-        return view.isManager && view.term === record.term ? { i, term: record.term } : undefined;
-      }, 20_000);
-    const putRouter = async (name: string, host: string) => {
-      const p = `${ROOT}/http/routers/${name}`;
-      assert.ok(
-        await kv.transaction([], [
-          { kind: "put", key: `${p}/rule`, value: `Host(\`${host}\`)` },
-          { kind: "put", key: `${p}/service`, value: "noop@internal" },
-          { kind: "put", key: `${p}/entrypoints/0`, value: "websecure" },
-          { kind: "put", key: `${p}/tls/certresolver`, value: "le" },
-        ]),
-      );
-    };
+    const { nodes, start, kill, manager, putRouter } = cluster;
+    /** When the certificate of `main` was first written to etcd. */
+    const firstPut = (main: string) => Promise.resolve(cluster.puts.get(main)?.[0]);
 
     try {
-      await kv.deletePrefix(`${ROOT}/`);
       const t0 = performance.now();
       await Promise.all(nodes.map((_, i) => start(i)));
       const first = await manager();
@@ -266,7 +56,7 @@ entryPoint = "web"
       const served = await Promise.all(DOMAINS.map(async (d) => {
         const storedAt = await until(
           `${d} stored in etcd`,
-          () => Promise.resolve(stored.get(d)),
+          () => firstPut(d),
           30_000,
         );
         const times = await Promise.all(nodes.map((n) => servedAt(n.securePort, d, root, 5000)));
@@ -311,7 +101,7 @@ entryPoint = "web"
         () => Promise.resolve(pebble.ordersFor(LATE) >= 1 ? true : undefined),
         15_000,
       );
-      assert.equal(stored.has(LATE), false, "not stored yet: the order is in flight");
+      assert.equal(cluster.puts.has(LATE), false, "not stored yet: the order is in flight");
       const killedAt = performance.now();
       await kill(first.i);
       const next = await manager(first.term);
@@ -321,7 +111,7 @@ entryPoint = "web"
       forwarder.release();
       const storedLate = await until(
         "late.test stored",
-        () => Promise.resolve(stored.get(LATE)),
+        () => firstPut(LATE),
         30_000,
       );
       for (const i of [next.i, other]) {
@@ -346,18 +136,13 @@ entryPoint = "web"
         assert.equal(pebble.ordersFor(d), 1, `${d}: no new order after failover`);
       }
     } catch (err) {
-      for (const n of nodes) {
-        console.error(`--- ${n.id}\n${n.output.split("\n").slice(-15).join("\n")}`);
-      }
+      cluster.printOutput();
       throw err;
     } finally {
-      for (let i = 0; i < nodes.length; i++) await kill(i);
-      await watch.close();
-      await kv.close();
+      await cluster.close();
       forwarder.close();
       await pebble.stop();
       await etcd.stop();
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
     }
   },
 });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import tls from "node:tls";
 import { parseCertificate, type StoredCertificate } from "../lib/tls/certificate.ts";
-import { startTlsListener } from "../lib/tls/listener.ts";
+import { startTlsListener, type TlsServingMode, tlsServingMode } from "../lib/tls/listener.ts";
 import { generateSelfSigned } from "../lib/tls/self_signed.ts";
 import { CertificateStore } from "../lib/tls/store.ts";
 
@@ -69,11 +69,13 @@ function request(s: Session, host: string): Promise<string> {
 async function withListener(
   store: CertificateStore,
   fn: (port: number, l: Awaited<ReturnType<typeof startTlsListener>>) => Promise<void>,
+  mode?: TlsServingMode,
 ) {
   const listener = await startTlsListener({
     hostname: "127.0.0.1",
     port: 0,
     store,
+    mode,
     handler: (req, conn) =>
       Promise.resolve(new Response(`host=${req.headers.get("host")} tls=${conn.tls}`)),
   });
@@ -106,45 +108,109 @@ Deno.test("TLS listener serves the SNI-selected certificate over a real handshak
   });
 });
 
-Deno.test("hot reload: add, replace and remove take effect for new handshakes; open connections survive", async () => {
-  const store = new CertificateStore(def);
-  const first = await cert(["a.test", "first.a.test"]);
-  store.replaceSource("file", [first]);
-  await withListener(store, async (port, listener) => {
-    const old = await connect(port, "a.test");
-    assert.equal(old.servedName, "a.test");
-    assert.equal(await request(old, "a.test"), "host=a.test tls=true");
-    const before = await connect(port, "b.test");
-    assert.equal(before.servedName, "default.invalid");
-    before.socket.destroy();
-
-    // Add b.test, replace a.test.
-    const second = await cert(["a.test", "second.a.test"]);
-    store.replaceSource("file", [second, await cert(["b.test"])]);
-    await new Promise((r) => setTimeout(r, 20));
-    const added = await connect(port, "b.test");
-    assert.equal(added.servedName, "b.test");
-    added.socket.destroy();
-    const replaced = await connect(port, "a.test");
-    assert.equal(
-      (replaced.socket.getPeerCertificate() as { subjectaltname: string }).subjectaltname,
-      "DNS:a.test, DNS:second.a.test",
-    );
-    replaced.socket.destroy();
-
-    // The connection opened before the change still answers.
-    assert.equal(await request(old, "a.test"), "host=a.test tls=true");
-
-    // Remove everything: back to the default.
-    store.replaceSource("file", []);
-    await new Promise((r) => setTimeout(r, 20));
-    const removed = await connect(port, "a.test");
-    assert.equal(removed.servedName, "default.invalid");
-    removed.socket.destroy();
-    assert.equal(await request(old, "a.test"), "host=a.test tls=true");
-    assert.ok(listener.swaps >= 2, `swaps ${listener.swaps}`);
-    old.socket.destroy();
+/** True once the server has closed `s` (graceful: a FIN, not a reset mid-response). */
+function closedWithin(s: Session, ms: number): Promise<boolean> {
+  if (s.socket.destroyed || s.socket.readableEnded) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    s.socket.once("end", () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
   });
+}
+
+for (const mode of ["listener", "connection"] as const) {
+  Deno.test(`hot reload (${mode} mode): add, replace and remove take effect for new handshakes`, async () => {
+    const store = new CertificateStore(def);
+    const first = await cert(["a.test", "first.a.test"]);
+    store.replaceSource("file", [first]);
+    await withListener(store, async (port, listener) => {
+      const old = await connect(port, "a.test");
+      assert.equal(old.servedName, "a.test");
+      assert.equal(await request(old, "a.test"), "host=a.test tls=true");
+      const before = await connect(port, "b.test");
+      assert.equal(before.servedName, "default.invalid");
+      before.socket.destroy();
+
+      // Add b.test, replace a.test.
+      const second = await cert(["a.test", "second.a.test"]);
+      store.replaceSource("file", [second, await cert(["b.test"])]);
+      await new Promise((r) => setTimeout(r, 20));
+      const added = await connect(port, "b.test");
+      assert.equal(added.servedName, "b.test");
+      added.socket.destroy();
+      const replaced = await connect(port, "a.test");
+      assert.equal(
+        (replaced.socket.getPeerCertificate() as { subjectaltname: string }).subjectaltname,
+        "DNS:a.test, DNS:second.a.test",
+      );
+
+      if (mode === "connection") {
+        // Every connection outlives the swap untouched.
+        assert.equal(await request(old, "a.test"), "host=a.test tls=true");
+      } else {
+        // The old socket's server drained: its idle keep-alive connection was closed cleanly.
+        assert.ok(await closedWithin(old, 2000), "idle keep-alive of the replaced socket closed");
+      }
+
+      // Remove everything: back to the default.
+      store.replaceSource("file", []);
+      await new Promise((r) => setTimeout(r, 20));
+      const removed = await connect(port, "a.test");
+      assert.equal(removed.servedName, "default.invalid");
+      removed.socket.destroy();
+      if (mode === "connection") {
+        assert.equal(await request(old, "a.test"), "host=a.test tls=true");
+      } else {
+        assert.ok(await closedWithin(replaced, 2000), "the second socket drained too");
+      }
+      assert.ok(listener.swaps >= 2, `swaps ${listener.swaps}`);
+      assert.equal(listener.mode, mode);
+      old.socket.destroy();
+      replaced.socket.destroy();
+    }, mode);
+  });
+}
+
+Deno.test("listener mode: a request in flight when the socket is replaced completes", async () => {
+  const store = new CertificateStore(def);
+  store.replaceSource("file", [await cert(["a.test"])]);
+  const listener = await startTlsListener({
+    hostname: "127.0.0.1",
+    port: 0,
+    store,
+    handler: async () => {
+      await new Promise((r) => setTimeout(r, 300));
+      return new Response("slow and complete");
+    },
+  });
+  try {
+    const s = await connect(listener.port, "a.test");
+    const pending = request(s, "a.test");
+    await new Promise((r) => setTimeout(r, 50));
+    store.replaceSource("file", [await cert(["a.test", "new.a.test"])]);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(listener.swaps, 1);
+    const fresh = await connect(listener.port, "a.test");
+    assert.match(
+      (fresh.socket.getPeerCertificate() as { subjectaltname: string }).subjectaltname,
+      /new\.a\.test/,
+    );
+    fresh.socket.destroy();
+    assert.equal(await pending, "slow and complete");
+    s.socket.destroy();
+  } finally {
+    await listener.shutdown();
+  }
+});
+
+Deno.test("PORTICO_TLS_SERVING: the two modes, anything else names the variable", () => {
+  assert.equal(tlsServingMode(undefined), "listener");
+  assert.equal(tlsServingMode(""), "listener");
+  assert.equal(tlsServingMode("listener"), "listener");
+  assert.equal(tlsServingMode("connection"), "connection");
+  assert.throws(() => tlsServingMode("per-conn"), /PORTICO_TLS_SERVING="per-conn": expected/);
 });
 
 Deno.test("sniStrict refuses unknown names at the handshake", async () => {
@@ -226,12 +292,16 @@ keyFile = "${dir}/a.key"
       const after = await connect(port, "a.test");
       assert.equal(after.servedName, "");
       after.socket.destroy();
-      const again = await new Promise<string>((resolve) => {
-        s.socket.once("data", (d: Uint8Array) => resolve(new TextDecoder().decode(d)));
-        s.socket.write("GET / HTTP/1.1\r\nhost: a.test\r\n\r\n");
-      });
-      assert.match(again, /^HTTP\/1\.1 418/, "the connection opened before the change still works");
+      // Default (listener) mode: the replaced socket drained, closing its idle connection cleanly.
+      assert.ok(await closedWithin(s, 2000), "the idle connection of the replaced socket closed");
       s.socket.destroy();
+      const fresh = await connect(port, "a.test");
+      const again = await new Promise<string>((resolve) => {
+        fresh.socket.once("data", (d: Uint8Array) => resolve(new TextDecoder().decode(d)));
+        fresh.socket.write("GET / HTTP/1.1\r\nhost: a.test\r\n\r\n");
+      });
+      assert.match(again, /^HTTP\/1\.1 418/, "a new connection is served");
+      fresh.socket.destroy();
     } finally {
       await proxy.close();
       await Deno.remove(dir, { recursive: true });

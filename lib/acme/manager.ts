@@ -18,7 +18,12 @@ import type { CertificateStore } from "../tls/store.ts";
 import type { ChallengeSink } from "./challenges.ts";
 import { certificateKey, type WantedCertificate } from "./domains.ts";
 import { createKey, orderCertificate, type OrderInput } from "./issuer.ts";
-import { RENEWAL_CHECK_INTERVAL_MS, renewalDue, retryDelayMs } from "./renewal.ts";
+import {
+  RENEWAL_CHECK_INTERVAL_MS,
+  renewalCheckIntervalMs,
+  renewalDue,
+  retryDelayMs,
+} from "./renewal.ts";
 import type { AcmeStorage, CertificateRecord, ResealReport } from "./storage.ts";
 
 /** One certificate as the API, dashboard and metrics see it. */
@@ -65,6 +70,11 @@ export interface AcmeManagerOptions {
   onIssued?: (resolver: string, record: CertificateRecord) => void;
   /** Told after each failed order. */
   onFailed?: (resolver: string, domains: string[], error: Error) => void;
+  /**
+   * Environment, read once for the test hook that shortens the renewal
+   * check (see {@linkcode renewalCheckIntervalMs}); default: no hooks, 12 h.
+   */
+  env?: (name: string) => string | undefined;
 }
 
 export class AcmeManager {
@@ -81,6 +91,7 @@ export class AcmeManager {
   #reconciling?: Promise<void>;
   #again = false;
   readonly #now: () => Date;
+  readonly #checkIntervalMs: number;
   /** Failed orders, all time (for the failures counter). */
   failures = 0;
   /** Successful orders, all time. */
@@ -92,6 +103,7 @@ export class AcmeManager {
 
   constructor(private readonly options: AcmeManagerOptions) {
     this.#now = options.now ?? (() => new Date());
+    this.#checkIntervalMs = renewalCheckIntervalMs(options.env ?? (() => undefined));
   }
 
   get active(): boolean {
@@ -147,7 +159,7 @@ export class AcmeManager {
     return errors;
   }
 
-  /** Becomes the node that orders: reloads storage, then orders what is missing; re-checks every 12 h. */
+  /** Becomes the node that orders: reloads storage, then orders what is missing; re-checks every 12 h (or the test hook's interval). */
   async activate(): Promise<void> {
     if (this.#active) return;
     this.#active = true;
@@ -155,7 +167,12 @@ export class AcmeManager {
     if (!this.#active) return;
     await this.#reseal();
     if (!this.#active) return;
-    this.#timer = setInterval(() => this.reconcile(), RENEWAL_CHECK_INTERVAL_MS);
+    if (this.#checkIntervalMs !== RENEWAL_CHECK_INTERVAL_MS) {
+      this.options.log.warn("renewal check interval shortened by a test hook", {
+        intervalMs: this.#checkIntervalMs,
+      });
+    }
+    this.#timer = setInterval(() => this.reconcile(), this.#checkIntervalMs);
     await this.reconcile();
   }
 

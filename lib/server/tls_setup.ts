@@ -55,7 +55,7 @@ import {
   listenerAlpn,
   unsupportedOptionWarnings,
 } from "../tls/config.ts";
-import { startTlsListener } from "../tls/listener.ts";
+import { startTlsListener, TLS_SERVING_ENV, tlsServingMode } from "../tls/listener.ts";
 import { generateSelfSigned } from "../tls/self_signed.ts";
 import { CertificateStore } from "../tls/store.ts";
 import type { ExtensionContext, ServerExtension } from "./extension.ts";
@@ -217,6 +217,7 @@ export async function startTls(options: StartTlsOptions): Promise<TlsExtension> 
       log: log.child("acme"),
       backoffBaseMs: options.backoffBaseMs,
       now: options.now,
+      env,
     });
     if (options.cluster) {
       unsubscribe.push(
@@ -343,6 +344,7 @@ export async function startTls(options: StartTlsOptions): Promise<TlsExtension> 
         port: entryPoint.port,
         store,
         handler,
+        mode: tlsServingMode(env(TLS_SERVING_ENV)),
         alpnProtocols: listenerAlpn(merged),
         onEvent: (event, fields) => log.debug(event, { entryPoint: name, ...fields }),
         onError: (error) => log.error("TLS listener", { entryPoint: name, error: String(error) }),
