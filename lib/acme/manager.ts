@@ -12,7 +12,7 @@
 
 import type { CertificateResolverConfig } from "../config/types.ts";
 import type { Logger } from "../log/logger.ts";
-import { X509Certificate } from "@peculiar/x509";
+import { X509Certificate } from "node:crypto";
 import { parseCertificate, pemBlocks, type StoredCertificate } from "../tls/certificate.ts";
 import type { CertificateStore } from "../tls/store.ts";
 import type { ChallengeSink } from "./challenges.ts";

@@ -3,10 +3,14 @@
  * facts read from the leaf (names, issuer, validity) that SNI selection, the
  * API and renewal need.
  *
+ * The leaf is read with `node:crypto`'s `X509Certificate`, which Deno
+ * implements natively: `@peculiar/x509` would add about 12 MB to the RSS of
+ * every instance that serves a certificate (issue 9), for three fields.
+ *
  * @module
  */
 
-import { X509Certificate } from "@peculiar/x509";
+import { X509Certificate } from "node:crypto";
 
 /** A certificate ready to serve. */
 export interface StoredCertificate {
@@ -86,26 +90,59 @@ export function parseCertificate(
     certPem: certs.map((c) => c.pem).join("\n") + "\n",
     keyPem: keys[0].pem + "\n",
     names,
-    issuer: leaf.issuer,
-    notBefore: leaf.notBefore,
-    notAfter: leaf.notAfter,
+    issuer: formatName(leaf.issuer),
+    notBefore: leaf.validFromDate,
+    notAfter: leaf.validToDate,
     source,
   };
 }
 
+/**
+ * Deno lists SAN entries as `DNS:a.test, IP Address:127.0.0.1, email:x@y`.
+ * A value may itself hold ", ", so entries are split only where the next
+ * entry's type begins.
+ */
+const SAN_ENTRY = /, (?=(?:DNS|IP Address|email|URI|DirName|othername|Registered ID):)/;
+
 function certificateNames(cert: X509Certificate): string[] {
   const names = new Set<string>();
-  const san = cert.extensions.find((e) => e.type === "2.5.29.17") as
-    | { names?: { items: { type: string; value: string }[] } }
-    | undefined;
-  for (const n of san?.names?.items ?? []) {
-    if (n.type === "dns") names.add(n.value.toLowerCase());
+  for (const entry of (cert.subjectAltName ?? "").split(SAN_ENTRY)) {
+    if (entry.startsWith("DNS:")) names.add(entry.slice(4).toLowerCase());
   }
   if (names.size === 0) {
-    const cn = /(?:^|,\s*)CN=([^,]+)/.exec(cert.subject)?.[1];
-    if (cn) names.add(cn.trim().toLowerCase());
+    const cn = relativeNames(cert.subject).flat().find(([type]) => type === "CN")?.[1];
+    if (cn?.trim()) names.add(cn.trim().toLowerCase());
   }
   return [...names];
+}
+
+/**
+ * A distinguished name as Deno prints it: one RDN a line, the attributes of
+ * a multi-valued RDN joined by " + ".
+ */
+function relativeNames(name: string): [type: string, value: string][][] {
+  return name.split("\n").filter(Boolean).map((rdn) =>
+    rdn.split(" + ").map((attr) => {
+      const eq = attr.indexOf("=");
+      return [attr.slice(0, eq), attr.slice(eq + 1)];
+    })
+  );
+}
+
+/** RFC 4514 escaping of an attribute value. */
+function escapeValue(value: string): string {
+  return value.replace(/[,+"\\<>;]/g, "\\$&").replace(/^[ #]/, "\\$&").replace(/ $/, "\\ ");
+}
+
+/**
+ * The issuer in the form the API has always shown: `C=US, O=Let's Encrypt,
+ * CN=R3`, specials escaped as RFC 4514 says.
+ */
+function formatName(name: string): string {
+  return relativeNames(name).map((rdn) =>
+    rdn.map(([type, value]) => `${type === "emailAddress" ? "E" : type}=${escapeValue(value)}`)
+      .join("+")
+  ).join(", ");
 }
 
 /** {@linkcode readPemField} for the config apply path, which is synchronous. */

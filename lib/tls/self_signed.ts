@@ -3,12 +3,24 @@
  * certificate served when no other matches (Traefik's "TRAEFIK DEFAULT
  * CERT"), and short-lived test certificates.
  *
+ * `@peculiar/x509` is imported on the first call, not with this module: it
+ * costs about 12 MB of RSS (issue 9), and an instance that serves no TLS, or
+ * has its own default certificate, never needs it.
+ *
  * @module
  */
 
-import * as x509 from "@peculiar/x509";
+import type * as X509 from "@peculiar/x509";
 
-x509.cryptoProvider.set(crypto);
+let x509Module: Promise<typeof X509> | undefined;
+
+function loadX509(): Promise<typeof X509> {
+  x509Module ??= import("@peculiar/x509").then((m) => {
+    m.cryptoProvider.set(crypto);
+    return m;
+  });
+  return x509Module;
+}
 
 const EC = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
 
@@ -49,11 +61,12 @@ function fromPem(pem: string): ArrayBuffer {
 export async function generateSelfSigned(
   options: SelfSignedOptions = {},
 ): Promise<{ certPem: string; keyPem: string }> {
+  const x509 = await loadX509();
   const keys = await crypto.subtle.generateKey(EC, true, ["sign", "verify"]) as CryptoKeyPair;
   const notBefore = options.notBefore ?? new Date();
   const notAfter = new Date(notBefore.getTime() + (options.days ?? 365) * 86_400_000);
   const name = `CN=${options.commonName ?? "TRAEFIK DEFAULT CERT"}`;
-  const extensions: x509.Extension[] = [
+  const extensions: X509.Extension[] = [
     new x509.BasicConstraintsExtension(Boolean(options.ca), undefined, true),
     new x509.KeyUsagesExtension(
       options.ca
@@ -71,7 +84,7 @@ export async function generateSelfSigned(
   }
   const serialNumber = [...crypto.getRandomValues(new Uint8Array(12))]
     .map((b) => b.toString(16).padStart(2, "0")).join("").replace(/^[89a-f]/, "1");
-  let cert: x509.X509Certificate;
+  let cert: X509.X509Certificate;
   if (options.issuer) {
     const issuerCert = new x509.X509Certificate(options.issuer.certPem);
     const issuerKey = await crypto.subtle.importKey(

@@ -9,17 +9,25 @@
  */
 
 import type BcryptJs from "bcryptjs";
+import { Buffer } from "node:buffer";
+import { createHash, timingSafeEqual } from "node:crypto";
 
 /** bcryptjs costs about 11 MB at import; loaded when a bcrypt hash is first checked. */
 let bcryptModule: Promise<typeof BcryptJs> | undefined;
 const loadBcrypt = () => (bcryptModule ??= import("bcryptjs").then((m) => m.default));
-import apacheMd5Module from "apache-md5";
-import { Buffer } from "node:buffer";
-import { createHash, timingSafeEqual } from "node:crypto";
 
-// The package is CommonJS; its .d.ts claims an ES default export, which
-// Deno's interop resolves to the module object, so the call type is lost.
-const apacheMd5 = apacheMd5Module as unknown as (password: string, salt: string) => string;
+type ApacheMd5 = (password: string, salt: string) => string;
+
+/**
+ * apache-md5 is the only CommonJS package an instance would otherwise load
+ * at start, which sets up Deno's CommonJS loader (about 2 MB of RSS, issue
+ * 9); loaded when an MD5 hash is first checked.
+ */
+let apacheMd5Module: Promise<ApacheMd5> | undefined;
+// Its .d.ts claims an ES default export, which Deno's interop resolves to
+// the module object, so the call type is lost.
+const loadApacheMd5 =
+  () => (apacheMd5Module ??= import("apache-md5").then((m) => m.default as unknown as ApacheMd5));
 
 /** Checks a password against one stored hash. */
 export type PasswordCheck = (password: string) => Promise<boolean>;
@@ -46,8 +54,8 @@ export function passwordChecker(hash: string): PasswordCheck | string {
   if (BCRYPT.test(hash)) return async (password) => (await loadBcrypt()).compare(password, hash);
   if (MD5_CRYPT.test(hash)) {
     const expected = Buffer.from(hash);
-    return (password) =>
-      Promise.resolve(sameBytes(Buffer.from(apacheMd5(password, hash)), expected));
+    return async (password) =>
+      sameBytes(Buffer.from((await loadApacheMd5())(password, hash)), expected);
   }
   if (SHA.test(hash)) {
     const expected = Buffer.from(hash.slice(5), "base64");
