@@ -13,11 +13,9 @@ import {
   bodyWithDeadline,
   type ConnectionLimits,
   DEFAULT_MAX_HEADER_BYTES,
-  expired,
   headBytes,
-  startGuardedListener,
-  sweepInterval,
 } from "../lib/server/limits.ts";
+import { expired, startGuardedListener, sweepInterval } from "../lib/server/connection_guard.ts";
 
 const enc = new TextEncoder();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -189,9 +187,15 @@ Deno.test("entryPoints.NAME.http.maxHeaderBytes sets the 431 limit", async () =>
     entryPointExtra: { web: `[entryPoints.web.http]\nmaxHeaderBytes = 2048\n` },
   });
   try {
-    const over = await rawExchange(proxy.port(), `GET / HTTP/1.1\r\nHost: a\r\nX-Big: ${"a".repeat(3000)}\r\n\r\n`);
+    const over = await rawExchange(
+      proxy.port(),
+      `GET / HTTP/1.1\r\nHost: a\r\nX-Big: ${"a".repeat(3000)}\r\n\r\n`,
+    );
     assert.match(over, /^HTTP\/1\.1 431 /);
-    const under = await rawExchange(proxy.port(), `GET / HTTP/1.1\r\nHost: a\r\nX-Ok: ${"a".repeat(1000)}\r\n\r\n`);
+    const under = await rawExchange(
+      proxy.port(),
+      `GET / HTTP/1.1\r\nHost: a\r\nX-Ok: ${"a".repeat(1000)}\r\n\r\n`,
+    );
     assert.match(under, /^HTTP\/1\.1 200 /);
   } finally {
     await proxy.close();

@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
 import tls from "node:tls";
 import { parseCertificate, type StoredCertificate } from "../lib/tls/certificate.ts";
-import { startTlsListener, type TlsServingMode, tlsServingMode } from "../lib/tls/listener.ts";
+import { sendingSmallBodiesWhole, startTlsListener } from "../lib/tls/listener.ts";
+import { ConnectionGuard } from "../lib/server/connection_guard.ts";
+import { DEFAULT_MAX_HEADER_BYTES } from "../lib/server/limits.ts";
+import { type ServingMode, servingMode } from "../lib/server/serving_mode.ts";
 import { generateSelfSigned } from "../lib/tls/self_signed.ts";
 import { CertificateStore } from "../lib/tls/store.ts";
 
@@ -66,18 +69,32 @@ function request(s: Session, host: string): Promise<string> {
   });
 }
 
+/** The `connection` mode's guard with no limits. */
+function connectionGuard(handler: (req: Request, conn: { tls: boolean }) => Promise<Response>) {
+  return new ConnectionGuard({
+    limits: {
+      readTimeout: 0,
+      writeTimeout: 0,
+      idleTimeout: 0,
+      maxHeaderBytes: DEFAULT_MAX_HEADER_BYTES,
+    },
+    handler,
+  });
+}
+
 async function withListener(
   store: CertificateStore,
   fn: (port: number, l: Awaited<ReturnType<typeof startTlsListener>>) => Promise<void>,
-  mode?: TlsServingMode,
+  mode: ServingMode = "listener",
 ) {
+  const handler = (req: Request, conn: { tls: boolean }) =>
+    Promise.resolve(new Response(`host=${req.headers.get("host")} tls=${conn.tls}`));
   const listener = await startTlsListener({
     hostname: "127.0.0.1",
     port: 0,
     store,
-    mode,
-    handler: (req, conn) =>
-      Promise.resolve(new Response(`host=${req.headers.get("host")} tls=${conn.tls}`)),
+    handler,
+    connections: mode === "connection" ? connectionGuard(handler) : undefined,
   });
   try {
     await fn(listener.port, listener);
@@ -205,12 +222,12 @@ Deno.test("listener mode: a request in flight when the socket is replaced comple
   }
 });
 
-Deno.test("PORTICO_TLS_SERVING: the two modes, anything else names the variable", () => {
-  assert.equal(tlsServingMode(undefined), "listener");
-  assert.equal(tlsServingMode(""), "listener");
-  assert.equal(tlsServingMode("listener"), "listener");
-  assert.equal(tlsServingMode("connection"), "connection");
-  assert.throws(() => tlsServingMode("per-conn"), /PORTICO_TLS_SERVING="per-conn": expected/);
+Deno.test("PORTICO_SERVING: the two modes, anything else names the variable", () => {
+  assert.equal(servingMode(undefined), "listener");
+  assert.equal(servingMode(""), "listener");
+  assert.equal(servingMode("listener"), "listener");
+  assert.equal(servingMode("connection"), "connection");
+  assert.throws(() => servingMode("per-conn"), /PORTICO_SERVING="per-conn": expected/);
 });
 
 Deno.test("sniStrict refuses unknown names at the handshake", async () => {
@@ -235,7 +252,9 @@ Deno.test("small proxied bodies are coalesced: no 40 ms Nagle stall per request"
     hostname: "127.0.0.1",
     port: 0,
     store,
-    handler: () => fetch(`http://127.0.0.1:${upstream.addr.port}/`, { client }),
+    handler: sendingSmallBodiesWhole(() =>
+      fetch(`http://127.0.0.1:${upstream.addr.port}/`, { client })
+    ),
   });
   try {
     const s = await connect(listener.port, "a.test");

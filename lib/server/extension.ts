@@ -13,6 +13,7 @@ import type { ConnectionInfo, RouterGeneration } from "../router/build.ts";
 import type { Service } from "../services/types.ts";
 import type { InstanceState } from "../api/state.ts";
 import type { ReloadStatus } from "./config_watcher.ts";
+import type { ServingMode } from "./serving_mode.ts";
 
 /** Called once per finished request (access log, metrics). Must not block. */
 export type RequestObserver = (
@@ -41,7 +42,9 @@ export interface Listener {
 export type TlsListenerFactory = (
   name: string,
   entryPoint: EntryPointConfig,
+  /** Without the entrypoint's limits: the factory applies them (see `servingFor`). */
   handler: EntryPointHandler,
+  mode: ServingMode,
 ) => Promise<Listener> | undefined;
 
 export interface ServerExtension {

@@ -1,5 +1,5 @@
 /**
- * Connection and request limits for plain-HTTP entrypoints: Traefik's
+ * Connection and request limits of every entrypoint: Traefik's
  * `entryPoints.NAME.transport.respondingTimeouts` (`readTimeout`,
  * `writeTimeout`, `idleTimeout`), a maximum request-head size (431) and
  * Portico's `transport.maxConnections`.
@@ -12,8 +12,8 @@
  * a plain 400. Such connections cost a socket and a few KiB each; they hold
  * no slot, so other clients are not blocked.
  *
- * What {@linkcode guardHandler} adds on the request path (used by the
- * plain listener):
+ * What {@linkcode guardHandler} adds on the request path (plain and TLS
+ * entrypoints, both serving modes):
  * - `maxHeaderBytes`: request line plus header lines, counted as on the
  *   wire; above it the answer is 431 (heads above Deno's ~64 KiB get
  *   Deno's 400 first).
@@ -28,21 +28,16 @@
  *   HTTP/1.1); beyond it the answer is an immediate 503 with
  *   `connection: close`, never a queue.
  *
- * What needs a handle on the connection, and so is only done by
- * {@linkcode startGuardedListener} (accepts sockets itself and serves each
- * with Deno's native per-connection server): `readTimeout` for the request
- * head (slowloris, silent connections) and `idleTimeout`. It is not wired
- * into the server because on Deno 2.9.6 a WebSocket upgrade on a connection
- * served that way dies as soon as the 101 is sent (the per-connection
- * server finishes and closes the upgraded stream); with plain `Deno.serve`
- * these two limits are not enforced at all.
+ * What needs a handle on the connection (the head `readTimeout`,
+ * `idleTimeout`, and `maxConnections` as a socket cap) is done by
+ * `connection_guard.ts`, used in the `connection` serving mode.
  *
  * @module
  */
 
 import type { EntryPointConfig } from "../config/types.ts";
 import type { ConnectionInfo } from "../router/build.ts";
-import type { EntryPointHandler, Listener } from "./extension.ts";
+import type { EntryPointHandler } from "./extension.ts";
 
 /** Below Deno's own head buffer (~64 KiB, refused with 400), so 431 is what a client sees. */
 export const DEFAULT_MAX_HEADER_BYTES = 32 * 1024;
@@ -194,9 +189,6 @@ const OVERLOADED = () =>
     status: 503,
     headers: { connection: "close", "retry-after": "1" },
   });
-const REFUSED = new TextEncoder().encode(
-  "HTTP/1.1 503 Service Unavailable\r\ncontent-length: 19\r\nconnection: close\r\n\r\nService Unavailable",
-);
 
 /** Requests in flight on one entrypoint, for `maxConnections`. */
 export interface InFlight {
@@ -253,206 +245,5 @@ export function guardHandler(
     } finally {
       inFlight.count--;
     }
-  };
-}
-
-interface NativeServer {
-  finished: Promise<void>;
-  shutdown(): Promise<void>;
-}
-
-type ServeOnConnection = (
-  conn: Deno.Conn,
-  signal: AbortSignal,
-  handler: (request: Request) => Response | Promise<Response>,
-  onError: (error: unknown) => Response | Promise<Response>,
-  onListen: () => void,
-) => NativeServer;
-
-function serveOnConnection(): ServeOnConnection {
-  // deno-lint-ignore no-explicit-any
-  const internal = (Deno as any)[(Deno as any).internal] as {
-    serveHttpOnConnection?: ServeOnConnection;
-  } | undefined;
-  const fn = internal?.serveHttpOnConnection;
-  if (typeof fn !== "function") {
-    throw new Error(
-      `this Deno (${Deno.version.deno}) cannot serve an accepted connection natively; use Deno 2.9`,
-    );
-  }
-  return fn;
-}
-
-/** Per-connection bookkeeping the sweep reads. */
-interface ConnState {
-  server?: NativeServer;
-  /** Requests whose handler has not returned yet. */
-  inFlight: number;
-  /** performance.now() of accept or of the last handler return. */
-  since: number;
-  served: boolean;
-  closing: boolean;
-}
-
-/** Options of {@linkcode startGuardedListener}. */
-export interface GuardedListenerOptions {
-  hostname: string;
-  port: number;
-  limits: ConnectionLimits;
-  handler: EntryPointHandler;
-  onError?: (error: unknown) => void;
-  /** Connection-level events (timeouts, refusals), for debug logging. */
-  onEvent?: (event: string, fields: Record<string, unknown>) => void;
-}
-
-/** A running plain-HTTP listener. */
-export interface GuardedListener extends Listener {
-  /** Connections open now. */
-  readonly connections: number;
-}
-
-/** The sweep interval: a quarter of the smallest active timeout, within [10 ms, 1 s]. */
-export function sweepInterval(limits: ConnectionLimits): number {
-  const active = [limits.readTimeout, limits.idleTimeout].filter((t) => t > 0);
-  if (active.length === 0) return 0;
-  return Math.min(1000, Math.max(10, Math.floor(Math.min(...active) / 4)));
-}
-
-/**
- * Which connections a sweep at `now` must close: not yet served and older
- * than `readTimeout`, or idle (nothing in flight) for `idleTimeout`. Pure.
- */
-export function expired(
-  state: Pick<ConnState, "inFlight" | "since" | "served" | "closing">,
-  now: number,
-  limits: Pick<ConnectionLimits, "readTimeout" | "idleTimeout">,
-): "read" | "idle" | undefined {
-  if (state.closing || state.inFlight > 0) return undefined;
-  const age = now - state.since;
-  if (!state.served) {
-    return limits.readTimeout > 0 && age >= limits.readTimeout ? "read" : undefined;
-  }
-  return limits.idleTimeout > 0 && age >= limits.idleTimeout ? "idle" : undefined;
-}
-
-/**
- * Listens on `hostname:port` and serves plain HTTP with every
- * {@linkcode ConnectionLimits}, including the head `readTimeout` and
- * `idleTimeout`, and `maxConnections` as a real connection cap (a new
- * connection beyond it gets a raw 503 and is closed). Not used by the
- * server yet: WebSocket upgrades do not survive on it (see the module doc).
- *
- * @example
- * ```ts
- * const l = startGuardedListener({ hostname: "0.0.0.0", port: 80, limits: limitsFor(ep), handler });
- * await l.shutdown();
- * ```
- */
-export function startGuardedListener(options: GuardedListenerOptions): GuardedListener {
-  const serve = serveOnConnection();
-  const { limits, handler } = options;
-  const socket = Deno.listen({ hostname: options.hostname, port: options.port });
-  const port = (socket.addr as Deno.NetAddr).port;
-  const conns = new Set<ConnState>();
-  const never = new AbortController();
-  let closed = false;
-
-  const close = (state: ConnState, reason: string) => {
-    state.closing = true;
-    options.onEvent?.("connection closed", { reason });
-    state.server?.shutdown().catch(() => {});
-  };
-
-  const interval = sweepInterval(limits);
-  const sweep = interval > 0
-    ? setInterval(() => {
-      const now = performance.now();
-      for (const state of conns) {
-        const why = expired(state, now, limits);
-        if (why) close(state, why === "read" ? "readTimeout" : "idleTimeout");
-      }
-    }, interval)
-    : undefined;
-
-  // The connection cap is enforced at accept; the rest per request.
-  const guarded = guardHandler({ ...limits, maxConnections: undefined }, handler);
-  const handle = async (
-    request: Request,
-    info: ConnectionInfo,
-    state: ConnState,
-  ): Promise<Response> => {
-    state.inFlight++;
-    state.served = true;
-    try {
-      return await guarded(request, info);
-    } finally {
-      state.inFlight--;
-      state.since = performance.now();
-    }
-  };
-
-  const accept = async () => {
-    while (true) {
-      let conn: Deno.TcpConn;
-      try {
-        conn = await socket.accept();
-      } catch {
-        return; // closed
-      }
-      if (closed) {
-        conn.close();
-        continue;
-      }
-      if (limits.maxConnections !== undefined && conns.size >= limits.maxConnections) {
-        options.onEvent?.("connection refused", { reason: "maxConnections", open: conns.size });
-        conn.write(REFUSED).catch(() => {}).finally(() => {
-          try {
-            conn.close();
-          } catch { /* gone */ }
-        });
-        continue;
-      }
-      try {
-        conn.setNoDelay(true);
-      } catch { /* closed already */ }
-      const info: ConnectionInfo = {
-        remoteAddr: (conn.remoteAddr as Deno.NetAddr).hostname,
-        tls: false,
-        port,
-      };
-      const state: ConnState = {
-        inFlight: 0,
-        since: performance.now(),
-        served: false,
-        closing: false,
-      };
-      conns.add(state);
-      state.server = serve(
-        conn,
-        never.signal,
-        (request) => handle(request, info, state),
-        (error) => {
-          options.onError?.(error);
-          return new Response("Internal Server Error", { status: 500 });
-        },
-        () => {},
-      );
-      state.server.finished.catch(() => {}).finally(() => conns.delete(state));
-    }
-  };
-  const accepting = accept();
-
-  return {
-    port,
-    get connections() {
-      return conns.size;
-    },
-    async shutdown() {
-      closed = true;
-      if (sweep !== undefined) clearInterval(sweep);
-      socket.close();
-      await accepting;
-      await Promise.allSettled([...conns].map((s) => s.server?.shutdown()));
-    },
   };
 }

@@ -23,6 +23,7 @@ import type { ExtensionContext, Listener, RequestObserver, ServerExtension } fro
 import { createExtensions } from "./extensions.ts";
 import { internalConfig, redirectServices } from "./internal.ts";
 import { startEntryPoints } from "./listeners.ts";
+import { SERVING_ENV, servingMode } from "./serving_mode.ts";
 import { VERSION } from "../version.ts";
 
 export interface ServerOptions {
@@ -195,6 +196,7 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
       (name) => (request, conn) => watcher!.current.handle(name, request, conn),
       tlsListener,
       log,
+      servingMode(Deno.env.get(SERVING_ENV)),
     );
   } catch (err) {
     await stopAll();

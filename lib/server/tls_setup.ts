@@ -55,10 +55,11 @@ import {
   listenerAlpn,
   unsupportedOptionWarnings,
 } from "../tls/config.ts";
-import { startTlsListener, TLS_SERVING_ENV, tlsServingMode } from "../tls/listener.ts";
+import { sendingSmallBodiesWhole, startTlsListener } from "../tls/listener.ts";
 import { generateSelfSigned } from "../tls/self_signed.ts";
 import { CertificateStore } from "../tls/store.ts";
 import type { ExtensionContext, ServerExtension } from "./extension.ts";
+import { servingFor } from "./listeners.ts";
 import type { ClusterExtension } from "./cluster_setup.ts";
 import type { KVExtension } from "./kv_setup.ts";
 
@@ -332,19 +333,20 @@ export async function startTls(options: StartTlsOptions): Promise<TlsExtension> 
         }
       }
     },
-    tlsListener(name: string, entryPoint: EntryPointConfig, handler) {
+    tlsListener(name: string, entryPoint: EntryPointConfig, handler, mode) {
       const byRouter = [...(merged?.routers.values() ?? [])].some((r) =>
         r.config.tls && r.config.entryPoints.includes(name)
       );
       if (!entryPoint.http.tls && !byRouter) return undefined;
       tlsEntryPoints.add(name);
       listenersStarted = true;
+      const serving = servingFor(name, entryPoint, sendingSmallBodiesWhole(handler), mode, log);
       const started = startTlsListener({
         hostname: entryPoint.hostname || "0.0.0.0",
         port: entryPoint.port,
         store,
-        handler,
-        mode: tlsServingMode(env(TLS_SERVING_ENV)),
+        handler: serving.handler,
+        connections: serving.connections,
         alpnProtocols: listenerAlpn(merged),
         onEvent: (event, fields) => log.debug(event, { entryPoint: name, ...fields }),
         onError: (error) => log.error("TLS listener", { entryPoint: name, error: String(error) }),

@@ -15,19 +15,20 @@
  *   lifetime (errors too). So when a change in the store would give an
  *   already-resolved name a different answer, the socket is replaced
  *   (close + rebind, a few milliseconds).
- * - The two serving modes differ in what such a swap costs and in
- *   WebSockets, which is why both exist:
+ * - The two serving modes (lib/server/serving_mode.ts) differ in what
+ *   such a swap costs and in WebSockets:
  *   - `listener` (default): the server owns the socket, so a swap shuts the
  *     old server down gracefully. Requests in flight complete; idle
  *     keep-alive connections and upgraded WebSockets of the old socket are
  *     closed. WebSockets work.
- *   - `connection`: every connection has its own server and outlives any
- *     swap untouched. But Deno closes an upgraded stream right after the 101
- *     when its per-connection server ends, so WebSockets cannot work.
+ *   - `connection` (when {@linkcode TlsListenerOptions.connections} is
+ *     given): every accepted connection is handed over and outlives any
+ *     swap untouched. But Deno closes an upgraded stream right after the
+ *     101 when its per-connection server ends, so WebSockets cannot work.
  * - TLS sockets here have no `setNoDelay`, so a response whose headers and
  *   body go out as separate TLS records stalls on Nagle + delayed ACK
- *   (a flat ~40 ms). Small bodies with a known length are therefore
- *   buffered and sent in one write.
+ *   (a flat ~40 ms). Handlers of TLS entrypoints are therefore wrapped
+ *   with {@linkcode sendingSmallBodiesWhole}.
  *
  * @module
  */
@@ -38,19 +39,11 @@ import type { CertificateStore, Selection } from "./store.ts";
 /** Bodies up to this size (with a Content-Length) are sent in one write. */
 export const BUFFER_LIMIT = 64 * 1024;
 
-/** How a TLS entrypoint serves HTTP; see the module doc for the trade-off. */
-export type TlsServingMode = "listener" | "connection";
-
-/** Environment variable that picks the {@linkcode TlsServingMode}. */
-export const TLS_SERVING_ENV = "PORTICO_TLS_SERVING";
-
-/** Reads {@linkcode TLS_SERVING_ENV}; anything else than the two modes is an error naming it. */
-export function tlsServingMode(value: string | undefined): TlsServingMode {
-  if (value === undefined || value === "" || value === "listener") return "listener";
-  if (value === "connection") return "connection";
-  throw new Error(
-    `${TLS_SERVING_ENV}=${JSON.stringify(value)}: expected "listener" (default) or "connection"`,
-  );
+/** Serves connections handed over after the handshake (`connection` mode). */
+export interface AcceptedConnections {
+  serve(conn: Deno.Conn, info: ConnectionInfo): void;
+  /** Drains every connection handed over. */
+  shutdown(): Promise<void>;
 }
 
 /** Options of {@linkcode startTlsListener}. */
@@ -59,9 +52,10 @@ export interface TlsListenerOptions {
   /** 0 picks a free port (kept across socket swaps). */
   port: number;
   store: CertificateStore;
+  /** Serves requests in `listener` mode. */
   handler: (request: Request, conn: ConnectionInfo) => Promise<Response>;
-  /** Default `listener`. */
-  mode?: TlsServingMode;
+  /** Given: `connection` mode, every accepted connection goes there. */
+  connections?: AcceptedConnections;
   /** ALPN protocols offered; default h2 and http/1.1. */
   alpnProtocols?: string[];
   /** Told about handshake failures and swaps (debug level). */
@@ -72,7 +66,7 @@ export interface TlsListenerOptions {
 /** A running TLS listener. */
 export interface TlsListener {
   readonly port: number;
-  readonly mode: TlsServingMode;
+  readonly mode: "listener" | "connection";
   /** How many times the listening socket was replaced to drop stale SNI answers. */
   readonly swaps: number;
   shutdown(): Promise<void>;
@@ -97,22 +91,12 @@ interface DenoInternals {
     onError: OnError,
     onListen: () => void,
   ): NativeServer;
-  serveHttpOnConnection(
-    conn: Deno.Conn,
-    signal: AbortSignal,
-    handler: (request: Request) => Response | Promise<Response>,
-    onError: OnError,
-    onListen: () => void,
-  ): NativeServer;
 }
 
 function internals(): DenoInternals {
   // deno-lint-ignore no-explicit-any
   const i = (Deno as any)[(Deno as any).internal] as Partial<DenoInternals> | undefined;
-  if (
-    !i?.resolverSymbol || typeof i.serveHttpOnConnection !== "function" ||
-    typeof i.serveHttpOnListener !== "function"
-  ) {
+  if (!i?.resolverSymbol || typeof i.serveHttpOnListener !== "function") {
     throw new Error(
       `this Deno (${Deno.version.deno}) lacks the SNI resolver used for TLS entrypoints; use Deno 2.9`,
     );
@@ -144,14 +128,13 @@ interface Generation {
  */
 export async function startTlsListener(options: TlsListenerOptions): Promise<TlsListener> {
   const deno = internals();
-  const mode = options.mode ?? "listener";
+  const handOver = options.connections;
+  const mode = handOver ? "connection" : "listener";
   const alpnProtocols = options.alpnProtocols ?? ["h2", "http/1.1"];
   const onError: OnError = (error) => {
     options.onError?.(error);
     return new Response("Internal Server Error", { status: 500 });
   };
-  const respond = async (request: Request, info: ConnectionInfo) =>
-    coalesce(await options.handler(request, info));
   let port = options.port;
   let swaps = 0;
   let closed = false;
@@ -177,18 +160,13 @@ export async function startTlsListener(options: TlsListenerOptions): Promise<Tls
     return listener;
   };
 
-  // `connection` mode: servers outlive their socket, so they are tracked
-  // here and only shut down with the whole listener.
-  const perConnection = new Set<NativeServer>();
-  const stopAll = new AbortController();
-
   const serveSocket = (listener: Deno.TlsListener, resolved: Map<string, string>): Generation => {
-    if (mode === "listener") {
+    if (!handOver) {
       const server = deno.serveHttpOnListener(
         listener,
         undefined,
         (request, info) =>
-          respond(request, { remoteAddr: info.remoteAddr.hostname, tls: true, port }),
+          options.handler(request, { remoteAddr: info.remoteAddr.hostname, tls: true, port }),
         onError,
         () => {},
       );
@@ -202,25 +180,11 @@ export async function startTlsListener(options: TlsListenerOptions): Promise<Tls
         } catch {
           return; // closed (swap or shutdown)
         }
-        const info: ConnectionInfo = {
+        handOver.serve(conn, {
           remoteAddr: (conn.remoteAddr as Deno.NetAddr).hostname,
           tls: true,
           port,
-        };
-        const server = deno.serveHttpOnConnection(
-          conn,
-          stopAll.signal,
-          (request) => respond(request, info),
-          onError,
-          () => {},
-        );
-        perConnection.add(server);
-        server.finished.catch((error) => {
-          options.onEvent?.("connection ended with error", {
-            remoteAddr: info.remoteAddr,
-            error: String(error),
-          });
-        }).finally(() => perConnection.delete(server));
+        });
       }
     })();
     return {
@@ -308,12 +272,21 @@ export async function startTlsListener(options: TlsListenerOptions): Promise<Tls
       await swapping;
       await current.close();
       await Promise.allSettled([...draining]);
-      await Promise.allSettled([...perConnection].map((s) => s.shutdown()));
+      await handOver?.shutdown();
     },
   };
 }
 
-/** Sends a small body with its headers in one TLS write (see the module doc). */
+/**
+ * Wraps a TLS entrypoint's handler so that a small body is sent with its
+ * headers in one TLS write (see the module doc).
+ */
+export function sendingSmallBodiesWhole(
+  handler: (request: Request, conn: ConnectionInfo) => Promise<Response>,
+): (request: Request, conn: ConnectionInfo) => Promise<Response> {
+  return async (request, conn) => coalesce(await handler(request, conn));
+}
+
 async function coalesce(response: Response): Promise<Response> {
   // Reading `response.body` would turn a native string/bytes body into a
   // stream (losing its length), so only bodies that announce a length are touched.
