@@ -98,6 +98,11 @@ async function withProxy(
   }
 }
 
+/** Each entrypoint with its name and whether it speaks TLS. */
+function bothKinds(ports: { web: number; websecure: number }) {
+  return [["web", ports.web, false], ["websecure", ports.websecure, true]] as const;
+}
+
 const BIG_HEAD = `GET /ping HTTP/1.1\r\nHost: a.test\r\nX-Big: ${"b".repeat(3000)}\r\n\r\n`;
 
 Deno.test({
@@ -106,13 +111,7 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     await withProxy(undefined, async (ports) => {
-      for (
-        const [name, port, secure] of [["web", ports.web, false], [
-          "websecure",
-          ports.websecure,
-          true,
-        ]] as const
-      ) {
+      for (const [name, port, secure] of bothKinds(ports)) {
         const c = await rawClient(port, secure);
         c.write(BIG_HEAD);
         const r = await c.settle(2000);
@@ -130,13 +129,7 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     await withProxy("connection", async (ports) => {
-      for (
-        const [name, port, secure] of [["web", ports.web, false], [
-          "websecure",
-          ports.websecure,
-          true,
-        ]] as const
-      ) {
+      for (const [name, port, secure] of bothKinds(ports)) {
         const loris = await rawClient(port, secure);
         const idle = await rawClient(port, secure);
         idle.write("GET /ping HTTP/1.1\r\nHost: a.test\r\n\r\n");
