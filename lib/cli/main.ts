@@ -9,6 +9,7 @@ import { ConfigError } from "../config/errors.ts";
 import { findStaticConfigFile, loadStaticFile } from "../config/load.ts";
 import type { StaticConfig } from "../config/types.ts";
 import { startServer, StartupError } from "../server/server.ts";
+import { startMemoryRelease } from "../server/memory_release.ts";
 import { VERSION } from "../version.ts";
 import { parseArgs } from "./args.ts";
 import { type AppliedOverride, applyOverrides, relabelIssues } from "./overrides.ts";
@@ -114,10 +115,13 @@ export async function runCli(argv: string[]): Promise<number> {
       case "serve": {
         const config = await loadStatic(args.flags);
         const server = await startServer(config);
+        // Gives memory back once startup or a burst of load is over (issue 9).
+        const memory = startMemoryRelease();
         const stop = () => server.shutdown();
         Deno.addSignalListener("SIGTERM", stop);
         Deno.addSignalListener("SIGINT", stop);
         await server.finished;
+        memory.stop();
         return 0;
       }
       default:

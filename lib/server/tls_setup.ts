@@ -48,7 +48,7 @@ import {
   type CertificateRecord,
   FileStorage,
 } from "../acme/storage.ts";
-import { parseCertificate } from "../tls/certificate.ts";
+import { parseCertificate, type StoredCertificate } from "../tls/certificate.ts";
 import {
   configuredCertificates,
   handshakePolicy,
@@ -62,6 +62,17 @@ import type { ExtensionContext, ServerExtension } from "./extension.ts";
 import { servingFor } from "./listeners.ts";
 import type { ClusterExtension } from "./cluster_setup.ts";
 import type { KVExtension } from "./kv_setup.ts";
+
+/** Stands in for the default certificate until a TLS listener needs one; never served. */
+const NO_DEFAULT_YET: StoredCertificate = {
+  certPem: "",
+  keyPem: "",
+  names: [],
+  issuer: "",
+  notBefore: new Date(0),
+  notAfter: new Date(0),
+  source: "default",
+};
 
 /** What other modules can reach through `context.earlier.get("tls")`. */
 export interface TlsExtension extends ServerExtension {
@@ -122,14 +133,21 @@ export async function startTls(options: StartTlsOptions): Promise<TlsExtension> 
   const { staticConfig, state } = options.context;
   const log: Logger = options.context.log.child("tls");
   const env = options.env ?? readEnv;
-  const generated = await generateSelfSigned();
-  const selfSigned = parseCertificate(
-    "default certificate",
-    generated.certPem,
-    generated.keyPem,
-    "default",
-  );
-  const store = new CertificateStore(selfSigned);
+  // The self-signed default certificate is made when a TLS listener first
+  // needs it: generating it loads @peculiar/x509, about 12 MB of RSS that an
+  // instance without TLS, or with its own default certificate, never needs
+  // (issue 9). Listeners start only once the store holds a real default.
+  let selfSigned: StoredCertificate | undefined;
+  let configuredDefault: StoredCertificate | undefined;
+  let makingSelfSigned: Promise<StoredCertificate> | undefined;
+  const useSelfSigned = async (): Promise<void> => {
+    makingSelfSigned ??= generateSelfSigned().then((g) =>
+      selfSigned = parseCertificate("default certificate", g.certPem, g.keyPem, "default")
+    );
+    const made = await makingSelfSigned;
+    if (!configuredDefault) store.setDefault(made);
+  };
+  const store = new CertificateStore(NO_DEFAULT_YET);
   const answers = new ChallengeAnswers(store);
   const resolvers = staticConfig.certificatesResolvers ?? {};
   const hasResolvers = Object.keys(resolvers).length > 0;
@@ -288,7 +306,14 @@ export async function startTls(options: StartTlsOptions): Promise<TlsExtension> 
     if (key !== lastFileKey) {
       lastFileKey = key;
       store.replaceSource("file", certificates);
-      store.setDefault(defaultCertificate ?? selfSigned);
+      configuredDefault = defaultCertificate;
+      if (defaultCertificate) store.setDefault(defaultCertificate);
+      else if (selfSigned) store.setDefault(selfSigned);
+      else if (listenersStarted) {
+        useSelfSigned().catch((err) =>
+          log.error("default certificate", { error: (err as Error).message })
+        );
+      }
     }
     for (const e of errors) log.error("TLS certificate skipped", { error: e });
     const warnings = unsupportedOptionWarnings(m);
@@ -341,16 +366,19 @@ export async function startTls(options: StartTlsOptions): Promise<TlsExtension> 
       tlsEntryPoints.add(name);
       listenersStarted = true;
       const serving = servingFor(name, entryPoint, sendingSmallBodiesWhole(handler), mode, log);
-      const started = startTlsListener({
-        hostname: entryPoint.hostname || "0.0.0.0",
-        port: entryPoint.port,
-        store,
-        handler: serving.handler,
-        connections: serving.connections,
-        alpnProtocols: listenerAlpn(merged),
-        onEvent: (event, fields) => log.debug(event, { entryPoint: name, ...fields }),
-        onError: (error) => log.error("TLS listener", { entryPoint: name, error: String(error) }),
-      });
+      const defaultReady = configuredDefault || selfSigned ? Promise.resolve() : useSelfSigned();
+      const started = defaultReady.then(() =>
+        startTlsListener({
+          hostname: entryPoint.hostname || "0.0.0.0",
+          port: entryPoint.port,
+          store,
+          handler: serving.handler,
+          connections: serving.connections,
+          alpnProtocols: listenerAlpn(merged),
+          onEvent: (event, fields) => log.debug(event, { entryPoint: name, ...fields }),
+          onError: (error) => log.error("TLS listener", { entryPoint: name, error: String(error) }),
+        })
+      );
       started.then(() => tlsStarted(), () => {});
       return started;
     },

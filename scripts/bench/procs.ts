@@ -110,8 +110,15 @@ export function groupMembers(pgid: number): number[] {
   return pids;
 }
 
-/** A `/proc/PID/status` field in kB (VmRSS, VmHWM), or 0 when unavailable. */
-export function statusKb(pid: number, field: "VmRSS" | "VmHWM"): number {
+/**
+ * A memory field of `/proc/PID/status`. RssFile is mostly the Deno binary's
+ * pages (shared with every other Deno process, but counted in VmRSS);
+ * RssAnon is the process's own heap.
+ */
+export type MemoryField = "VmRSS" | "VmHWM" | "RssAnon" | "RssFile";
+
+/** A `/proc/PID/status` field in kB, or 0 when unavailable. */
+export function statusKb(pid: number, field: MemoryField): number {
   try {
     const text = Deno.readTextFileSync(`/proc/${pid}/status`);
     const m = text.match(new RegExp(`^${field}:\\s+(\\d+) kB`, "m"));
@@ -122,7 +129,7 @@ export function statusKb(pid: number, field: "VmRSS" | "VmHWM"): number {
 }
 
 /** Sum of a memory field over every process in the group, in MB. */
-export function groupMemoryMb(pgid: number, field: "VmRSS" | "VmHWM"): number {
+export function groupMemoryMb(pgid: number, field: MemoryField): number {
   let kb = 0;
   for (const pid of groupMembers(pgid)) kb += statusKb(pid, field);
   return kb / 1024;
