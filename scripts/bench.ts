@@ -45,6 +45,7 @@ import {
   run,
   sampleRss,
   sleep,
+  spawnGroup,
   stopAll,
   waitReady,
 } from "./bench/procs.ts";
@@ -321,7 +322,14 @@ interface ScenarioResult {
   extra?: Record<string, unknown>;
 }
 
-/** Scenarios 1–4: every selected proxy on the same target. */
+/**
+ * Row label of scripts/bench/floor_proxy.ts: Deno.serve plus Portico's
+ * upstream client and nothing else, run beside Portico on plain scenarios
+ * to show what the runtime alone costs per request.
+ */
+const FLOOR_LABEL = "deno floor";
+
+/** Scenarios 1–4: every selected proxy on the same target (plain ones also the Deno floor). */
 async function peerScenario(
   ctx: BenchContext,
   opts: Options,
@@ -356,6 +364,22 @@ async function peerScenario(
       proxy,
       target: full,
       start: (ports) => startProxy(ctx, proxy, undefined, ports),
+    });
+  }
+  if (!target.tls && opts.proxies.includes("portico")) {
+    contenders.push({
+      label: FLOOR_LABEL,
+      proxy: "floor",
+      target: full,
+      start: (ports) =>
+        Promise.resolve(spawnGroup("floor", [
+          "deno",
+          "run",
+          "-A",
+          "scripts/bench/floor_proxy.ts",
+          String(ports.http),
+          String(ports.backend),
+        ], { cpu: ctx.proxyCpu, logFile: `${ctx.files.dir}/floor.log`, cwd: ctx.repo })),
     });
   }
   const rows = await measureInterleaved(ctx, opts, contenders);
