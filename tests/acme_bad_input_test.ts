@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import tls from "node:tls";
-import { startPebble } from "./fixtures/pebble.ts";
+import { pebbleResolverToml, startPebble } from "./fixtures/pebble.ts";
 import { freePort } from "./fixtures/ports.ts";
 import { startTestProxy } from "./fixtures/proxy.ts";
 import type { CertificateView } from "../lib/acme/manager.ts";
@@ -84,14 +84,13 @@ certResolver = "le"
 address = "127.0.0.1:${webPort}"
 [entryPoints.websecure]
 address = "127.0.0.1:${securePort}"
-[certificatesResolvers.le.acme]
-email = "ops@example.com"
-caServer = "${pebble.directoryUrl}"
-storage = "${dir}/acme.json"
-caCertificates = ["${dir}/pebble-ca.pem"]
-[certificatesResolvers.le.acme.httpChallenge]
-entryPoint = "web"
-`,
+${
+          pebbleResolverToml("le", {
+            directoryUrl: pebble.directoryUrl,
+            storage: `${dir}/acme.json`,
+            caFile: `${dir}/pebble-ca.pem`,
+          })
+        }`,
       });
       const root = await pebble.rootPem();
       const view = () => proxy!.server.state.views.get("certificates")!() as CertificateView[];

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import tls from "node:tls";
-import { startPebble } from "./fixtures/pebble.ts";
+import { pebbleResolverToml, startPebble } from "./fixtures/pebble.ts";
 import { freePort } from "./fixtures/ports.ts";
 import { startTestProxy } from "./fixtures/proxy.ts";
 import type { TlsExtension } from "../lib/server/tls_setup.ts";
@@ -81,14 +81,13 @@ Deno.test({
 address = "127.0.0.1:${webPort}"
 [entryPoints.websecure]
 address = "127.0.0.1:${securePort}"
-[certificatesResolvers.http.acme]
-email = "ops@example.com"
-caServer = "${pebble.directoryUrl}"
-storage = "${dir}/acme.json"
-caCertificates = ["${dir}/pebble-ca.pem"]
-[certificatesResolvers.http.acme.httpChallenge]
-entryPoint = "web"
-[certificatesResolvers.alpn.acme]
+${
+          pebbleResolverToml("http", {
+            directoryUrl: pebble.directoryUrl,
+            storage: `${dir}/acme.json`,
+            caFile: `${dir}/pebble-ca.pem`,
+          })
+        }[certificatesResolvers.alpn.acme]
 caServer = "${pebble.directoryUrl}"
 storage = "${dir}/acme-alpn.json"
 caCertificates = ["${dir}/pebble-ca.pem"]
