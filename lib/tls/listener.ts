@@ -113,7 +113,7 @@ function identity(s: Selection): string {
 interface Generation {
   /** SNI name → identity of the answer this socket's resolver gave (and cached). */
   resolved: Map<string, string>;
-  /** Stops accepting; `listener` mode also drains the socket's connections. */
+  /** Stops accepting; `listener` mode also drains the socket's connections. Idempotent. */
   close(): Promise<void>;
 }
 
@@ -170,7 +170,8 @@ export async function startTlsListener(options: TlsListenerOptions): Promise<Tls
         onError,
         () => {},
       );
-      return { resolved, close: () => server.shutdown() };
+      let closing: Promise<void> | undefined;
+      return { resolved, close: () => closing ??= server.shutdown() };
     }
     const accepting = (async () => {
       while (true) {
@@ -187,12 +188,14 @@ export async function startTlsListener(options: TlsListenerOptions): Promise<Tls
         });
       }
     })();
+    let closing: Promise<void> | undefined;
     return {
       resolved,
-      close: async () => {
-        listener.close();
-        await accepting;
-      },
+      close: () =>
+        closing ??= (async () => {
+          listener.close();
+          await accepting;
+        })(),
     };
   };
 
@@ -213,15 +216,22 @@ export async function startTlsListener(options: TlsListenerOptions): Promise<Tls
     const drained = old.close().catch((err) => options.onError?.(err));
     draining.add(drained);
     drained.finally(() => draining.delete(drained));
-    for (let attempt = 0;; attempt++) {
+    // The port must come back whatever happens: an entrypoint left without
+    // its socket would be down until a restart. So rebinding never gives up;
+    // after the first ~100 ms (the old socket normally frees it within a few)
+    // each failure is reported and the wait grows to 1 s.
+    for (let attempt = 0; !closed; attempt++) {
       try {
         current = open();
         break;
       } catch (err) {
-        if (!(err instanceof Deno.errors.AddrInUse) || attempt > 1000) throw err;
-        await new Promise((r) => setTimeout(r, 1));
+        if (attempt >= 100) options.onError?.(err);
+        await new Promise((r) =>
+          setTimeout(r, attempt < 100 ? 1 : Math.min(1000, 10 * (attempt - 99)))
+        );
       }
     }
+    if (closed) return;
     swaps++;
     options.onEvent?.("tls socket replaced", { port, swaps, mode });
   };
