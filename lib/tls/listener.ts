@@ -170,8 +170,11 @@ export async function startTlsListener(options: TlsListenerOptions): Promise<Tls
         onError,
         () => {},
       );
+      // A rejected `finished` must not become an unhandled rejection: that
+      // would end the whole process.
+      server.finished.catch((error) => options.onError?.(error));
       let closing: Promise<void> | undefined;
-      return { resolved, close: () => closing ??= server.shutdown() };
+      return { resolved, close: () => closing ??= server.shutdown().catch(options.onError) };
     }
     const accepting = (async () => {
       while (true) {
