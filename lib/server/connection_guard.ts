@@ -145,17 +145,24 @@ export class ConnectionGuard {
       served: false,
       closing: false,
     };
+    try {
+      state.server = this.#serve(
+        conn,
+        this.#never.signal,
+        (request) => this.#handle(request, info, state),
+        (error) => {
+          this.options.onError?.(error);
+          return new Response("Internal Server Error", { status: 500 });
+        },
+        () => {},
+      );
+    } catch (error) {
+      // The accept loop calling us must go on whatever one socket does.
+      this.options.onError?.(error);
+      closeQuietly(conn);
+      return;
+    }
     this.#conns.add(state);
-    state.server = this.#serve(
-      conn,
-      this.#never.signal,
-      (request) => this.#handle(request, info, state),
-      (error) => {
-        this.options.onError?.(error);
-        return new Response("Internal Server Error", { status: 500 });
-      },
-      () => {},
-    );
     state.server.finished.catch(() => {}).finally(() => this.#conns.delete(state));
   }
 
