@@ -57,4 +57,5 @@ export {
   ClusterNode,
   type ClusterNodeOptions,
   type ClusterStatus,
+  emptyClusterCounters,
 } from "./node.ts";

@@ -74,6 +74,22 @@ export interface ClusterStatus {
 }
 
 /** Counters for `/metrics`. */
+/** Counters at zero (a new node, or an instance without a cluster). */
+export function emptyClusterCounters(): ClusterCounters {
+  return {
+    elections: 0,
+    rejected: {
+      unauthenticated: 0,
+      malformed: 0,
+      stale: 0,
+      forged: 0,
+      replayed: 0,
+      overloaded: 0,
+      badRequest: 0,
+    },
+  };
+}
+
 export interface ClusterCounters {
   /** Elections this node started (became candidate). */
   elections: number;
@@ -122,18 +138,7 @@ function parseAddress(field: string, address: string): { hostname: string; port:
  * ```
  */
 export class ClusterNode {
-  readonly counters: ClusterCounters = {
-    elections: 0,
-    rejected: {
-      unauthenticated: 0,
-      malformed: 0,
-      stale: 0,
-      forged: 0,
-      replayed: 0,
-      overloaded: 0,
-      badRequest: 0,
-    },
-  };
+  readonly counters: ClusterCounters = emptyClusterCounters();
   readonly #o: ResolvedOptions;
   readonly #election: Election;
   readonly #auth: MessageAuth;

@@ -15,7 +15,7 @@
  * @module
  */
 
-import { suggestKey } from "../config/schema.ts";
+import { parseDuration as parseDurationText, suggestKey } from "../config/schema.ts";
 import { MiddlewareConfigError } from "./types.ts";
 
 /** Per-option settings shared by every accessor. */
@@ -218,37 +218,15 @@ export function readOptions(
   return reader;
 }
 
-const UNITS: Record<string, number> = {
-  ns: 1e-6,
-  us: 1e-3,
-  "µs": 1e-3,
-  "μs": 1e-3,
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
-};
-
 /**
  * Parses a Traefik duration into milliseconds: a Go duration string
  * ("1h2m", "1.5s", "100ms") or a bare number, which Traefik reads as
- * seconds. Returns undefined when `value` is not a duration.
+ * seconds. Returns undefined when `value` is not a duration. Strings go
+ * through the config schema's parser, so both read durations alike.
  */
 export function parseDuration(value: unknown): number | undefined {
   if (typeof value === "number") return Number.isFinite(value) ? value * 1000 : undefined;
-  if (typeof value !== "string") return undefined;
-  const s = value.trim();
-  if (s === "") return undefined;
-  if (/^[+-]?\d+(\.\d+)?$/.test(s)) return Number(s) * 1000;
-  const match = /^([+-]?)((?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$/.exec(s);
-  if (!match) return undefined;
-  let total = 0;
-  for (
-    const part of s.replace(/^[+-]/, "").matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g)
-  ) {
-    total += Number(part[1]) * UNITS[part[2]];
-  }
-  return match[1] === "-" ? -total : total;
+  return typeof value === "string" ? parseDurationText(value) : undefined;
 }
 
 function toNumber(v: unknown): number | undefined {
@@ -273,4 +251,3 @@ export function describe(v: unknown): string {
   if (typeof v === "string") return JSON.stringify(v);
   return `${typeof v} ${String(v)}`;
 }
-

@@ -36,6 +36,7 @@ import {
   type ClusterLogger,
   ClusterNode,
   type ClusterStatus,
+  emptyClusterCounters,
 } from "../cluster/node.ts";
 import {
   fencedWrite as fencedWriteWith,
@@ -300,18 +301,7 @@ export async function startClusterExtension(
       manager: { nodeId: standaloneId, address: "", term: 0 },
       peers: [],
     };
-  const emptyCounters: ClusterCounters = {
-    elections: 0,
-    rejected: {
-      unauthenticated: 0,
-      malformed: 0,
-      stale: 0,
-      forged: 0,
-      replayed: 0,
-      overloaded: 0,
-      badRequest: 0,
-    },
-  };
+  const emptyCounters = emptyClusterCounters();
   const view = (): ClusterView => {
     const counters = node?.counters ?? emptyCounters;
     return {

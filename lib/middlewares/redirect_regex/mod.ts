@@ -5,15 +5,9 @@
  * @module
  */
 
-import { compileRe2 } from "../../rules/re2.ts";
 import { redirectStatus } from "../../server/internal.ts";
 import { readOptions } from "../options.ts";
-import {
-  captureNames,
-  globalRegExp,
-  goReplaceAll,
-  parseTemplate,
-} from "../replace_path_regex/go_replace.ts";
+import { compileGoReplacement, goReplaceAll } from "../replace_path_regex/go_replace.ts";
 import { STATUS_TEXT } from "../redirect_scheme/mod.ts";
 import { errorResponse } from "../../services/types.ts";
 import type { MiddlewareFactory } from "../types.ts";
@@ -38,14 +32,11 @@ export const redirectRegex: MiddlewareFactory = (options, context) => {
   const source = o.string("regex", { required: true });
   const replacement = o.string("replacement", { required: true });
   const permanent = o.bool("permanent", { default: false });
-  let re: RegExp;
-  try {
-    re = compileRe2(source);
-  } catch (err) {
-    o.fail("regex", `${JSON.stringify(source)}: ${(err as Error).message}`);
-  }
-  const scan = globalRegExp(re!);
-  const template = parseTemplate(replacement, captureNames(source));
+  const { re, scan, template } = compileGoReplacement(
+    source,
+    replacement,
+    (message) => o.fail("regex", message),
+  );
 
   return async (c, next) => {
     const proxy = c.get("proxy");

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { compileRe2 } from "../../rules/re2.ts";
+
 /** One parsed piece of a replacement template. */
 type Piece = string | { group: number };
 
@@ -144,4 +146,31 @@ export function captureNames(src: string): Map<string, number> {
     }
   }
   return names;
+}
+
+/** A compiled `regex` + `replacement` middleware option pair. */
+export interface GoReplacement {
+  /** The regex, for testing whether it matches. */
+  re: RegExp;
+  /** The same regex with the global flag, for {@linkcode goReplaceAll}. */
+  scan: RegExp;
+  template: Piece[];
+}
+
+/**
+ * Compiles a Go (RE2) `regex` option and its `replacement` template once, at
+ * build time; a regex JavaScript cannot run goes to `fail` with the reason.
+ */
+export function compileGoReplacement(
+  source: string,
+  replacement: string,
+  fail: (message: string) => never,
+): GoReplacement {
+  let re: RegExp;
+  try {
+    re = compileRe2(source);
+  } catch (err) {
+    fail(`${JSON.stringify(source)}: ${(err as Error).message}`);
+  }
+  return { re, scan: globalRegExp(re), template: parseTemplate(replacement, captureNames(source)) };
 }

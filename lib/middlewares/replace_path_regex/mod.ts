@@ -6,11 +6,10 @@
  * @module
  */
 
-import { compileRe2 } from "../../rules/re2.ts";
 import { readOptions } from "../options.ts";
 import { escapePath, splitPathQuery } from "../strip_prefix/raw_path.ts";
 import { type MiddlewareFactory, writableRequestHeaders } from "../types.ts";
-import { captureNames, globalRegExp, goReplaceAll, parseTemplate } from "./go_replace.ts";
+import { compileGoReplacement, goReplaceAll } from "./go_replace.ts";
 
 /**
  * Builds `replacePathRegex` from `{ regex, replacement }`. The expression is
@@ -29,14 +28,11 @@ export const replacePathRegex: MiddlewareFactory = (options, context) => {
   o.unknownKeysCheck(["regex", "replacement"]);
   const source = o.string("regex", { required: true });
   const replacement = o.string("replacement", { required: true });
-  let re: RegExp;
-  try {
-    re = compileRe2(source);
-  } catch (err) {
-    o.fail("regex", `${JSON.stringify(source)}: ${(err as Error).message}`);
-  }
-  const scan = globalRegExp(re!);
-  const template = parseTemplate(replacement, captureNames(source));
+  const { re, scan, template } = compileGoReplacement(
+    source,
+    replacement,
+    (message) => o.fail("regex", message),
+  );
   return async (c, next) => {
     const proxy = c.get("proxy");
     const { path, query } = splitPathQuery(proxy.pathAndQuery);
