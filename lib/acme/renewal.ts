@@ -5,11 +5,11 @@
  * @module
  */
 
+import { TEST_HOOKS_ENV } from "../config/static.ts";
+
 /** How often the manager re-checks every certificate (Traefik: 24 h; the issue asks 12 h). */
 export const RENEWAL_CHECK_INTERVAL_MS = 12 * 3600_000;
 
-/** The test-hook switch; the same name as `TEST_HOOKS_ENV` in lib/server/cluster_setup.ts. */
-const TEST_HOOKS_ENV = "PORTICO_TEST_HOOKS";
 /** Check interval in milliseconds, honoured only with `PORTICO_TEST_HOOKS=1`. */
 export const TEST_RENEWAL_CHECK_ENV = "PORTICO_TEST_RENEWAL_CHECK_MS";
 /** The shortest interval the test hook accepts: every check walks every certificate. */

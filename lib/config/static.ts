@@ -342,6 +342,9 @@ export const staticConfigSchema: Schema = obj({
 /** Environment variable that may hold the cluster secret instead of the config file. */
 export const CLUSTER_SECRET_ENV = "PORTICO_CLUSTER_SECRET";
 
+/** Switches on the hooks that only tests use (peer routes, a short renewal check); "1" = on. */
+export const TEST_HOOKS_ENV = "PORTICO_TEST_HOOKS";
+
 /** Options for {@linkcode validateStatic}. */
 export interface ValidateStaticOptions {
   /** Default for `cluster.nodeId`; the machine's host name when not given. */

@@ -25,7 +25,7 @@
 import type { ExtensionContext, ServerExtension } from "./extension.ts";
 import type { KVExtension } from "./kv_setup.ts";
 import type { ClusterConfig, RouterConfig } from "../config/types.ts";
-import { CLUSTER_SECRET_ENV } from "../config/static.ts";
+import { CLUSTER_SECRET_ENV, TEST_HOOKS_ENV } from "../config/static.ts";
 import type { Logger } from "../log/logger.ts";
 import type { InstanceState } from "../api/state.ts";
 import { CLUSTER_SERVICE, clusterApiService, type FencedProbeResult } from "../api/cluster.ts";
@@ -51,7 +51,7 @@ import type { KVOperation, KVStore } from "../kv/types.ts";
 export const ROLE_HISTORY = 50;
 
 /** Env switch for test-only hooks. */
-export const TEST_HOOKS_ENV = "PORTICO_TEST_HOOKS";
+export { TEST_HOOKS_ENV };
 /** Env map of peer address → address to dial instead (test hooks only). */
 export const TEST_PEER_ROUTES_ENV = "PORTICO_TEST_PEER_ROUTES";
 
