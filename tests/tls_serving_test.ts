@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import tls from "node:tls";
 import { parseCertificate, type StoredCertificate } from "../lib/tls/certificate.ts";
-import { sendingSmallBodiesWhole, startTlsListener } from "../lib/tls/listener.ts";
-import { ConnectionGuard } from "../lib/server/connection_guard.ts";
+import { type AcceptedConnections, startTlsListener } from "../lib/tls/listener.ts";
+import { type Exchange, HttpEngine } from "../lib/engine/connection.ts";
+import { writeWebResponse } from "../lib/engine/response_head.ts";
 import { DEFAULT_MAX_HEADER_BYTES } from "../lib/server/limits.ts";
-import { type ServingMode, servingMode } from "../lib/server/serving_mode.ts";
 import { generateSelfSigned } from "../lib/tls/self_signed.ts";
 import { CertificateStore } from "../lib/tls/store.ts";
 
@@ -69,32 +69,34 @@ function request(s: Session, host: string): Promise<string> {
   });
 }
 
-/** The `connection` mode's guard with no limits. */
-function connectionGuard(handler: (req: Request, conn: { tls: boolean }) => Promise<Response>) {
-  return new ConnectionGuard({
+/** The HTTP/1.1 engine with no limits, answering with `respond`. */
+function engineConnections(
+  respond: (exchange: Exchange) => Promise<Response>,
+): AcceptedConnections {
+  const engine = new HttpEngine({
     limits: {
       readTimeout: 0,
       writeTimeout: 0,
       idleTimeout: 0,
       maxHeaderBytes: DEFAULT_MAX_HEADER_BYTES,
+      maxRequestLine: 16 * 1024,
     },
-    handler,
+    handler: async (exchange) => writeWebResponse(exchange, await respond(exchange)),
   });
+  return { serve: (conn, info) => engine.serve(conn, info), shutdown: () => engine.shutdown() };
 }
 
 async function withListener(
   store: CertificateStore,
   fn: (port: number, l: Awaited<ReturnType<typeof startTlsListener>>) => Promise<void>,
-  mode: ServingMode = "listener",
 ) {
-  const handler = (req: Request, conn: { tls: boolean }) =>
-    Promise.resolve(new Response(`host=${req.headers.get("host")} tls=${conn.tls}`));
   const listener = await startTlsListener({
     hostname: "127.0.0.1",
     port: 0,
     store,
-    handler,
-    connections: mode === "connection" ? connectionGuard(handler) : undefined,
+    connections: engineConnections((ex) =>
+      Promise.resolve(new Response(`host=${ex.head.host} tls=${ex.info.tls}`))
+    ),
   });
   try {
     await fn(listener.port, listener);
@@ -137,8 +139,7 @@ function closedWithin(s: Session, ms: number): Promise<boolean> {
   });
 }
 
-for (const mode of ["listener", "connection"] as const) {
-  Deno.test(`hot reload (${mode} mode): add, replace and remove take effect for new handshakes`, async () => {
+Deno.test("hot reload: add, replace and remove take effect for new handshakes; open connections outlive swaps", async () => {
     const store = new CertificateStore(def);
     const first = await cert(["a.test", "first.a.test"]);
     store.replaceSource("file", [first]);
@@ -163,13 +164,8 @@ for (const mode of ["listener", "connection"] as const) {
         "DNS:a.test, DNS:second.a.test",
       );
 
-      if (mode === "connection") {
-        // Every connection outlives the swap untouched.
-        assert.equal(await request(old, "a.test"), "host=a.test tls=true");
-      } else {
-        // The old socket's server drained: its idle keep-alive connection was closed cleanly.
-        assert.ok(await closedWithin(old, 2000), "idle keep-alive of the replaced socket closed");
-      }
+      // Every connection is Portico's and outlives the swap untouched.
+      assert.equal(await request(old, "a.test"), "host=a.test tls=true");
 
       // Remove everything: back to the default.
       store.replaceSource("file", []);
@@ -177,30 +173,24 @@ for (const mode of ["listener", "connection"] as const) {
       const removed = await connect(port, "a.test");
       assert.equal(removed.servedName, "default.invalid");
       removed.socket.destroy();
-      if (mode === "connection") {
-        assert.equal(await request(old, "a.test"), "host=a.test tls=true");
-      } else {
-        assert.ok(await closedWithin(replaced, 2000), "the second socket drained too");
-      }
+      assert.equal(await request(old, "a.test"), "host=a.test tls=true");
       assert.ok(listener.swaps >= 2, `swaps ${listener.swaps}`);
-      assert.equal(listener.mode, mode);
       old.socket.destroy();
       replaced.socket.destroy();
-    }, mode);
-  });
-}
+    });
+});
 
-Deno.test("listener mode: a request in flight when the socket is replaced completes", async () => {
+Deno.test("a request in flight when the socket is replaced completes", async () => {
   const store = new CertificateStore(def);
   store.replaceSource("file", [await cert(["a.test"])]);
   const listener = await startTlsListener({
     hostname: "127.0.0.1",
     port: 0,
     store,
-    handler: async () => {
+    connections: engineConnections(async () => {
       await new Promise((r) => setTimeout(r, 300));
       return new Response("slow and complete");
-    },
+    }),
   });
   try {
     const s = await connect(listener.port, "a.test");
@@ -220,14 +210,6 @@ Deno.test("listener mode: a request in flight when the socket is replaced comple
   } finally {
     await listener.shutdown();
   }
-});
-
-Deno.test("PORTICO_SERVING: the two modes, anything else names the variable", () => {
-  assert.equal(servingMode(undefined), "listener");
-  assert.equal(servingMode(""), "listener");
-  assert.equal(servingMode("listener"), "listener");
-  assert.equal(servingMode("connection"), "connection");
-  assert.throws(() => servingMode("per-conn"), /PORTICO_SERVING="per-conn": expected/);
 });
 
 Deno.test("sniStrict refuses unknown names at the handshake", async () => {
@@ -252,9 +234,7 @@ Deno.test("small proxied bodies are coalesced: no 40 ms Nagle stall per request"
     hostname: "127.0.0.1",
     port: 0,
     store,
-    handler: sendingSmallBodiesWhole(() =>
-      fetch(`http://127.0.0.1:${upstream.addr.port}/`, { client })
-    ),
+    connections: engineConnections(() => fetch(`http://127.0.0.1:${upstream.addr.port}/`, { client })),
   });
   try {
     const s = await connect(listener.port, "a.test");
@@ -311,8 +291,12 @@ keyFile = "${dir}/a.key"
       const after = await connect(port, "a.test");
       assert.equal(after.servedName, "");
       after.socket.destroy();
-      // Default (listener) mode: the replaced socket drained, closing its idle connection cleanly.
-      assert.ok(await closedWithin(s, 2000), "the idle connection of the replaced socket closed");
+      // The connection accepted before the swap is still served.
+      const kept = await new Promise<string>((resolve) => {
+        s.socket.once("data", (d: Uint8Array) => resolve(new TextDecoder().decode(d)));
+        s.socket.write("GET / HTTP/1.1\r\nhost: a.test\r\n\r\n");
+      });
+      assert.match(kept, /^HTTP\/1\.1 418/, "an open connection outlives the certificate swap");
       s.socket.destroy();
       const fresh = await connect(port, "a.test");
       const again = await new Promise<string>((resolve) => {

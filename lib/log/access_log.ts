@@ -81,20 +81,17 @@ export class AccessLogWriter {
   /** A request observer that records one line per finished request. */
   observer(): RequestObserver {
     let count = 0;
-    return (entryPoint, request, response, conn, router, started) => {
-      const url = request.url;
-      const pathStart = url.indexOf("/", url.indexOf("//") + 2);
-      const len = response.headers.get("content-length");
+    return (entryPoint, request, conn, router, started) => {
       this.record({
         clientIp: conn.remoteAddr,
         time: new Date(),
         method: request.method,
-        path: pathStart === -1 ? "/" : url.slice(pathStart),
+        path: request.target,
         protocol: "HTTP/1.1",
-        status: response.status,
-        size: len === null ? undefined : Number(len),
-        referer: request.headers.get("referer"),
-        userAgent: request.headers.get("user-agent"),
+        status: request.status,
+        size: request.size,
+        referer: request.header("referer"),
+        userAgent: request.header("user-agent"),
         requestCount: ++count,
         router,
         serverUrl: undefined,

@@ -63,9 +63,9 @@ export class PrometheusMetrics {
    */
   observer(): RequestObserver {
     const origin = performance.timeOrigin;
-    return (entryPoint, request, response, _conn, router, started) => {
+    return (entryPoint, request, _conn, router, started) => {
       if (router !== undefined && router.endsWith("@internal")) return;
-      const status = response.status;
+      const status = request.status;
       const now = performance.now();
       this.requests.recordArgs(
         entryPoint,

@@ -148,3 +148,93 @@ export function downstreamResponseHeaders(
   }
   return headers;
 }
+
+/**
+ * The upstream request's header lines, built from the engine's flat header
+ * list with the same rules as {@linkcode upstreamRequestHeaders}: hop-by-hop
+ * and Connection-listed headers dropped, `te: trailers` kept, X-Forwarded-*
+ * set (X-Forwarded-For appended to). Repeated fields stay separate lines,
+ * as Go's proxy sends them. `host` replaces the client's Host when given.
+ */
+export function upstreamHeaderLines(
+  list: readonly string[],
+  info: ForwardedInfo,
+  host: string | undefined,
+): string {
+  let listed: Set<string> | undefined;
+  let prior = "";
+  let proto = false, fhost = false, fport = false, realIp = false;
+  for (let i = 0; i < list.length; i += 2) {
+    if (list[i] === "connection") {
+      for (const name of connectionListed(list[i + 1]) ?? []) (listed ??= new Set()).add(name);
+    }
+  }
+  let out = "";
+  for (let i = 0; i < list.length; i += 2) {
+    const name = list[i];
+    const value = list[i + 1];
+    if (HOP_BY_HOP.has(name) || (listed !== undefined && listed.has(name))) {
+      if (name === "te" && value.toLowerCase().includes("trailers")) out += "te: trailers\r\n";
+      continue;
+    }
+    switch (name) {
+      case "host":
+        out += `host: ${host ?? value}\r\n`;
+        host = undefined;
+        continue;
+      case "x-forwarded-for":
+        prior = prior ? `${prior},${value}` : value;
+        continue;
+      case "x-forwarded-server":
+        continue;
+      case "x-forwarded-proto":
+        proto = true;
+        break;
+      case "x-forwarded-host":
+        fhost = true;
+        break;
+      case "x-forwarded-port":
+        fport = true;
+        break;
+      case "x-real-ip":
+        realIp = true;
+        break;
+    }
+    out += `${name}: ${value}\r\n`;
+  }
+  if (host !== undefined) out += `host: ${host}\r\n`;
+  const kept = prior ? prior.split(",").map((p) => p.trim()).filter((p) => p !== "").join(", ") : "";
+  out += `x-forwarded-for: ${kept ? `${kept}, ${info.clientIp}` : info.clientIp}\r\n`;
+  if (!proto) out += `x-forwarded-proto: ${info.proto}\r\n`;
+  if (!fhost) out += `x-forwarded-host: ${info.host}\r\n`;
+  if (!fport) out += `x-forwarded-port: ${info.port}\r\n`;
+  out += `x-forwarded-server: ${info.serverName}\r\n`;
+  if (!realIp) out += `x-real-ip: ${info.clientIp}\r\n`;
+  return out;
+}
+
+/** Removes client-supplied forwarding headers from a flat list (untrusted client); same list when none. */
+export function listWithoutForwarded(list: string[]): string[] {
+  let copy: string[] | undefined;
+  for (let i = 0; i < list.length; i += 2) {
+    if (FORWARDED_SET.has(list[i])) {
+      copy ??= list.slice(0, i);
+    } else if (copy) {
+      copy.push(list[i], list[i + 1]);
+    }
+  }
+  return copy ?? list;
+}
+
+const FORWARDED_SET: ReadonlySet<string> = new Set(FORWARDED_NAMES);
+
+/** Whether a response header line from upstream is passed on to the client. */
+export function responseHeaderFilter(list: readonly string[]): (name: string) => boolean {
+  let listed: Set<string> | undefined;
+  for (let i = 0; i < list.length; i += 2) {
+    if (list[i] === "connection") {
+      for (const name of connectionListed(list[i + 1]) ?? []) (listed ??= new Set()).add(name);
+    }
+  }
+  return (name) => !HOP_BY_HOP.has(name) && !(listed !== undefined && listed.has(name));
+}

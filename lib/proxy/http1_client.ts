@@ -45,7 +45,7 @@ async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
 }
 
 /** One upstream connection with its read buffer. */
-class Connection {
+export class Connection {
   buf: Uint8Array<ArrayBuffer> = new Uint8Array(READ_SIZE);
   start = 0;
   end = 0;
@@ -53,7 +53,7 @@ class Connection {
   uses = 0;
   closed = false;
 
-  constructor(readonly conn: Deno.TcpConn) {}
+  constructor(readonly conn: Deno.Conn) {}
 
   get buffered(): number {
     return this.end - this.start;
@@ -185,11 +185,12 @@ export class Http1Pool {
 
   constructor(private readonly timeouts: ForwardingTimeouts, private readonly maxIdlePerHost = 256) {}
 
-  private key(target: URL): string {
-    return target.host;
+  key(target: URL): string {
+    return target.protocol === "https:" ? `s:${target.host}` : target.host;
   }
 
-  private async dial(target: URL): Promise<Connection> {
+  /** Opens a new connection to `target` within the dial timeout. */
+  async dial(target: URL): Promise<Connection> {
     const hostname = target.hostname.replace(/^\[|\]$/g, "");
     const port = target.port ? Number(target.port) : 80;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -218,7 +219,8 @@ export class Http1Pool {
     }
   }
 
-  private acquireIdle(key: string): Connection | undefined {
+  /** The most recently used idle connection to `key` (a target's host), if any. */
+  acquireIdle(key: string): Connection | undefined {
     const list = this.idle.get(key);
     if (!list) return undefined;
     const now = Date.now();
@@ -230,7 +232,8 @@ export class Http1Pool {
     return undefined;
   }
 
-  private release(key: string, c: Connection): void {
+  /** Gives a connection whose exchange is complete back to the pool. */
+  release(key: string, c: Connection): void {
     if (c.closed) return;
     if (c.buffered > 0) {
       // Bytes after the response: the upstream is out of sync; do not reuse.

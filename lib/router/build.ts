@@ -7,16 +7,20 @@
  * @module
  */
 
-import { Hono } from "hono";
-import type { Context } from "hono";
+import { Context, Hono } from "hono";
 import type { RouterConfig, StaticConfig } from "../config/types.ts";
 import type { MiddlewareBuildContext, PorticoEnv, PorticoMiddleware } from "../middlewares/types.ts";
 import { middlewareFactory, middlewareTypes } from "../middlewares/registry.ts";
 import { type MergedConfig, qualify } from "../providers/merge.ts";
 import { UpstreamError } from "../proxy/forward.ts";
-import { withoutForwardedHeaders } from "../proxy/headers.ts";
+import { listWithoutForwarded, withoutForwardedHeaders } from "../proxy/headers.ts";
+import { alreadySwitched } from "../proxy/upgrade.ts";
+import type { Exchange } from "../engine/connection.ts";
+import { errorHead, writeWebResponse } from "../engine/response_head.ts";
+import { HeadHeaders, pathAndQueryOf, toWebRequest } from "../engine/web_request.ts";
+import { LoadBalancerService } from "../services/load_balancer.ts";
 import type { UpstreamPools } from "../proxy/pools.ts";
-import { compileRule, hostIndexKey, type MatchRequest, matchRequestFrom } from "../rules/mod.ts";
+import { compileRule, hostIndexKey, type MatchRequest, matchRequestFrom, matchRequestFromTarget } from "../rules/mod.ts";
 import { buildServices } from "../services/build.ts";
 import type { HealthLogger } from "../services/load_balancer.ts";
 import { errorResponse, type Service } from "../services/types.ts";
@@ -25,13 +29,32 @@ import { type HostIndex, buildHostIndex, type Route } from "./host_index.ts";
 import { TrustedNetworks } from "./trusted.ts";
 import type { RuleCache } from "./rule_cache.ts";
 
-/** Per-connection facts the server passes in with each request. */
-export interface ConnectionInfo {
-  remoteAddr: string;
-  tls: boolean;
-  /** The port the client connected to. */
-  port: number;
+export type { ConnectionInfo } from "../engine/connection.ts";
+import type { ConnectionInfo } from "../engine/connection.ts";
+
+/**
+ * What request observers (access log, metrics) see of a finished request,
+ * the same for the byte-level path and the Web path.
+ */
+export interface ObservedRequest {
+  method: string;
+  /** Path and query as the client sent them. */
+  target: string;
+  status: number;
+  /** Response body size when it was announced. */
+  size: number | undefined;
+  /** A request header (repeated fields joined), or null. */
+  header(name: string): string | null;
 }
+
+/** Called once per finished request. Must not block or throw. */
+export type RequestObserver = (
+  entryPoint: string,
+  request: ObservedRequest,
+  conn: ConnectionInfo,
+  router: string | undefined,
+  started: number,
+) => void;
 
 export interface RouterState {
   name: string;
@@ -70,8 +93,10 @@ export interface RouterGeneration {
   readonly services: ReadonlyMap<string, Service>;
   readonly serviceStates: ReadonlyMap<string, ServiceState>;
   readonly middlewareStates: ReadonlyMap<string, MiddlewareState>;
-  /** Handles one request that arrived on `entryPoint`. */
+  /** Handles one request that arrived on `entryPoint` as a Web Request (HTTP/2). */
   handle(entryPoint: string, request: Request, conn: ConnectionInfo): Promise<Response>;
+  /** Serves one request the HTTP/1.1 engine parsed on `entryPoint`. */
+  serveExchange(entryPoint: string, exchange: Exchange): Promise<void>;
   start(): void;
   stop(): void;
 }
@@ -88,7 +113,7 @@ export interface BuildOptions {
   /** Keeps compiled rules across generations (optional). */
   ruleCache?: RuleCache;
   /** Called once per finished request, for access logs and metrics. */
-  onRequest?: (entryPoint: string, request: Request, response: Response, conn: ConnectionInfo, router: string | undefined, started: number) => void;
+  onRequest?: RequestObserver;
 }
 
 const NOT_FOUND = () => errorResponse(404);
@@ -260,6 +285,7 @@ export function buildRouter(options: BuildOptions): RouterGeneration {
       if (!handlers) continue;
       const serve = (c: Context<PorticoEnv>) => service.serve(c.get("proxy"));
       const route: Route = { name, priority, rule: compiled, run: composeChain(handlers, serve) };
+      if (handlers.length === 0 && service instanceof LoadBalancerService) route.fast = service.fastServe();
       const lists = routesByEntryPoint.get(ep)!;
       const tlsRoute = Boolean(config.tls || staticConfig.entryPoints[ep].http.tls);
       if (entry.provider === "internal" || !tlsRoute) lists.plain.push(route);
@@ -267,10 +293,10 @@ export function buildRouter(options: BuildOptions): RouterGeneration {
     }
   }
 
-  const apps = new Map<string, Hono<PorticoEnv>>();
+  const apps = new Map<string, EntryPointHandlers>();
   for (const ep of entryPointNames) {
     const lists = routesByEntryPoint.get(ep)!;
-    apps.set(ep, entryPointApp(ep, buildHostIndex(lists.plain), buildHostIndex(lists.tls), staticConfig, options));
+    apps.set(ep, entryPointHandlers(ep, buildHostIndex(lists.plain), buildHostIndex(lists.tls), staticConfig, options));
   }
 
   options.ruleCache?.finishBuild();
@@ -284,7 +310,12 @@ export function buildRouter(options: BuildOptions): RouterGeneration {
     handle(entryPoint, request, conn) {
       const app = apps.get(entryPoint);
       if (!app) return Promise.resolve(NOT_FOUND());
-      return app.fetch(request, conn) as Promise<Response>;
+      return app.app.fetch(request, conn) as Promise<Response>;
+    },
+    serveExchange(entryPoint, exchange) {
+      const app = apps.get(entryPoint);
+      if (!app) return exchange.write(errorHead(404, false));
+      return app.serveExchange(exchange);
     },
     start() {
       for (const s of services.values()) s.start();
@@ -296,17 +327,122 @@ export function buildRouter(options: BuildOptions): RouterGeneration {
   };
 }
 
-/** The Hono app for one entrypoint: match by host index, then run the route's chain. */
-function entryPointApp(
+interface EntryPointHandlers {
+  /** For Web Requests (HTTP/2 from the native server). */
+  app: Hono<PorticoEnv>;
+  /** For the HTTP/1.1 engine. */
+  serveExchange(exchange: Exchange): Promise<void>;
+}
+
+/** What observers see of a Web request and its response. */
+function observedWeb(request: Request, response: Response, target: string): ObservedRequest {
+  const len = response.headers.get("content-length");
+  return {
+    method: request.method,
+    target,
+    status: response.status,
+    size: len === null ? undefined : Number(len),
+    header: (name) => request.headers.get(name),
+  };
+}
+
+/** Path and query of a native server's `request.url` (kept as sent). */
+function rawPathAndQuery(url: string): string {
+  const pathStart = url.indexOf("/", url.indexOf("//") + 2);
+  return pathStart === -1 ? "/" : url.slice(pathStart);
+}
+
+/** Runs a matched route's chain on a Web request; never throws. */
+async function runRoute(
+  route: Route,
+  c: Context<PorticoEnv>,
+): Promise<Response> {
+  try {
+    return await route.run(c);
+  } catch (err) {
+    if (!(err instanceof UpstreamError)) console.error(`router ${route.name}: ${(err as Error).stack ?? err}`);
+    return err instanceof UpstreamError ? errorResponse(err.status) : errorResponse(500);
+  }
+}
+
+/** Routing for one entrypoint: match by host index, then run the route's chain. */
+function entryPointHandlers(
   entryPoint: string,
   plainIndex: HostIndex,
   tlsIndex: HostIndex,
   staticConfig: StaticConfig,
   options: BuildOptions,
-): Hono<PorticoEnv> {
+): EntryPointHandlers {
   const epConfig = staticConfig.entryPoints[entryPoint];
   const trusted = new TrustedNetworks(epConfig.forwardedHeaders.trustedIPs);
   const insecure = epConfig.forwardedHeaders.insecure;
+  const observe = options.onRequest;
+  const pick = (index: HostIndex, match: MatchRequest): Route | undefined => {
+    const routes = index.candidates(hostIndexKey(match.host));
+    for (let i = 0; i < routes.length; i++) if (routes[i].rule.match(match)) return routes[i];
+    return undefined;
+  };
+
+  const serveExchange = async (exchange: Exchange): Promise<void> => {
+    const started = performance.now();
+    const head = exchange.head;
+    const conn = exchange.info;
+    const lookup = new HeadHeaders(head.headers);
+    const target = pathAndQueryOf(head.target);
+    const done = (status: number, router: string | undefined, size?: number) =>
+      observe?.(entryPoint, { method: head.method, target, status, size, header: (n) => lookup.get(n) }, conn, router, started);
+    let match: MatchRequest;
+    try {
+      match = matchRequestFromTarget(head.method, head.target, head.host, lookup, conn.remoteAddr);
+    } catch {
+      // An invalid percent-encoding in the path: Traefik answers 400 too.
+      await exchange.write(errorHead(400, true));
+      exchange.closeAfter = true;
+      return done(400, undefined);
+    }
+    const route = pick(conn.tls ? tlsIndex : plainIndex, match);
+    if (!route) {
+      await exchange.write(errorHead(404, !head.keepAlive));
+      return done(404, undefined);
+    }
+    const trustForwarded = insecure || trusted.contains(conn.remoteAddr);
+    const info = {
+      clientIp: conn.remoteAddr,
+      proto: conn.tls ? "https" as const : "http" as const,
+      host: head.host,
+      port: conn.port,
+      serverName: options.serverName,
+      trustForwarded,
+    };
+    if (route.fast && head.upgrade === undefined) {
+      const sent = await route.fast(exchange, trustForwarded ? head.headers : listWithoutForwarded(head.headers), info, target);
+      return done(sent.status, route.name, sent.size);
+    }
+    let request: Request;
+    try {
+      request = toWebRequest(exchange);
+    } catch {
+      await exchange.write(errorHead(400, true));
+      exchange.closeAfter = true;
+      return done(400, route.name);
+    }
+    // deno-lint-ignore no-explicit-any
+    const c = new Context<PorticoEnv>(request, { env: conn as any });
+    c.set("proxy", {
+      request,
+      pathAndQuery: target,
+      headers: trustForwarded ? request.headers : withoutForwardedHeaders(request.headers),
+      entryPoint,
+      routerName: route.name,
+      exchange,
+      detachedBody: request.body === null ? exchange.bodyStream() : undefined,
+      ...info,
+    });
+    const response = await runRoute(route, c);
+    if (!alreadySwitched(response)) await writeWebResponse(exchange, response);
+    observe?.(entryPoint, observedWeb(request, response, target), conn, route.name, started);
+  };
+
   const app = new Hono<PorticoEnv>();
   app.all("*", async (c) => {
     const started = performance.now();
@@ -322,27 +458,19 @@ function entryPointApp(
     } catch {
       // An invalid percent-encoding in the path: Traefik answers 400 too.
       const response = errorResponse(400);
-      options.onRequest?.(entryPoint, request, response, conn, undefined, started);
+      observe?.(entryPoint, observedWeb(request, response, rawPathAndQuery(request.url)), conn, undefined, started);
       return response;
     }
-    const routes = (conn.tls ? tlsIndex : plainIndex).candidates(hostIndexKey(match.host));
-    let route: Route | undefined;
-    for (let i = 0; i < routes.length; i++) {
-      if (routes[i].rule.match(match)) {
-        route = routes[i];
-        break;
-      }
-    }
+    const route = pick(conn.tls ? tlsIndex : plainIndex, match);
     let response: Response;
+    const pathAndQuery = rawPathAndQuery(request.url);
     if (!route) {
       response = NOT_FOUND();
     } else {
-      const url = request.url;
-      const pathStart = url.indexOf("/", url.indexOf("//") + 2);
       const trustForwarded = insecure || trusted.contains(conn.remoteAddr);
       c.set("proxy", {
         request,
-        pathAndQuery: pathStart === -1 ? "/" : url.slice(pathStart),
+        pathAndQuery,
         headers: trustForwarded ? request.headers : withoutForwardedHeaders(request.headers),
         entryPoint,
         routerName: route.name,
@@ -353,15 +481,10 @@ function entryPointApp(
         serverName: options.serverName,
         trustForwarded,
       });
-      try {
-        response = await route.run(c);
-      } catch (err) {
-        response = err instanceof UpstreamError ? errorResponse(err.status) : errorResponse(500);
-        if (!(err instanceof UpstreamError)) console.error(`router ${route.name}: ${(err as Error).stack ?? err}`);
-      }
+      response = await runRoute(route, c);
     }
-    options.onRequest?.(entryPoint, request, response, conn, route?.name, started);
+    observe?.(entryPoint, observedWeb(request, response, pathAndQuery), conn, route?.name, started);
     return response;
   });
-  return app;
+  return { app, serveExchange };
 }

@@ -10,12 +10,15 @@
 import type { Context } from "hono";
 import type { PorticoEnv } from "../middlewares/types.ts";
 import type { CompiledRule } from "../rules/mod.ts";
+import type { FastServe } from "../services/types.ts";
 
 export interface Route {
   name: string;
   priority: number;
   rule: CompiledRule;
   run: (c: Context<PorticoEnv>) => Promise<Response>;
+  /** Set when the route can forward on bytes (no Web objects): see `FastServe`. */
+  fast?: FastServe;
 }
 
 export interface HostIndex {

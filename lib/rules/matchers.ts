@@ -9,7 +9,7 @@ import { hostMatcher } from "./host.ts";
 import { ipChecker } from "./ip.ts";
 import { queryValues } from "./query.ts";
 import { compileRe2, Re2Error } from "./re2.ts";
-import type { MatchRequest } from "./request.ts";
+import type { HeaderLookup, MatchRequest } from "./request.ts";
 
 /** A compiled matcher or rule. */
 export type Predicate = (req: MatchRequest) => boolean;
@@ -51,7 +51,7 @@ function regexp(name: string, pattern: string, arg: number): RegExp {
  * Headers joins repeated fields with ", "; Go compares each field line on its own. Test the
  * joined value first, then each field, so both one-line and repeated headers match.
  */
-function headerAny(headers: Headers, key: string, test: (v: string) => boolean): boolean {
+function headerAny(headers: HeaderLookup, key: string, test: (v: string) => boolean): boolean {
   const joined = headers.get(key);
   if (joined === null) return false;
   if (test(joined)) return true;

@@ -24,8 +24,8 @@ export { compareRoutes, defaultPriority, effectivePriority } from "./priority.ts
 export type { Prioritised } from "./priority.ts";
 export { printRule } from "./printer.ts";
 export { routingPath, RoutingPathError } from "./routing_path.ts";
-export { matchRequestFrom } from "./request.ts";
-export type { MatchRequest } from "./request.ts";
+export { matchRequestFrom, matchRequestFromTarget } from "./request.ts";
+export type { HeaderLookup, MatchRequest } from "./request.ts";
 export { canonicalHost, hostIndexKey } from "./host.ts";
 export { parseQuery } from "./query.ts";
 export { compileRe2, Re2Error, translateRe2 } from "./re2.ts";

@@ -16,10 +16,15 @@ export interface MatchRequest {
   path: string;
   /** Raw query string without `?`; parsed lazily, only by Query matchers. */
   query: string;
-  /** Request headers. */
-  headers: Headers;
+  /** Request headers (a `Headers`, or the engine's flat list behind the same lookup). */
+  headers: HeaderLookup;
   /** Socket peer address without port; never taken from X-Forwarded-For. */
   clientIp: string;
+}
+
+/** The one thing rules ask of request headers: `Headers.get` semantics (repeats joined by ", "). */
+export interface HeaderLookup {
+  get(name: string): string | null;
 }
 
 /** Strips a port the way Go's `net.SplitHostPort` would, keeping the value if it fails. */
@@ -87,6 +92,55 @@ export function matchRequestFrom(req: Request, remoteAddr: string): MatchRequest
     path: routingPath(rawPath),
     query,
     headers: req.headers,
+    clientIp: stripPort(remoteAddr),
+  };
+}
+
+/**
+ * Builds the {@link MatchRequest} from a request head the connection engine
+ * parsed: `target` exactly as sent, `hostHeader` "" when absent. Same
+ * semantics as {@link matchRequestFrom}; an absolute-form target's authority
+ * wins over the Host header, as in Go.
+ *
+ * @throws {RoutingPathError} when the path has an invalid percent-encoding: answer 400.
+ * @example
+ * ```ts
+ * const view = matchRequestFromTarget("GET", "/api?x=1", "a.com", { get: () => null }, "10.0.0.1");
+ * ```
+ */
+export function matchRequestFromTarget(
+  method: string,
+  target: string,
+  hostHeader: string,
+  headers: HeaderLookup,
+  remoteAddr: string,
+): MatchRequest {
+  let authority = hostHeader;
+  let pathStart = 0;
+  if (target.charCodeAt(0) !== 47 /* / */) {
+    const schemeEnd = target.indexOf("://");
+    if (schemeEnd > 0) {
+      const authStart = schemeEnd + 3;
+      pathStart = authStart;
+      while (pathStart < target.length) {
+        const c = target.charCodeAt(pathStart);
+        if (c === 47 || c === 63) break;
+        pathStart++;
+      }
+      let a = target.slice(authStart, pathStart);
+      const at = a.lastIndexOf("@");
+      if (at >= 0) a = a.slice(at + 1);
+      if (a !== "") authority = a;
+    }
+  }
+  const q = target.indexOf("?", pathStart);
+  const rawPath = target.slice(pathStart, q >= 0 ? q : target.length) || "/";
+  return {
+    method,
+    host: canonicalHost(authority),
+    path: rawPath === "*" ? "*" : routingPath(rawPath),
+    query: q >= 0 ? target.slice(q + 1) : "",
+    headers,
     clientIp: stripPort(remoteAddr),
   };
 }

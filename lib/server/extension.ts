@@ -13,19 +13,13 @@ import type { ConnectionInfo, RouterGeneration } from "../router/build.ts";
 import type { Service } from "../services/types.ts";
 import type { InstanceState } from "../api/state.ts";
 import type { ReloadStatus } from "./config_watcher.ts";
-import type { ServingMode } from "./serving_mode.ts";
+import type { EntryPointServing } from "./listeners.ts";
 
 /** Called once per finished request (access log, metrics). Must not block. */
-export type RequestObserver = (
-  entryPoint: string,
-  request: Request,
-  response: Response,
-  conn: ConnectionInfo,
-  router: string | undefined,
-  started: number,
-) => void;
+export type { RequestObserver } from "../router/build.ts";
+import type { RequestObserver } from "../router/build.ts";
 
-/** Answers one request that arrived on an entrypoint. */
+/** Answers one Web request (HTTP/2) that arrived on an entrypoint. */
 export type EntryPointHandler = (request: Request, conn: ConnectionInfo) => Promise<Response>;
 
 /** A bound listener. */
@@ -33,6 +27,8 @@ export interface Listener {
   readonly port: number;
   /** Stops accepting, lets in-flight requests finish. */
   shutdown(): Promise<void>;
+  /** Closes every connection still open (when the grace period is over). */
+  closeAll?(): void;
 }
 
 /**
@@ -42,9 +38,8 @@ export interface Listener {
 export type TlsListenerFactory = (
   name: string,
   entryPoint: EntryPointConfig,
-  /** Without the entrypoint's limits: the factory applies them (see `servingFor`). */
-  handler: EntryPointHandler,
-  mode: ServingMode,
+  /** The entrypoint's engine and TLS hand-over, limits included. */
+  serving: EntryPointServing,
 ) => Promise<Listener> | undefined;
 
 export interface ServerExtension {

@@ -1,111 +1,165 @@
 /**
- * Entrypoint listeners: `Deno.serve` for plain HTTP (its fastest path) or,
- * in the `connection` serving mode, a listener that serves each connection
- * itself (connection_guard.ts); or the TLS listener an extension provides.
+ * Entrypoint listeners. Every accepted socket is Portico's: plain ones go
+ * straight to the HTTP/1.1 connection engine; TLS ones (from the listener
+ * an extension provides) finish their handshake first, then HTTP/1.1 goes
+ * to the engine and a connection that negotiated `h2` by ALPN is handed to
+ * Deno's native server for that one connection.
  *
  * @module
  */
 
 import type { EntryPointConfig } from "../config/types.ts";
+import { type ConnectionInfo, type ExchangeHandler, HttpEngine } from "../engine/connection.ts";
 import type { Logger } from "../log/logger.ts";
-import type { ConnectionInfo } from "../router/build.ts";
-import { ConnectionGuard, listenGuarded } from "./connection_guard.ts";
+import type { AcceptedConnections } from "../tls/listener.ts";
 import type { EntryPointHandler, Listener, TlsListenerFactory } from "./extension.ts";
 import { guardHandler, limitsFor } from "./limits.ts";
-import type { ServingMode } from "./serving_mode.ts";
 
-/** How one entrypoint serves requests: see {@linkcode servingFor}. */
+/** How one entrypoint serves: the engine for HTTP/1.1, a Web handler for HTTP/2. */
 export interface EntryPointServing {
-  /** The handler with the request-level limits, for `listener` mode. */
-  handler: EntryPointHandler;
-  /** In `connection` mode: takes accepted connections, with every limit. */
-  connections?: ConnectionGuard;
+  engine: HttpEngine;
+  /** Takes accepted TLS connections: h2 to the native server, the rest to the engine. */
+  tls: AcceptedConnections;
 }
 
-/** The limits of `entryPoint` around `handler`, in the shape `mode` serves. */
+interface NativeServer {
+  finished: Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+type ServeOnConnection = (
+  conn: Deno.Conn,
+  signal: AbortSignal,
+  handler: (request: Request) => Response | Promise<Response>,
+  onError: (error: unknown) => Response | Promise<Response>,
+  onListen: () => void,
+) => NativeServer;
+
+function serveOnConnection(): ServeOnConnection {
+  // deno-lint-ignore no-explicit-any
+  const internal = (Deno as any)[(Deno as any).internal] as { serveHttpOnConnection?: ServeOnConnection } | undefined;
+  const fn = internal?.serveHttpOnConnection;
+  if (typeof fn !== "function") {
+    throw new Error(`this Deno (${Deno.version.deno}) cannot serve HTTP/2 on an accepted connection; use Deno 2.9`);
+  }
+  return fn;
+}
+
+/** The engine and the TLS hand-over of `entryPoint`, with its limits. */
 export function servingFor(
   name: string,
   entryPoint: EntryPointConfig,
-  handler: EntryPointHandler,
-  mode: ServingMode,
+  exchangeHandler: ExchangeHandler,
+  webHandler: EntryPointHandler,
   log: Logger,
 ): EntryPointServing {
   const limits = limitsFor(entryPoint);
-  if (mode === "listener") return { handler: guardHandler(limits, handler) };
-  return {
-    handler,
-    connections: new ConnectionGuard({
-      limits,
-      handler,
-      onError: (err) =>
-        log.error("request handling failed", { entryPoint: name, error: (err as Error).message }),
-      onEvent: (event, fields) => log.debug(event, { entryPoint: name, ...fields }),
-    }),
+  const engine = new HttpEngine({
+    limits: { ...limits, maxRequestLine: Math.min(16 * 1024, limits.maxHeaderBytes) },
+    handler: exchangeHandler,
+    onError: (err) => log.error("request handling failed", { entryPoint: name, error: (err as Error).message }),
+    onEvent: (event, fields) => log.debug(event, { entryPoint: name, ...fields }),
+  });
+  // HTTP/2 requests are Web Requests: the request-level limits apply to them
+  // (head size, body and write deadlines); the socket cap is the engine's.
+  const h2Handler = guardHandler({ ...limits, maxConnections: undefined }, webHandler);
+  const h2Servers = new Set<NativeServer>();
+  const never = new AbortController();
+  let serveH2: ServeOnConnection | undefined;
+  const tls: AcceptedConnections = {
+    serve(conn, info) {
+      const tlsConn = conn as Deno.TlsConn;
+      // A handshake that never finishes is cut like a head that never arrives.
+      const timer = limits.readTimeout > 0 ? setTimeout(() => closeQuietly(conn), limits.readTimeout) : undefined;
+      tlsConn.handshake().then((hs) => {
+        clearTimeout(timer);
+        if (hs.alpnProtocol !== "h2") return engine.serve(conn, info);
+        if (engine.draining) return closeQuietly(conn);
+        try {
+          serveH2 ??= serveOnConnection();
+          const server = serveH2(
+            conn,
+            never.signal,
+            (request) => h2Handler(request, info),
+            (error) => {
+              log.error("request handling failed", { entryPoint: name, error: String(error) });
+              return new Response("Internal Server Error", { status: 500 });
+            },
+            () => {},
+          );
+          h2Servers.add(server);
+          server.finished.catch(() => {}).finally(() => h2Servers.delete(server));
+        } catch (error) {
+          log.error("HTTP/2 connection refused", { entryPoint: name, error: String(error) });
+          closeQuietly(conn);
+        }
+      }, (error) => {
+        clearTimeout(timer);
+        log.debug("TLS handshake failed", { entryPoint: name, error: String(error) });
+        closeQuietly(conn);
+      });
+    },
+    async shutdown() {
+      await Promise.all([engine.shutdown(), ...[...h2Servers].map((s) => s.shutdown().catch(() => {}))]);
+    },
   };
+  return { engine, tls };
 }
 
-/** Starts a plain HTTP listener for one entrypoint. */
-export function startPlainListener(
-  name: string,
-  entryPoint: EntryPointConfig,
-  serving: EntryPointServing,
-  log: Logger,
-): Listener {
-  if (serving.connections) {
-    return listenGuarded(entryPoint.hostname || "0.0.0.0", entryPoint.port, serving.connections);
-  }
-  let boundPort = entryPoint.port;
-  // Head size, body and write deadlines, in-flight cap: see limits.ts for
-  // what Deno.serve enforces itself and what it cannot.
-  const guarded = serving.handler;
-  const server = Deno.serve({
-    hostname: entryPoint.hostname || "0.0.0.0",
-    port: entryPoint.port,
-    onListen: (addr) => {
-      boundPort = (addr as Deno.NetAddr).port;
-    },
-    onError: (err) => {
-      log.error("request handling failed", { entryPoint: name, error: (err as Error).message });
-      return new Response("Internal Server Error", { status: 500 });
-    },
-  }, (request, info) => {
-    const conn: ConnectionInfo = {
-      remoteAddr: (info.remoteAddr as Deno.NetAddr).hostname,
-      tls: false,
-      port: boundPort,
-    };
-    return guarded(request, conn);
-  });
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch { /* gone */ }
+}
+
+/** Listens on a plain entrypoint and hands every socket to the engine. */
+export function startPlainListener(entryPoint: EntryPointConfig, serving: EntryPointServing): Listener {
+  const socket = Deno.listen({ hostname: entryPoint.hostname || "0.0.0.0", port: entryPoint.port });
+  const port = (socket.addr as Deno.NetAddr).port;
+  const accepting = (async () => {
+    for (;;) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await socket.accept();
+      } catch (err) {
+        if (err instanceof Deno.errors.BadResource || err instanceof Deno.errors.Interrupted) return;
+        // EMFILE and the like: the listener stays; wait a moment and go on.
+        await new Promise((r) => setTimeout(r, 10));
+        continue;
+      }
+      const info: ConnectionInfo = { remoteAddr: (conn.remoteAddr as Deno.NetAddr).hostname, tls: false, port };
+      serving.engine.serve(conn, info);
+    }
+  })();
   return {
-    port: (server.addr as Deno.NetAddr).port,
-    shutdown: () => server.shutdown(),
+    port,
+    async shutdown() {
+      try {
+        socket.close();
+      } catch { /* closed */ }
+      await accepting;
+      await serving.engine.shutdown();
+    },
+    closeAll: () => serving.engine.closeAll(),
   };
 }
 
 /** Starts every entrypoint; on failure closes those already started and rethrows. */
 export async function startEntryPoints(
   entryPoints: Record<string, EntryPointConfig>,
-  handlerFor: (name: string) => EntryPointHandler,
+  exchangeHandlerFor: (name: string) => ExchangeHandler,
+  webHandlerFor: (name: string) => EntryPointHandler,
   tlsListener: TlsListenerFactory | undefined,
   log: Logger,
-  mode: ServingMode = "listener",
 ): Promise<Map<string, Listener>> {
   const listeners = new Map<string, Listener>();
   try {
     for (const [name, ep] of Object.entries(entryPoints)) {
-      const handler = handlerFor(name);
-      const tls = tlsListener?.(name, ep, handler, mode);
-      const listener = tls
-        ? await tls
-        : startPlainListener(name, ep, servingFor(name, ep, handler, mode, log), log);
+      const serving = servingFor(name, ep, exchangeHandlerFor(name), webHandlerFor(name), log);
+      const tls = tlsListener?.(name, ep, serving);
+      const listener = tls ? await tls : startPlainListener(ep, serving);
       listeners.set(name, listener);
-      log.info("entrypoint listening", {
-        entryPoint: name,
-        address: ep.address,
-        port: listener.port,
-        tls: Boolean(tls),
-        serving: mode,
-      });
+      log.info("entrypoint listening", { entryPoint: name, address: ep.address, port: listener.port, tls: Boolean(tls) });
     }
   } catch (err) {
     await Promise.all([...listeners.values()].map((l) => l.shutdown()));

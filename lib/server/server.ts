@@ -23,7 +23,6 @@ import type { ExtensionContext, Listener, RequestObserver, ServerExtension } fro
 import { createExtensions } from "./extensions.ts";
 import { internalConfig, redirectServices } from "./internal.ts";
 import { startEntryPoints } from "./listeners.ts";
-import { SERVING_ENV, servingMode } from "./serving_mode.ts";
 import { VERSION } from "../version.ts";
 
 export interface ServerOptions {
@@ -193,10 +192,10 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
     const tlsListener = [...extensions.values()].find((e) => e.tlsListener)?.tlsListener;
     listeners = await startEntryPoints(
       staticConfig.entryPoints,
+      (name) => (exchange) => watcher!.current.serveExchange(name, exchange),
       (name) => (request, conn) => watcher!.current.handle(name, request, conn),
       tlsListener,
       log,
-      servingMode(Deno.env.get(SERVING_ENV)),
     );
   } catch (err) {
     await stopAll();
@@ -217,8 +216,11 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
       await Promise.all([...listeners].map(async ([name, listener]) => {
         const lc = entryPointLifeCycle(staticConfig, name);
         if (lc.requestAcceptGraceTimeout > 0) await sleep(lc.requestAcceptGraceTimeout);
-        if (!await finishesWithin(listener.shutdown(), lc.graceTimeOut)) {
+        const drained = listener.shutdown();
+        if (!await finishesWithin(drained, lc.graceTimeOut)) {
           log.warn("grace period over; closing remaining connections", { entryPoint: name });
+          listener.closeAll?.();
+          await finishesWithin(drained, 1000);
         }
       }));
       await stopAll();

@@ -55,11 +55,10 @@ import {
   listenerAlpn,
   unsupportedOptionWarnings,
 } from "../tls/config.ts";
-import { sendingSmallBodiesWhole, startTlsListener } from "../tls/listener.ts";
+import { startTlsListener } from "../tls/listener.ts";
 import { generateSelfSigned } from "../tls/self_signed.ts";
 import { CertificateStore } from "../tls/store.ts";
 import type { ExtensionContext, ServerExtension } from "./extension.ts";
-import { servingFor } from "./listeners.ts";
 import type { ClusterExtension } from "./cluster_setup.ts";
 import type { KVExtension } from "./kv_setup.ts";
 
@@ -358,29 +357,33 @@ export async function startTls(options: StartTlsOptions): Promise<TlsExtension> 
         }
       }
     },
-    tlsListener(name: string, entryPoint: EntryPointConfig, handler, mode) {
+    tlsListener(name: string, entryPoint: EntryPointConfig, serving) {
       const byRouter = [...(merged?.routers.values() ?? [])].some((r) =>
         r.config.tls && r.config.entryPoints.includes(name)
       );
       if (!entryPoint.http.tls && !byRouter) return undefined;
       tlsEntryPoints.add(name);
       listenersStarted = true;
-      const serving = servingFor(name, entryPoint, sendingSmallBodiesWhole(handler), mode, log);
       const defaultReady = configuredDefault || selfSigned ? Promise.resolve() : useSelfSigned();
       const started = defaultReady.then(() =>
         startTlsListener({
           hostname: entryPoint.hostname || "0.0.0.0",
           port: entryPoint.port,
           store,
-          handler: serving.handler,
-          connections: serving.connections,
+          connections: serving.tls,
           alpnProtocols: listenerAlpn(merged),
           onEvent: (event, fields) => log.debug(event, { entryPoint: name, ...fields }),
           onError: (error) => log.error("TLS listener", { entryPoint: name, error: String(error) }),
         })
       );
       started.then(() => tlsStarted(), () => {});
-      return started;
+      return started.then((l) => ({
+        get port() {
+          return l.port;
+        },
+        shutdown: () => l.shutdown(),
+        closeAll: () => serving.engine.closeAll(),
+      }));
     },
     stop() {
       manager?.deactivate();

@@ -8,12 +8,15 @@
 
 import type { LoadBalancerConfig } from "../config/types.ts";
 import { forward, UpstreamError, type UpstreamPool } from "../proxy/forward.ts";
-import { upstreamRequestHeaders } from "../proxy/headers.ts";
+import { upstreamHeaderLines, upstreamRequestHeaders } from "../proxy/headers.ts";
+import { relay } from "../proxy/relay.ts";
+import { upgradeUpstream } from "../proxy/upgrade.ts";
 import { isWebSocketUpgrade, relayWebSocket } from "../proxy/websocket.ts";
 import { HealthChecker } from "./health_check.ts";
 import { SmoothWeightedRoundRobin } from "./smooth_wrr.ts";
 import { defaultCookieName, hashServer, readCookie, stickyCookie } from "./sticky.ts";
-import { errorResponse, type ProxyRequest, type Service, type ServerStatus } from "./types.ts";
+import { errorHead } from "../engine/response_head.ts";
+import { errorResponse, type FastServe, type ProxyRequest, type Service, type ServerStatus } from "./types.ts";
 
 interface Server {
   url: string;
@@ -103,7 +106,19 @@ export class LoadBalancerService implements Service {
     const pathAndQuery = server.basePath + request.pathAndQuery;
 
     let response: Response;
-    if (isWebSocketUpgrade(request.request)) {
+    const exchange = request.exchange;
+    if (exchange?.head.upgrade !== undefined) {
+      // On the engine any upgrade is piped as bytes once the upstream says 101.
+      response = await upgradeUpstream(
+        exchange,
+        server.target,
+        pathAndQuery,
+        headerListOf(request.headers),
+        request,
+        this.config.passHostHeader ? undefined : server.target.host,
+        this.pool.timeouts.dialTimeout,
+      );
+    } else if (isWebSocketUpgrade(request.request)) {
       const wsUrl = `${server.target.protocol === "https:" ? "wss" : "ws"}://${server.target.host}${pathAndQuery}`;
       try {
         response = await relayWebSocket(request.request, wsUrl, headers, this.pool.timeouts.dialTimeout);
@@ -117,7 +132,7 @@ export class LoadBalancerService implements Service {
           method: request.request.method,
           pathAndQuery,
           headers,
-          body: request.request.body,
+          body: request.request.body ?? request.detachedBody ?? null,
         });
       } catch (err) {
         if (err instanceof UpstreamError) throw err;
@@ -129,4 +144,42 @@ export class LoadBalancerService implements Service {
     }
     return response;
   }
+
+  /**
+   * The byte-level path for this service, when it applies: plain-HTTP
+   * servers and no sticky cookie (which needs the cookie parsed and a
+   * header added on every answer).
+   */
+  fastServe(): FastServe | undefined {
+    if (this.cookieName || FORCE_NODE) return undefined;
+    if (!this.servers.every((s) => s.target.protocol === "http:")) return undefined;
+    const pool = this.pool;
+    const passHost = this.config.passHostHeader;
+    return async (exchange, headers, info, pathAndQuery) => {
+      const server = this.wrr.next(this.isUp);
+      if (!server) {
+        await exchange.write(errorHead(503, !exchange.head.keepAlive));
+        return { status: 503, size: undefined };
+      }
+      const head = `${exchange.head.method} ${server.basePath + pathAndQuery} HTTP/1.1\r\n` +
+        upstreamHeaderLines(headers, info, passHost ? undefined : server.target.host);
+      return await relay(pool.http1, pool.timeouts, exchange, { target: server.target, head });
+    };
+  }
+}
+
+/** `PORTICO_UPSTREAM_CLIENT=node` keeps every request on the Web path (comparison runs). */
+const FORCE_NODE = (() => {
+  try {
+    return Deno.env.get("PORTICO_UPSTREAM_CLIENT") === "node";
+  } catch {
+    return false;
+  }
+})();
+
+/** A Headers object as the flat list the byte-level helpers take. */
+function headerListOf(headers: Headers): string[] {
+  const out: string[] = [];
+  headers.forEach((value, name) => out.push(name, value));
+  return out;
 }

@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { Exchange } from "../engine/connection.ts";
 import type { ForwardedInfo } from "../proxy/headers.ts";
 
 /**
@@ -21,7 +22,27 @@ export interface ProxyRequest extends ForwardedInfo {
   routerName?: string;
   /** Extra response headers a service or middleware wants added (e.g. a sticky cookie). */
   responseHeaders?: Headers;
+  /**
+   * The engine exchange the request arrived on (HTTP/1.1), for what needs
+   * the socket: protocol upgrades. Absent for HTTP/2 requests.
+   */
+  exchange?: Exchange;
+  /** The body when `request` cannot carry it (a GET or HEAD with a body). */
+  detachedBody?: ReadableStream<Uint8Array> | null;
 }
+
+/**
+ * The fast path of a service: forwards an engine exchange without Web
+ * objects. `headers` is the client's flat header list, forwarding headers
+ * already removed for an untrusted client. Resolves with the status sent
+ * and the body size when it was announced.
+ */
+export type FastServe = (
+  exchange: Exchange,
+  headers: readonly string[],
+  info: ForwardedInfo,
+  pathAndQuery: string,
+) => Promise<{ status: number; size: number | undefined }>;
 
 /** The health of one server, as the API reports it. */
 export type ServerStatus = "UP" | "DOWN";

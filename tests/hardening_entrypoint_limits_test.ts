@@ -1,17 +1,16 @@
 /**
- * The serving modes at the level of a whole instance:
+ * Entrypoint limits at the level of a whole instance, on the connection
+ * engine (the only serving mode):
  * - TLS entrypoints get the same request limits as plain ones (431 here);
- * - `PORTICO_SERVING=connection` enforces the head `readTimeout`,
- *   `idleTimeout` and `maxConnections` as a socket cap, on plain and TLS
- *   entrypoints, while normal requests are served;
- * - a bad `PORTICO_SERVING` stops the start with an error naming it.
+ * - the head `readTimeout`, `idleTimeout` and `maxConnections` as a socket
+ *   cap are enforced on plain and TLS entrypoints, while normal requests
+ *   are served.
  */
 
 import assert from "node:assert/strict";
 import net from "node:net";
 import tls from "node:tls";
 import { startTestProxy } from "./fixtures/proxy.ts";
-import { SERVING_ENV } from "../lib/server/serving_mode.ts";
 
 const ROUTES = `
 [http.routers.plain]
@@ -71,30 +70,19 @@ function rawClient(port: number, secure: boolean): Promise<RawClient> {
   });
 }
 
-async function withProxy(
-  mode: string | undefined,
-  fn: (ports: { web: number; websecure: number }) => Promise<void>,
-) {
-  const before = Deno.env.get(SERVING_ENV);
-  if (mode === undefined) Deno.env.delete(SERVING_ENV);
-  else Deno.env.set(SERVING_ENV, mode);
+async function withProxy(fn: (ports: { web: number; websecure: number }) => Promise<void>) {
+  const proxy = await startTestProxy({
+    entryPoints: ["web", "websecure"],
+    entryPointExtra: {
+      web: LIMITS.replaceAll("NAME", "web"),
+      websecure: LIMITS.replaceAll("NAME", "websecure") + "[entryPoints.websecure.http.tls]\n",
+    },
+    dynamic: ROUTES,
+  });
   try {
-    const proxy = await startTestProxy({
-      entryPoints: ["web", "websecure"],
-      entryPointExtra: {
-        web: LIMITS.replaceAll("NAME", "web"),
-        websecure: LIMITS.replaceAll("NAME", "websecure") + "[entryPoints.websecure.http.tls]\n",
-      },
-      dynamic: ROUTES,
-    });
-    try {
-      await fn({ web: proxy.port("web"), websecure: proxy.port("websecure") });
-    } finally {
-      await proxy.close();
-    }
+    await fn({ web: proxy.port("web"), websecure: proxy.port("websecure") });
   } finally {
-    if (before === undefined) Deno.env.delete(SERVING_ENV);
-    else Deno.env.set(SERVING_ENV, before);
+    await proxy.close();
   }
 }
 
@@ -106,11 +94,11 @@ function bothKinds(ports: { web: number; websecure: number }) {
 const BIG_HEAD = `GET /ping HTTP/1.1\r\nHost: a.test\r\nX-Big: ${"b".repeat(3000)}\r\n\r\n`;
 
 Deno.test({
-  name: "listener mode: TLS entrypoints enforce the request limits too (431 over maxHeaderBytes)",
+  name: "TLS entrypoints enforce the request limits too (431 over maxHeaderBytes)",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    await withProxy(undefined, async (ports) => {
+    await withProxy(async (ports) => {
       for (const [name, port, secure] of bothKinds(ports)) {
         const c = await rawClient(port, secure);
         c.write(BIG_HEAD);
@@ -124,11 +112,11 @@ Deno.test({
 
 Deno.test({
   name:
-    "connection mode: slowloris cut at readTimeout, idle at idleTimeout, sockets capped, on plain and TLS",
+    "slowloris cut at readTimeout, idle at idleTimeout, sockets capped, on plain and TLS",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    await withProxy("connection", async (ports) => {
+    await withProxy(async (ports) => {
       for (const [name, port, secure] of bothKinds(ports)) {
         const loris = await rawClient(port, secure);
         const idle = await rawClient(port, secure);
@@ -170,11 +158,4 @@ Deno.test({
       }
     });
   },
-});
-
-Deno.test("a bad PORTICO_SERVING stops the start with an error naming it", async () => {
-  await assert.rejects(
-    withProxy("fast", () => Promise.resolve()),
-    /PORTICO_SERVING="fast": expected/,
-  );
 });

@@ -1,0 +1,191 @@
+/**
+ * Writing responses on the engine: status lines, the engine's own error
+ * answers, and a Web `Response` serialised onto an {@linkcode Exchange}
+ * (for routes whose middlewares work on Web objects, and internal
+ * services). A small body goes out with its head in one write.
+ *
+ * @module
+ */
+
+import { encodeChunk, LAST_CHUNK } from "./chunked.ts";
+import type { Exchange } from "./connection.ts";
+
+/** Reason phrases for the status codes that carry one here (Go's `http.StatusText`). */
+export const STATUS_REASON: Readonly<Record<number, string>> = {
+  100: "Continue", 101: "Switching Protocols", 103: "Early Hints",
+  200: "OK", 201: "Created", 202: "Accepted", 203: "Non-Authoritative Information", 204: "No Content",
+  205: "Reset Content", 206: "Partial Content", 207: "Multi-Status",
+  300: "Multiple Choices", 301: "Moved Permanently", 302: "Found", 303: "See Other", 304: "Not Modified",
+  307: "Temporary Redirect", 308: "Permanent Redirect",
+  400: "Bad Request", 401: "Unauthorized", 402: "Payment Required", 403: "Forbidden", 404: "Not Found",
+  405: "Method Not Allowed", 406: "Not Acceptable", 407: "Proxy Authentication Required",
+  408: "Request Timeout", 409: "Conflict", 410: "Gone", 411: "Length Required", 412: "Precondition Failed",
+  413: "Request Entity Too Large", 414: "Request URI Too Long", 415: "Unsupported Media Type",
+  416: "Requested Range Not Satisfiable", 417: "Expectation Failed", 418: "I'm a teapot",
+  421: "Misdirected Request", 422: "Unprocessable Entity", 425: "Too Early", 426: "Upgrade Required",
+  428: "Precondition Required", 429: "Too Many Requests", 431: "Request Header Fields Too Large",
+  451: "Unavailable For Legal Reasons",
+  500: "Internal Server Error", 501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable",
+  504: "Gateway Timeout", 505: "HTTP Version Not Supported",
+};
+
+const encoder = new TextEncoder();
+
+/** Header values are byte strings: encode them as latin1, not UTF-8. */
+export function encodeLatin1(text: string): Uint8Array {
+  // deno-lint-ignore no-control-regex
+  if (/^[\x00-\x7f]*$/.test(text)) return encoder.encode(text);
+  const out = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i) & 0xff;
+  return out;
+}
+
+const errorHeads = new Map<string, Uint8Array>();
+
+/** A complete plain-text error response, for answers the engine gives itself. */
+export function errorHead(status: number, close: boolean): Uint8Array {
+  const key = `${status}:${close}`;
+  let bytes = errorHeads.get(key);
+  if (!bytes) {
+    const reason = STATUS_REASON[status] ?? "Error";
+    const body = status === 404 ? "404 page not found" : reason;
+    bytes = encoder.encode(
+      `HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain; charset=utf-8\r\n` +
+        `content-length: ${body.length}\r\n${close ? "connection: close\r\n" : ""}\r\n${body}`,
+    );
+    errorHeads.set(key, bytes);
+  }
+  return bytes;
+}
+
+let dateText = "";
+let dateAt = 0;
+/** The `Date` header value, recomputed at most once a second. */
+export function httpDate(): string {
+  const now = Date.now();
+  if (now - dateAt >= 1000 || dateText === "") {
+    dateAt = now - (now % 1000);
+    dateText = new Date(dateAt).toUTCString();
+  }
+  return dateText;
+}
+
+/** Whether a response to `method` with `status` carries no body (RFC 9112 §6.3). */
+export function bodiless(method: string, status: number): boolean {
+  return method === "HEAD" || status === 204 || status === 304 || (status >= 100 && status < 200);
+}
+
+/** Headers the engine owns on the client connection; a handler's values are not copied. */
+const CONNECTION_OWNED = new Set(["connection", "keep-alive", "transfer-encoding"]);
+
+/**
+ * Writes `response` on `exchange`: framing by Content-Length when known
+ * (or when the whole body turns out to be one piece), else chunked on
+ * HTTP/1.1 and close-delimited on HTTP/1.0.
+ */
+export async function writeWebResponse(exchange: Exchange, response: Response): Promise<void> {
+  const { head } = exchange;
+  const status = response.status;
+  let text = `HTTP/1.1 ${status} ${response.statusText || STATUS_REASON[status] || "Unknown"}\r\n`;
+  let length: string | null = null;
+  let hasDate = false;
+  response.headers.forEach((value, name) => {
+    if (CONNECTION_OWNED.has(name)) return;
+    if (name === "content-length") length = value;
+    else if (name === "date") hasDate = true;
+    text += `${name}: ${value}\r\n`;
+  });
+  if (!hasDate) text += `date: ${httpDate()}\r\n`;
+  const keepAlive = head.keepAlive && !exchange.closeAfter;
+  const connectionLine = keepAlive ? (head.minor === 0 ? "connection: keep-alive\r\n" : "") : "connection: close\r\n";
+
+  if (bodiless(head.method, status) || response.body === null) {
+    if (!bodiless(head.method, status) && length === null) text += "content-length: 0\r\n";
+    await response.body?.cancel().catch(() => {});
+    await exchange.write(encodeLatin1(text + connectionLine + "\r\n"));
+    return;
+  }
+
+  const reader = response.body.getReader();
+  let first: Uint8Array | undefined;
+  let finished = false;
+  try {
+    const r1 = await reader.read();
+    if (r1.done) finished = true;
+    else first = r1.value;
+    if (!finished && length === null) {
+      // A body made in memory ends at once: it is sent with a length, in one
+      // write with its head. One still arriving (a stream from upstream)
+      // must not hold back what came already, so the wait is one macrotask.
+      const next = reader.read();
+      const r2 = await Promise.race([next, nextMacrotask()]);
+      if (r2 && r2.done) finished = true;
+      else {
+        await writeStreaming(exchange, reader, text, connectionLine, first!, r2 ? r2.value : undefined, next);
+        return;
+      }
+    }
+    const size = first?.length ?? 0;
+    if (length === null) text += `content-length: ${size}\r\n`;
+    const headBytes = encodeLatin1(text + connectionLine + "\r\n");
+    if (size === 0) {
+      await exchange.write(headBytes);
+    } else {
+      const out = new Uint8Array(headBytes.length + size);
+      out.set(headBytes);
+      out.set(first!, headBytes.length);
+      await exchange.write(out);
+    }
+    if (!finished) {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        if (value.length) await exchange.write(value);
+      }
+    }
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+function nextMacrotask(): Promise<undefined> {
+  return new Promise((resolve) => setTimeout(() => resolve(undefined), 0));
+}
+
+/** A body of unknown length in several pieces: chunked on 1.1, until close on 1.0. */
+async function writeStreaming(
+  exchange: Exchange,
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  text: string,
+  connectionLine: string,
+  first: Uint8Array,
+  second: Uint8Array | undefined,
+  pending: Promise<ReadableStreamReadResult<Uint8Array>>,
+): Promise<void> {
+  const chunked = exchange.head.minor === 1;
+  if (chunked) {
+    text += "transfer-encoding: chunked\r\n" + connectionLine + "\r\n";
+  } else {
+    exchange.closeAfter = true;
+    text += "connection: close\r\n\r\n";
+  }
+  const frame = (b: Uint8Array) => (chunked ? encodeChunk(b) : b);
+  await exchange.write(encodeLatin1(text));
+  if (first.length) await exchange.write(frame(first));
+  if (second === undefined) {
+    const r = await pending;
+    if (!r.done && r.value.length) await exchange.write(frame(r.value));
+    if (r.done) {
+      if (chunked) await exchange.write(LAST_CHUNK);
+      return;
+    }
+  } else if (second.length) {
+    await exchange.write(frame(second));
+  }
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (value.length) await exchange.write(frame(value));
+  }
+  if (chunked) await exchange.write(LAST_CHUNK);
+}

@@ -1,0 +1,353 @@
+/**
+ * The fast forwarding path: one request from the connection engine to one
+ * plain-HTTP upstream, and the response back, on bytes. No Web `Request`,
+ * `Response` or `Headers` is made: the upstream head is one string written
+ * with a small body in one write, the response head is parsed by the
+ * byte-level parser and re-emitted, and a small response body already
+ * read goes out with its head in one write. Bodies stream both ways with
+ * backpressure (each write is awaited before the next read).
+ *
+ * @module
+ */
+
+import { ChunkedDecoder, encodeChunk, LAST_CHUNK } from "../engine/chunked.ts";
+import type { Exchange } from "../engine/connection.ts";
+import { bodiless, encodeLatin1, errorHead, STATUS_REASON } from "../engine/response_head.ts";
+import { parseResponseHead, type ResponseHead } from "../engine/response_parser.ts";
+import type { ForwardingTimeouts } from "./forward.ts";
+import { responseHeaderFilter } from "./headers.ts";
+import type { Connection, Http1Pool } from "./http1_client.ts";
+
+/** Request bodies up to this size are read whole and sent with the head. */
+const SMALL_BODY = 64 * 1024;
+
+/** What the fast path needs besides the exchange. */
+export interface RelayRequest {
+  target: URL;
+  /** The upstream request head without its final CRLF and without framing lines. */
+  head: string;
+  /** Lines to add to the client's response head (e.g. from header middlewares), each ending in CRLF. */
+  responseLines?: string;
+  /** Response header names (lower-case) to drop before they reach the client. */
+  dropResponse?: ReadonlySet<string>;
+}
+
+class RelayFailure extends Error {
+  constructor(readonly status: 502 | 504, message: string, readonly replayable: boolean) {
+    super(message);
+  }
+}
+
+/** What was sent to the client: status, and the body size when it was announced. */
+export interface RelayResult {
+  status: number;
+  size: number | undefined;
+}
+
+/**
+ * Forwards the exchange's request to `req.target` and writes the response.
+ * Resolves with what was sent to the client.
+ */
+export async function relay(
+  pool: Http1Pool,
+  timeouts: ForwardingTimeouts,
+  exchange: Exchange,
+  req: RelayRequest,
+): Promise<RelayResult> {
+  const { head } = exchange;
+  let headText = req.head;
+  let bodyBytes: Uint8Array | undefined;
+  let streamBody = false;
+  try {
+    if (exchange.hasBody) {
+      if (!head.chunked && head.contentLength <= SMALL_BODY) {
+        bodyBytes = await readWhole(exchange, head.contentLength);
+      } else if (head.chunked) {
+        // Like nginx, a small chunked body is read before the upstream sees
+        // anything: broken framing gets 400 here, and the upstream gets a
+        // Content-Length. A larger one is streamed on, chunked.
+        const { bytes, complete } = await readUpTo(exchange, SMALL_BODY);
+        if (complete) {
+          headText += `content-length: ${bytes.length}\r\n`;
+          bodyBytes = bytes;
+        } else {
+          headText += "transfer-encoding: chunked\r\n";
+          bodyBytes = encodeChunk(bytes);
+          streamBody = true;
+        }
+      } else {
+        streamBody = true;
+      }
+    } else if (head.chunked) {
+      headText += "content-length: 0\r\n";
+    }
+  } catch {
+    exchange.closeAfter = true;
+    await exchange.write(errorHead(400, true)).catch(() => {});
+    return { status: 400, size: undefined };
+  }
+  const headBytes = encodeLatin1(headText + "\r\n");
+  const first = bodyBytes && bodyBytes.length ? concat(headBytes, bodyBytes) : headBytes;
+
+  const key = pool.key(req.target);
+  let c = pool.acquireIdle(key);
+  let fresh = false;
+  for (let attempt = 0;; attempt++) {
+    if (!c) {
+      try {
+        c = await pool.dial(req.target);
+      } catch (err) {
+        const status = (err as { status?: number }).status === 504 ? 504 : 502;
+        return await answerError(exchange, status);
+      }
+      fresh = true;
+    }
+    try {
+      const response = await exchangeOn(c, first, streamBody, exchange, timeouts, fresh);
+      return await sendResponse(pool, key, c, response, exchange, req);
+    } catch (err) {
+      c.close();
+      if (err instanceof RelayFailure) {
+        if (err.replayable && !fresh && attempt === 0 && !streamBody) {
+          c = undefined;
+          continue;
+        }
+        if (!exchange.started) return await answerError(exchange, err.status);
+        exchange.closeAfter = true;
+        return { status: err.status, size: undefined };
+      }
+      if (!exchange.started) return await answerError(exchange, 502);
+      exchange.closeAfter = true;
+      return { status: 502, size: undefined };
+    }
+  }
+}
+
+async function answerError(exchange: Exchange, status: number): Promise<RelayResult> {
+  await exchange.write(errorHead(status, !exchange.head.keepAlive));
+  if (!exchange.head.keepAlive) exchange.closeAfter = true;
+  return { status, size: undefined };
+}
+
+async function readWhole(exchange: Exchange, length: number): Promise<Uint8Array> {
+  const first = await exchange.readBody();
+  if (first === null) return new Uint8Array(0);
+  if (first.length === length) {
+    await exchange.readBody(); // sees the end, which clears the read deadline
+    return first;
+  }
+  const out = new Uint8Array(length);
+  out.set(first);
+  let off = first.length;
+  for (;;) {
+    const part = await exchange.readBody();
+    if (part === null) break;
+    out.set(part, off);
+    off += part.length;
+  }
+  return out.subarray(0, off);
+}
+
+/** Reads the body until its end or until more than `limit` bytes came. */
+async function readUpTo(exchange: Exchange, limit: number): Promise<{ bytes: Uint8Array; complete: boolean }> {
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const part = await exchange.readBody();
+    if (part === null) return { bytes: concatAll(parts), complete: true };
+    parts.push(part);
+    size += part.length;
+    if (size > limit) return { bytes: concatAll(parts), complete: false };
+  }
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  for (let off = 0; off < bytes.length;) off += await conn.write(bytes.subarray(off));
+}
+
+/** Sends the request on `c` and reads the response head (1xx other than 101 skipped). */
+async function exchangeOn(
+  c: Connection,
+  first: Uint8Array,
+  streamBody: boolean,
+  exchange: Exchange,
+  timeouts: ForwardingTimeouts,
+  fresh: boolean,
+): Promise<ResponseHead> {
+  c.uses++;
+  try {
+    await writeAll(c.conn, first);
+  } catch {
+    throw new RelayFailure(502, "upstream write failed", !fresh);
+  }
+  let bodyFailed = false;
+  if (streamBody) {
+    pumpBody(c, exchange).catch(() => {
+      bodyFailed = true;
+      c.close();
+    });
+  }
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let timedOut = false;
+  if (timeouts.responseHeaderTimeout > 0) {
+    timer = setTimeout(() => {
+      timedOut = true;
+      c.close();
+    }, timeouts.responseHeaderTimeout);
+  }
+  try {
+    let sawByte = false;
+    for (;;) {
+      if (c.buffered > 0) {
+        const r = parseResponseHead(c.buf, c.start, c.end);
+        if (r.kind === "error") throw new RelayFailure(502, r.reason, false);
+        if (r.kind === "head") {
+          c.start = r.end;
+          const s = r.head.status;
+          if (s >= 100 && s < 200 && s !== 101) continue;
+          if (s === 101) throw new RelayFailure(502, "upstream switched protocols unasked", false);
+          return r.head;
+        }
+      }
+      let more = false;
+      try {
+        more = await c.fill();
+      } catch {
+        more = false;
+      }
+      if (!more) {
+        if (timedOut) throw new RelayFailure(504, "upstream did not answer in time", false);
+        if (bodyFailed) throw new RelayFailure(502, "reading the request body failed", false);
+        throw new RelayFailure(502, "upstream closed before answering", !sawByte && !fresh);
+      }
+      sawByte = true;
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Streams a large or chunked request body to the upstream. */
+async function pumpBody(c: Connection, exchange: Exchange): Promise<void> {
+  const chunked = exchange.head.chunked;
+  for (;;) {
+    const part = await exchange.readBody();
+    if (part === null) break;
+    if (c.closed) throw new Error("upstream connection closed");
+    if (part.length) await writeAll(c.conn, chunked ? encodeChunk(part) : part);
+  }
+  if (chunked) await writeAll(c.conn, LAST_CHUNK);
+}
+
+/** Writes the response head and body to the client; releases or closes `c`. */
+async function sendResponse(
+  pool: Http1Pool,
+  key: string,
+  c: Connection,
+  r: ResponseHead,
+  exchange: Exchange,
+  req: RelayRequest,
+): Promise<RelayResult> {
+  const client = exchange.head;
+  const keep = responseHeaderFilter(r.headers);
+  const drop = req.dropResponse;
+  let text = `HTTP/1.1 ${r.status} ${r.reason || STATUS_REASON[r.status] || ""}\r\n`;
+  const h = r.headers;
+  for (let i = 0; i < h.length; i += 2) {
+    const name = h[i];
+    if (!keep(name) || (drop !== undefined && drop.has(name))) continue;
+    text += `${name}: ${h[i + 1]}\r\n`;
+  }
+  if (req.responseLines) text += req.responseLines;
+
+  const noBody = bodiless(client.method, r.status);
+  let mode: "none" | "length" | "chunked-raw" | "chunked-decode" | "close";
+  if (noBody) mode = "none";
+  else if (!r.chunked && r.contentLength >= 0) mode = r.contentLength === 0 ? "none" : "length";
+  else if (r.chunked) mode = client.minor === 1 ? "chunked-raw" : "chunked-decode";
+  else mode = "close";
+
+  if (mode === "chunked-raw") text += "transfer-encoding: chunked\r\n";
+  if (mode === "close" || mode === "chunked-decode") exchange.closeAfter = true;
+  const closing = exchange.closeAfter || !client.keepAlive;
+  if (closing) text += "connection: close\r\n";
+  else if (client.minor === 0) text += "connection: keep-alive\r\n";
+  const headBytes = encodeLatin1(text + "\r\n");
+
+  let upstreamReusable = r.keepAlive;
+  if (mode === "none") {
+    await exchange.write(headBytes);
+  } else if (mode === "length") {
+    let remaining = r.contentLength;
+    const now = Math.min(remaining, c.buffered);
+    const out = now > 0 ? concat(headBytes, c.buf.subarray(c.start, c.start + now)) : headBytes;
+    c.start += now;
+    remaining -= now;
+    await exchange.write(out);
+    while (remaining > 0) {
+      if (!(await c.fill())) throw new RelayFailure(502, "upstream closed mid-body", false);
+      const n = Math.min(remaining, c.buffered);
+      const part = c.buf.slice(c.start, c.start + n);
+      c.start += n;
+      remaining -= n;
+      await exchange.write(part);
+    }
+  } else if (mode === "close") {
+    upstreamReusable = false;
+    const pending = c.buffered > 0 ? c.buf.slice(c.start, c.end) : undefined;
+    c.start = c.end;
+    await exchange.write(pending ? concat(headBytes, pending) : headBytes);
+    while (await c.fill().catch(() => false)) {
+      const part = c.buf.slice(c.start, c.end);
+      c.start = c.end;
+      await exchange.write(part);
+    }
+  } else {
+    // Chunked: the decoder finds the end; the raw bytes are passed on as
+    // they are (HTTP/1.1 client) or decoded (HTTP/1.0 client).
+    const decoder = new ChunkedDecoder();
+    const raw = mode === "chunked-raw";
+    let headSent = false;
+    for (;;) {
+      if (c.buffered > 0) {
+        const from = c.start;
+        const pieces: Uint8Array[] = [];
+        const upTo = decoder.decode(c.buf, c.start, c.end, (a, b) => {
+          if (!raw && b > a) pieces.push(c.buf.slice(a, b));
+        });
+        const forwarded = raw ? c.buf.slice(from, upTo) : concatAll(pieces);
+        c.start = upTo;
+        const out = headSent ? forwarded : concat(headBytes, forwarded);
+        headSent = true;
+        if (out.length) await exchange.write(out);
+        if (decoder.done) break;
+      }
+      if (!(await c.fill())) throw new RelayFailure(502, "upstream closed mid-body", false);
+    }
+    if (!headSent) await exchange.write(headBytes);
+  }
+  if (upstreamReusable && !c.closed) pool.release(key, c);
+  else c.close();
+  return { status: r.status, size: r.contentLength >= 0 && !noBody ? r.contentLength : undefined };
+}
+
+function concatAll(parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0];
+  if (parts.length === 0) return new Uint8Array(0);
+  let size = 0;
+  for (const p of parts) size += p.length;
+  const out = new Uint8Array(size);
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
