@@ -231,3 +231,112 @@ Deno.test("bench: profile summary splits self and inclusive time", () => {
   assert.equal(a.totalPct, 100);
   assert.equal(s.functions[0], b);
 });
+
+/** A free port on 127.0.0.1. */
+function freeLocalPort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+/** Sends raw bytes on one connection and reads until `responses` complete responses arrived. */
+async function rawExchange(port: number, request: string, until: (text: string) => boolean) {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(new TextEncoder().encode(request));
+    const buf = new Uint8Array(256 * 1024);
+    let text = "";
+    const deadline = Date.now() + 5000;
+    while (!until(text) && Date.now() < deadline) {
+      const n = await conn.read(buf);
+      if (n === null) break;
+      text += new TextDecoder().decode(buf.subarray(0, n));
+    }
+    return text;
+  } finally {
+    conn.close();
+  }
+}
+
+Deno.test("bench: the JS engine floor proxies small, 100 KB, chunked and posted bodies", async () => {
+  const big = "x".repeat(100 * 1024);
+  const backend = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+    const path = new URL(req.url).pathname;
+    if (req.method === "POST") {
+      return new Response(`${path} ${await req.text()} ${req.headers.get("x-forwarded-for")}`);
+    }
+    if (path === "/big") return new Response(big);
+    if (path === "/chunked") {
+      const parts = [big.slice(0, 1000), big.slice(1000, 60_000), big.slice(60_000)];
+      return new Response(
+        new ReadableStream({
+          pull(c) {
+            const p = parts.shift();
+            if (p === undefined) c.close();
+            else c.enqueue(new TextEncoder().encode(p));
+          },
+        }),
+      );
+    }
+    return new Response("hello world\n");
+  });
+  const port = freeLocalPort();
+  const floor = new Deno.Command("deno", {
+    args: ["run", "-A", "scripts/bench/engine_floor.ts", String(port), String(backend.addr.port)],
+    cwd: REPO,
+    stdout: "null",
+    stderr: "inherit",
+  }).spawn();
+  try {
+    const url = `http://127.0.0.1:${port}`;
+    let up = false;
+    for (let i = 0; i < 100 && !up; i++) {
+      try {
+        (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+        up = true;
+      } catch {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    // fetch keeps its connection alive, so several exchanges share one client and upstream socket.
+    for (let i = 0; i < 3; i++) {
+      assert.equal(await (await fetch(`${url}/`)).text(), "hello world\n");
+      const b = await fetch(`${url}/big`);
+      assert.equal(b.headers.get("content-length"), String(big.length));
+      assert.equal(await b.text(), big);
+      const c = await fetch(`${url}/chunked`);
+      assert.equal(c.headers.get("transfer-encoding"), "chunked");
+      assert.equal(await c.text(), big);
+    }
+    assert.equal(
+      await (await fetch(`${url}/p`, { method: "POST", body: "abc" })).text(),
+      "/p abc 127.0.0.1",
+    );
+    const stream = new ReadableStream({
+      start(c) {
+        c.enqueue(new TextEncoder().encode("chunk"));
+        c.close();
+      },
+    });
+    assert.equal(
+      await (await fetch(`${url}/s`, { method: "POST", body: stream })).text(),
+      "/s chunk 127.0.0.1",
+    );
+    // Pipelined requests are answered in order; HEAD gets a head without its body.
+    const text = await rawExchange(
+      port,
+      "GET / HTTP/1.1\r\nHost: a\r\n\r\nHEAD /big HTTP/1.1\r\nHost: a\r\n\r\n" +
+        "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+      (t) => (t.match(/HTTP\/1\.1 200/g) ?? []).length === 3 && t.endsWith("hello world\n"),
+    );
+    assert.equal((text.match(/HTTP\/1\.1 200/g) ?? []).length, 3, text);
+    assert.equal((text.match(/hello world\n/g) ?? []).length, 2, text);
+    assert.ok(!text.includes("xxxx"), "HEAD must not carry a body");
+    assert.match(text, /Connection: close\r\n/i);
+  } finally {
+    floor.kill("SIGKILL");
+    await floor.status;
+    await backend.shutdown();
+  }
+});
