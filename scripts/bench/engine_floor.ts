@@ -8,7 +8,7 @@
  * per client connection, and no Request/Response/Headers objects. Bodies
  * (Content-Length, chunked, or close-delimited responses) are relayed as
  * bytes. A yardstick for the bench, not product code: no timeouts, no
- * validation beyond what framing needs.
+ * validation beyond what framing needs, a head larger than 64 KB closes.
  *
  * ```sh
  * deno run -A scripts/bench/engine_floor.ts LISTEN_PORT BACKEND_PORT
@@ -30,9 +30,6 @@ const CLOSE = enc.encode("Connection: close\r\n");
 const CRLF = enc.encode("\r\n");
 const BAD_GATEWAY = enc.encode(
   "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-);
-const TOO_LARGE = enc.encode(
-  "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
 );
 
 /** A socket with its one reused read buffer; bytes [start, end) are unread. */
@@ -80,10 +77,10 @@ async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   for (let off = 0; off < bytes.length;) off += await conn.write(bytes.subarray(off));
 }
 
-/** Index just past CRLFCRLF in [from, end), or -1. */
+/** Index just past CRLFCRLF in [from, end), or -1 (a plain loop: `indexOf` would scan to the buffer's end). */
 function headEnd(buf: Uint8Array, from: number, end: number): number {
-  for (let i = buf.indexOf(13, from); i !== -1 && i + 3 < end; i = buf.indexOf(13, i + 1)) {
-    if (buf[i + 1] === 10 && buf[i + 2] === 13 && buf[i + 3] === 10) return i + 4;
+  for (let i = from; i + 3 < end; i++) {
+    if (buf[i] === 13 && buf[i + 1] === 10 && buf[i + 2] === 13 && buf[i + 3] === 10) return i + 4;
   }
   return -1;
 }
@@ -135,7 +132,7 @@ function parseHead(
   for (let line = eol + 1; line < end - 2; line = eol + 1) {
     eol = buf.indexOf(10, line);
     const colon = buf.indexOf(58, line);
-    const nameLen = colon - line;
+    const nameLen = colon < eol ? colon - line : 0;
     let v = colon + 1;
     while (buf[v] === 32 || buf[v] === 9) v++;
     const c = buf[line] | 0x20;
@@ -154,56 +151,34 @@ function parseHead(
   }
 }
 
-/** Incremental chunked-body scanner: returns the index just past the body's end, or -1. */
+/** Incremental chunked-body scanner: `scan` returns the index just past the body, or -1. */
 class Chunked {
-  phase = 0; // 0 size, 1 extension/CR, 2 data, 3 data CRLF, 4 trailer line start, 5 in trailer, 6 final LF
+  state = 0; // 0 size digits, 1 rest of the size line, 2 data, 3 trailer lines
   n = 0;
+  digits = false; // a size was read on this line (else the LF ends the CRLF after data)
+  line = 0; // bytes on the current trailer line
   scan(buf: Uint8Array, i: number, end: number): number {
     while (i < end) {
-      const b = buf[i];
-      switch (this.phase) {
-        case 0:
-        case 1:
-          if (b === 10) {
-            this.phase = this.n === 0 ? 4 : 2;
-          } else if (this.phase === 0) {
-            const d = b <= 57 ? b - 48 : (b | 0x20) - 87;
-            if (d >= 0 && d < 16) this.n = this.n * 16 + d;
-            else this.phase = 1;
-          }
-          i++;
-          break;
-        case 2: {
-          const take = Math.min(this.n, end - i);
-          this.n -= take;
-          i += take;
-          if (this.n === 0) this.phase = 3, this.n = 2;
-          break;
-        }
-        case 3:
-          i++;
-          if (--this.n === 0) this.phase = 0;
-          break;
-        case 4:
-          i++;
-          if (b === 10) return this.reset(i);
-          this.phase = b === 13 ? 6 : 5;
-          break;
-        case 5:
-          i++;
-          if (b === 10) this.phase = 4;
-          break;
-        case 6:
-          i++;
-          if (b === 10) return this.reset(i);
-          this.phase = 5;
+      if (this.state === 2) {
+        const take = Math.min(this.n, end - i);
+        i += take;
+        if ((this.n -= take) === 0) this.state = 0;
+        continue;
+      }
+      const b = buf[i++];
+      if (this.state === 3) {
+        if (b === 10 && this.line === 0) return (this.state = 0), i;
+        this.line = b === 10 ? 0 : b === 13 ? this.line : this.line + 1;
+      } else if (b === 10) {
+        this.state = !this.digits ? 0 : this.n === 0 ? 3 : 2;
+        this.digits = false;
+      } else if (this.state === 0) {
+        const d = b <= 57 ? b - 48 : (b | 0x20) - 87;
+        if (d >= 0 && d < 16) this.n = this.n * 16 + d, this.digits = true;
+        else this.state = 1;
       }
     }
     return -1;
-  }
-  reset(i: number): number {
-    this.phase = this.n = 0;
-    return i;
   }
 }
 
@@ -245,10 +220,24 @@ async function relay(
 }
 
 const chunkedOf = (h: Head) => (h.chunked ? new Chunked() : null);
-const lengthOf = (
-  h: Head,
-  none: number,
-) => (h.chunked ? 0 : h.contentLength >= 0 ? h.contentLength : none);
+/** The body length to relay: Content-Length, 0 for chunked (the scanner frames it), or `none`. */
+function lengthOf(h: Head, none: number): number {
+  return h.chunked ? 0 : h.contentLength >= 0 ? h.contentLength : none;
+}
+
+/** Reads until `r` holds a whole head; returns the index just past it, or -1 at EOF. */
+async function readHead(r: Reader): Promise<number> {
+  for (let end = headEnd(r.buf, r.start, r.end);; end = headEnd(r.buf, r.start, r.end)) {
+    if (end >= 0) return end;
+    if (!(await r.fill())) return -1; // EOF, or a head larger than the buffer
+  }
+}
+
+function close(conn: Deno.Conn | undefined): void {
+  try {
+    conn?.close();
+  } catch { /* closed already */ }
+}
 
 async function serve(client: Deno.TcpConn): Promise<void> {
   client.setNoDelay(true);
@@ -259,14 +248,8 @@ async function serve(client: Deno.TcpConn): Promise<void> {
   let up: Reader | null = null;
   try {
     for (;;) {
-      let end = headEnd(req.buf, req.start, req.end);
-      while (end < 0) {
-        if (!(await req.fill())) {
-          if (req.end - req.start === req.buf.length) await writeAll(client, TOO_LARGE);
-          return;
-        }
-        end = headEnd(req.buf, req.start, req.end);
-      }
+      const end = await readHead(req);
+      if (end < 0) return;
       const isHead = req.buf[req.start] === 72 && req.buf[req.start + 1] === 69; // "HE"
       parseHead(req.buf, req.start, end, out, reqHead, true);
       out.put(XFF);
@@ -278,19 +261,12 @@ async function serve(client: Deno.TcpConn): Promise<void> {
           conn.setNoDelay(true);
           up = new Reader(conn);
         } catch {
-          await writeAll(client, BAD_GATEWAY);
-          return;
+          return await writeAll(client, BAD_GATEWAY);
         }
       }
       if (!(await relay(req, up.conn, out, lengthOf(reqHead, 0), chunkedOf(reqHead)))) return;
-      let rEnd = headEnd(up.buf, up.start, up.end);
-      while (rEnd < 0) {
-        if (!(await up.fill())) {
-          await writeAll(client, BAD_GATEWAY);
-          return;
-        }
-        rEnd = headEnd(up.buf, up.start, up.end);
-      }
+      const rEnd = await readHead(up);
+      if (rEnd < 0) return await writeAll(client, BAD_GATEWAY);
       const status = (up.buf[up.start + 9] - 48) * 100 + (up.buf[up.start + 10] - 48) * 10 +
         up.buf[up.start + 11] - 48;
       parseHead(up.buf, up.start, rEnd, out, resHead, false);
@@ -301,21 +277,14 @@ async function serve(client: Deno.TcpConn): Promise<void> {
       if (closeAfter) out.put(CLOSE);
       out.put(CRLF);
       const ok = await relay(up, client, out, length, noBody ? null : chunkedOf(resHead));
-      if (resHead.close || length === -2 || !ok) {
-        up.conn.close();
-        up = null;
-      }
+      if (resHead.close || length === -2 || !ok) close(up.conn), up = null;
       if (closeAfter || !ok) return;
     }
   } catch {
     // A peer went away mid-exchange: drop both sides.
   } finally {
-    try {
-      up?.conn.close();
-    } catch { /* closed */ }
-    try {
-      client.close();
-    } catch { /* closed */ }
+    close(up?.conn);
+    close(client);
   }
 }
 
