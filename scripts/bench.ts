@@ -1,24 +1,36 @@
 /**
  * `deno task bench`: Portico against nginx, HAProxy and Caddy, side by side
- * in one run on loopback (issue 9). Each proxy is pinned to core 0 with one
- * worker; wrk and the nginx backend share core 1. For every scenario and
- * proxy: a warm-up, then R rounds of `wrk -t1 -c50 --latency`; the median
- * round is reported with peak RSS, and Portico's ratio to each peer.
+ * in one run on loopback (issues 9 and 15). Each proxy is pinned to core 0
+ * with one worker; wrk and the nginx backend share core 1. For every
+ * scenario and proxy: a warm-up, then R rounds of `wrk -t1 -c50 --latency`,
+ * interleaved; the median round is reported with CPU µs per request (the
+ * proxy's own utime + stime from /proc over each round, divided by the
+ * requests wrk completed), peak RSS, and Portico's req/s, p99 and CPU ratios
+ * to each peer. The plain scenarios also run two yardsticks: the "deno
+ * floor" (Deno.serve + Portico's upstream client) and the "engine floor"
+ * (a minimal proxy on raw Deno.listen + Deno.connect, issue 15's shape).
  *
  * ```sh
  * deno task bench                          # everything, 3 rounds of 5 s
  * deno task bench --quick                  # smoke run: 1 round of 2 s
- * deno task bench --scenarios 1,2,mem --proxies portico,nginx --rounds 5 --duration 10s
+ * deno task bench --scenarios 1,1b,2,mem --proxies portico,nginx --rounds 5 --duration 10s
+ * deno task bench --scenarios 1 --workers 1,2,auto   # scenario 1, then Portico per worker count
  * deno task bench --profile                # CPU profile of Portico under scenario 1
  * deno task bench --profile --profile-middlewares 50   # … under scenario 6
+ * deno task bench --profile --profile-out bench/profile-after.json   # saved for profile_compare.ts
  * ```
  *
- * Scenarios: 1 plain keep-alive, 2 100 KB body, 3 HTTPS keep-alive, 4 new
- * TLS handshakes, 5 10,000 routers vs 10 (Portico only, plus the rebuild
- * time), 6 50 middlewares vs none (Portico only), mem (Portico's RSS: idle,
- * with 10,000 routers, peak under 1,000 keep-alive connections, and 1, 5, 10
- * and 20 s after they close).
- * Results go to bench/results.json.
+ * Scenarios: 1 plain keep-alive, 1b the same with headers + stripPrefix +
+ * rateLimit on Portico's route (against nginx with scenario 1's config and
+ * with its equivalent), 2 100 KB body, 3 HTTPS keep-alive, 4 new TLS
+ * handshakes, 5 10,000 routers vs 10 (Portico only, plus the rebuild time),
+ * 6 50 middlewares vs none (Portico only), w Portico with `[server] workers
+ * = N` for each N of `--workers` (req/s, CPU per request, connections per
+ * process and CPU per thread; skipped when the build refuses the option),
+ * mem (Portico's RSS: idle, with 10,000 routers, peak under 1,000
+ * keep-alive connections, and 1, 5, 10 and 20 s after they close).
+ * Target checks for issue 15's table (and the rest of issue 9's) close the
+ * report. Results go to bench/results.json.
  *
  * @module
  */
