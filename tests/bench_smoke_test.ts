@@ -12,15 +12,21 @@ import { fileURLToPath } from "node:url";
 import { dirname } from "node:path";
 import {
   middlewarePath,
+  nginxProxyConf,
   porticoDynamic,
+  porticoStatic,
   type ProxyName,
+  type RoutePreset,
   routerHost,
+  SCENARIO_1B,
   targetHost,
 } from "../scripts/bench/configs.ts";
 import { prepareFiles } from "../scripts/bench/files.ts";
-import { run } from "../scripts/bench/procs.ts";
-import { type Measurement, medianRound, ratios } from "../scripts/bench/report.ts";
-import { proxyCommand, writeProxyConfig } from "../scripts/bench/servers.ts";
+import { run, statCpuTicks } from "../scripts/bench/procs.ts";
+import { type Measurement, medianOf, medianRound, ratios } from "../scripts/bench/report.ts";
+import { floorCommand, proxyCommand, writeProxyConfig } from "../scripts/bench/servers.ts";
+import { compareProfiles } from "../scripts/bench/profile_compare.ts";
+import { profileRecord } from "../scripts/bench/profile_summary.ts";
 import { parseWrkDuration, parseWrkOutput, type WrkResult } from "../scripts/bench/wrk.ts";
 import { summarise } from "../scripts/bench/profile_summary.ts";
 import { backendNginxConf } from "../scripts/bench/configs.ts";
@@ -45,14 +51,17 @@ function checker(proxy: ProxyName, config: string, dir: string): string[] {
   }
 }
 
-const VARIANTS: { proxy: ProxyName; routers: number; middlewares: number }[] = [
-  { proxy: "nginx", routers: 1, middlewares: 0 },
-  { proxy: "haproxy", routers: 1, middlewares: 0 },
-  { proxy: "caddy", routers: 1, middlewares: 0 },
-  { proxy: "portico", routers: 1, middlewares: 0 },
-  { proxy: "portico", routers: 10_000, middlewares: 0 },
-  { proxy: "portico", routers: 1, middlewares: 50 },
-];
+const VARIANTS: { proxy: ProxyName; routers: number; middlewares: number; preset?: RoutePreset }[] =
+  [
+    { proxy: "nginx", routers: 1, middlewares: 0 },
+    { proxy: "nginx", routers: 1, middlewares: 0, preset: "1b" },
+    { proxy: "portico", routers: 1, middlewares: 0, preset: "1b" },
+    { proxy: "haproxy", routers: 1, middlewares: 0 },
+    { proxy: "caddy", routers: 1, middlewares: 0 },
+    { proxy: "portico", routers: 1, middlewares: 0 },
+    { proxy: "portico", routers: 10_000, middlewares: 0 },
+    { proxy: "portico", routers: 1, middlewares: 50 },
+  ];
 
 Deno.test("bench: every generated proxy config passes the proxy's own checker", async (t) => {
   const dir = await Deno.makeTempDir({ prefix: "bench-smoke-" });
@@ -71,7 +80,10 @@ Deno.test("bench: every generated proxy config passes the proxy's own checker", 
       assert.equal(out.code, 0, out.stderr);
     });
     for (const v of VARIANTS) {
-      await t.step(`${v.proxy} (${v.routers} routers, ${v.middlewares} middlewares)`, async () => {
+      const name = `${v.proxy} (${v.routers} routers, ${v.middlewares} middlewares${
+        v.preset ? `, scenario ${v.preset}` : ""
+      })`;
+      await t.step(name, async () => {
         const binary = v.proxy === "portico" ? "deno" : v.proxy;
         if (!(await installed(binary))) return;
         const config = await writeProxyConfig(ctx, v.proxy, v);
@@ -230,4 +242,205 @@ Deno.test("bench: profile summary splits self and inclusive time", () => {
   assert.equal(a.selfPct, 25);
   assert.equal(a.totalPct, 100);
   assert.equal(s.functions[0], b);
+});
+
+/** A free port on 127.0.0.1. */
+function freeLocalPort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+/** Sends raw bytes on one connection and reads until `responses` complete responses arrived. */
+async function rawExchange(port: number, request: string, until: (text: string) => boolean) {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(new TextEncoder().encode(request));
+    const buf = new Uint8Array(256 * 1024);
+    let text = "";
+    const deadline = Date.now() + 5000;
+    while (!until(text) && Date.now() < deadline) {
+      const n = await conn.read(buf);
+      if (n === null) break;
+      text += new TextDecoder().decode(buf.subarray(0, n));
+    }
+    return text;
+  } finally {
+    conn.close();
+  }
+}
+
+Deno.test("bench: the JS engine floor proxies small, 100 KB, chunked and posted bodies", async () => {
+  const big = "x".repeat(100 * 1024);
+  const backend = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+    const path = new URL(req.url).pathname;
+    if (req.method === "POST") {
+      return new Response(`${path} ${await req.text()} ${req.headers.get("x-forwarded-for")}`);
+    }
+    if (path === "/big") return new Response(big);
+    if (path === "/chunked") {
+      const parts = [big.slice(0, 1000), big.slice(1000, 60_000), big.slice(60_000)];
+      return new Response(
+        new ReadableStream({
+          pull(c) {
+            const p = parts.shift();
+            if (p === undefined) c.close();
+            else c.enqueue(new TextEncoder().encode(p));
+          },
+        }),
+      );
+    }
+    return new Response("hello world\n");
+  });
+  const port = freeLocalPort();
+  const floor = new Deno.Command("deno", {
+    args: ["run", "-A", "scripts/bench/engine_floor.ts", String(port), String(backend.addr.port)],
+    cwd: REPO,
+    stdout: "null",
+    stderr: "inherit",
+  }).spawn();
+  try {
+    const url = `http://127.0.0.1:${port}`;
+    let up = false;
+    for (let i = 0; i < 100 && !up; i++) {
+      try {
+        (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+        up = true;
+      } catch {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    // fetch keeps its connection alive, so several exchanges share one client and upstream socket.
+    for (let i = 0; i < 3; i++) {
+      assert.equal(await (await fetch(`${url}/`)).text(), "hello world\n");
+      const b = await fetch(`${url}/big`);
+      assert.equal(b.headers.get("content-length"), String(big.length));
+      assert.equal(await b.text(), big);
+      const c = await fetch(`${url}/chunked`);
+      assert.equal(c.headers.get("transfer-encoding"), "chunked");
+      assert.equal(await c.text(), big);
+    }
+    assert.equal(
+      await (await fetch(`${url}/p`, { method: "POST", body: "abc" })).text(),
+      "/p abc 127.0.0.1",
+    );
+    const stream = new ReadableStream({
+      start(c) {
+        c.enqueue(new TextEncoder().encode("chunk"));
+        c.close();
+      },
+    });
+    assert.equal(
+      await (await fetch(`${url}/s`, { method: "POST", body: stream })).text(),
+      "/s chunk 127.0.0.1",
+    );
+    // Pipelined requests are answered in order; HEAD gets a head without its body.
+    const text = await rawExchange(
+      port,
+      "GET / HTTP/1.1\r\nHost: a\r\n\r\nHEAD /big HTTP/1.1\r\nHost: a\r\n\r\n" +
+        "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+      (t) => (t.match(/HTTP\/1\.1 200/g) ?? []).length === 3 && t.endsWith("hello world\n"),
+    );
+    assert.equal((text.match(/HTTP\/1\.1 200/g) ?? []).length, 3, text);
+    assert.equal((text.match(/hello world\n/g) ?? []).length, 2, text);
+    assert.ok(!text.includes("xxxx"), "HEAD must not carry a body");
+    assert.match(text, /Connection: close\r\n/i);
+  } finally {
+    floor.kill("SIGKILL");
+    await floor.status;
+    await backend.shutdown();
+  }
+});
+
+Deno.test("bench: CPU ticks are read from /proc/PID/stat fields 14-17, past a comm with spaces", () => {
+  // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime cutime cstime …
+  const stat = "4242 (tokio (rt) w) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 7 3 20 0 9 0";
+  assert.equal(statCpuTicks(stat), 310);
+  const own = Deno.readTextFileSync("/proc/self/stat");
+  assert.ok(Number.isFinite(statCpuTicks(own)) && statCpuTicks(own) >= 0);
+});
+
+Deno.test("bench: p99 and CPU ratios, and the median of per-round CPU", () => {
+  const row = (label: string, rps: number, p99: number, cpu?: number): Measurement => ({
+    label,
+    proxy: label.split(" ")[0],
+    status: "ok",
+    rounds: [result(rps, p99)],
+    median: result(rps, p99),
+    cpuUsPerRequest: cpu,
+  });
+  const rows = [row("portico", 30, 6, 40), row("nginx", 60, 2, 20), row("engine floor", 50, 3)];
+  assert.deepEqual(ratios(rows, "portico", "p99"), { nginx: 3, "engine floor": 2 });
+  // A peer without a CPU figure is left out rather than divided by.
+  assert.deepEqual(ratios(rows, "portico", "cpu"), { nginx: 2 });
+  assert.equal(medianOf([30, 10, 20]), 20);
+});
+
+Deno.test("bench: [server] workers only when asked, and Portico runs with --unstable-net", () => {
+  const ports = { backend: 1, http: 2, https: 3 };
+  assert.ok(!porticoStatic(ports, { dynamicFile: "/d.toml" }).includes("[server]"));
+  assert.match(
+    porticoStatic(ports, { dynamicFile: "/d.toml", workers: 2 }),
+    /\[server\]\nworkers = 2\n/,
+  );
+  assert.match(
+    porticoStatic(ports, { dynamicFile: "/d.toml", workers: "auto" }),
+    /workers = "auto"/,
+  );
+  const files = { dir: "/x" } as Parameters<typeof proxyCommand>[0]["files"];
+  assert.ok(proxyCommand({ files }, "portico", "/c.toml").includes("--unstable-net"));
+  assert.deepEqual(floorCommand("engine floor", ports).slice(-3), [
+    "scripts/bench/engine_floor.ts",
+    "2",
+    "1",
+  ]);
+});
+
+Deno.test("bench: scenario 1b's route and nginx's equivalent carry the same edits", () => {
+  const toml = porticoDynamic({ backendPort: 9, routers: 1, middlewares: 0, preset: "1b" });
+  assert.match(toml, /middlewares = \["b1b-headers", "b1b-strip", "b1b-ratelimit"\]/);
+  assert.ok(toml.includes(`prefixes = ["${SCENARIO_1B.prefix}"]`));
+  assert.ok(toml.includes(`average = ${SCENARIO_1B.average}`));
+  const ports = { backend: 1, http: 2, https: 3 };
+  const files = { dir: "/x", wwwDir: "/x", certFile: "/c", keyFile: "/k", pemFile: "/p" };
+  const conf = nginxProxyConf(ports, files, { runAsRoot: false, preset: "1b" });
+  assert.ok(conf.includes(`location ${SCENARIO_1B.prefix}/`));
+  assert.ok(conf.includes(`add_header ${SCENARIO_1B.responseHeader}`));
+  assert.ok(conf.includes("limit_req zone=bench"));
+  assert.ok(!nginxProxyConf(ports, files, { runAsRoot: false }).includes("limit_req"));
+});
+
+Deno.test("bench: a saved profile summary compares before and after as Markdown", () => {
+  const frame = (functionName: string, url: string) => ({
+    functionName,
+    url,
+    lineNumber: 0,
+    columnNumber: 0,
+  });
+  const profile = {
+    nodes: [
+      { id: 1, callFrame: frame("(root)", ""), children: [2] },
+      { id: 2, callFrame: frame("route", "file:///r/lib/router/x.ts") },
+    ],
+    samples: [2, 2, 2],
+    timeDeltas: [0, 10, 10],
+    startTime: 0,
+    endTime: 20,
+  };
+  const meta = (commit: string) => ({
+    date: "d",
+    commit,
+    command: "c",
+    profile: "p",
+    middlewares: 0,
+    wrk: result(1000, 2),
+  });
+  const before = profileRecord(summarise(profile), meta("aaa"));
+  const after = profileRecord(summarise(profile), meta("bbb"));
+  assert.equal(before.functions[0].key, "route lib/router/x.ts:1");
+  assert.equal(before.functions[0].selfPctOfBusy, 100);
+  const md = compareProfiles(before, after);
+  assert.match(md, /before \(aaa\) \| after \(bbb\)/);
+  assert.match(md, /\| `route lib\/router\/x\.ts:1` \| 100\.0 % \| 100\.0 % \|/);
 });

@@ -97,17 +97,53 @@ ${nginxTempPaths(files, "backend")}
 `;
 }
 
+/**
+ * Scenario 1b: the path wrk sends, whose prefix the route strips, and the
+ * header each side adds. Portico's route gets headers (request and response)
+ * + stripPrefix + rateLimit (an average so high it never limits, so the
+ * token bucket still runs); nginx's equivalent does proxy_set_header,
+ * add_header, a prefix-replacing proxy_pass and limit_req.
+ */
+export const SCENARIO_1B = {
+  path: "/api/",
+  prefix: "/api",
+  requestHeader: "X-Bench-Req",
+  responseHeader: "X-Bench-Resp",
+  /** Requests per second the rate limit allows: far above any run here. */
+  average: 100_000_000,
+  burst: 1_000_000,
+} as const;
+
+/** Which routing a proxy config carries: scenario 1's bare route or scenario 1b's middlewares. */
+export type RoutePreset = "plain" | "1b";
+
 /** nginx as the proxy: one worker, upstream keep-alive, HTTP and HTTPS listeners. */
 export function nginxProxyConf(
   ports: BenchPorts,
   files: BenchFiles,
-  options: NginxOptions,
+  options: NginxOptions & { preset?: RoutePreset },
 ): string {
-  const location = `    location / { proxy_pass http://backend; }`;
-  return `${nginxPreamble(files, "nginx_proxy", options)}
+  const b = SCENARIO_1B;
+  const name = options.preset === "1b" ? "nginx_1b" : "nginx_proxy";
+  // A location that sets any proxy_set_header inherits none from http{}: repeat them.
+  const location = options.preset === "1b"
+    ? `    location ${b.prefix}/ {
+      limit_req zone=bench burst=${b.burst} nodelay;
+      proxy_pass http://backend/;
+      proxy_set_header Connection "";
+      proxy_set_header Host $http_host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header ${b.requestHeader} "1";
+      add_header ${b.responseHeader} "1";
+    }`
+    : `    location / { proxy_pass http://backend; }`;
+  const zone = options.preset === "1b"
+    ? `  limit_req_zone $binary_remote_addr zone=bench:1m rate=${b.average}r/s;\n`
+    : "";
+  return `${nginxPreamble(files, name, options)}
 http {
   access_log off;
-${nginxTempPaths(files, "nginx_proxy")}
+${zone}${nginxTempPaths(files, name)}
   keepalive_requests 10000000;
   keepalive_timeout 300s;
   upstream backend {
@@ -208,6 +244,11 @@ export interface PorticoStaticOptions {
   dynamicFile: string;
   /** Watch the dynamic file (only the rebuild measurement needs it). */
   watch?: boolean;
+  /**
+   * `[server] workers = N` (issue 15: N data-plane workers with reusePort).
+   * Left out when undefined, so builds without the option still start.
+   */
+  workers?: number | "auto";
 }
 
 /** Portico's static config: the `web` entrypoint, plus `websecure` once TLS is supported. */
@@ -229,7 +270,13 @@ watch = ${options.watch ? "true" : "false"}
 
 [log]
 level = "ERROR"
-`;
+${
+    options.workers === undefined
+      ? ""
+      : `\n[server]\nworkers = ${
+        typeof options.workers === "number" ? options.workers : `"${options.workers}"`
+      }\n`
+  }`;
 }
 
 export interface PorticoDynamicOptions {
@@ -240,6 +287,8 @@ export interface PorticoDynamicOptions {
   middlewares: number;
   /** Adds the certificate for the HTTPS entrypoint (when Portico supports TLS). */
   files?: Pick<BenchFiles, "certFile" | "keyFile">;
+  /** "1b": the (first) router gets scenario 1b's headers + stripPrefix + rateLimit instead. */
+  preset?: RoutePreset;
 }
 
 /** The Host that router `i` of `count` answers. */
@@ -267,6 +316,7 @@ export function porticoDynamic(options: PorticoDynamicOptions): string {
   const lines: string[] = [];
   const names: string[] = [];
   for (let i = 0; i < options.middlewares; i++) names.push(`m${i}`);
+  if (options.preset === "1b") names.push("b1b-headers", "b1b-strip", "b1b-ratelimit");
   const chain = names.length ? `middlewares = [${names.map((n) => `"${n}"`).join(", ")}]\n` : "";
   for (let i = 0; i < options.routers; i++) {
     lines.push(
@@ -281,6 +331,15 @@ export function porticoDynamic(options: PorticoDynamicOptions): string {
     } else {
       lines.push(`[http.middlewares.m${i}.stripPrefix]\nprefixes = ["/s${i}"]\n`);
     }
+  }
+  if (options.preset === "1b") {
+    const b = SCENARIO_1B;
+    lines.push(
+      `[http.middlewares.b1b-headers.headers.customRequestHeaders]\n${b.requestHeader} = "1"\n`,
+      `[http.middlewares.b1b-headers.headers.customResponseHeaders]\n${b.responseHeader} = "1"\n`,
+      `[http.middlewares.b1b-strip.stripPrefix]\nprefixes = ["${b.prefix}"]\n`,
+      `[http.middlewares.b1b-ratelimit.rateLimit]\naverage = ${b.average}\nburst = ${b.burst}\n`,
+    );
   }
   lines.push(
     `[http.services.app.loadBalancer]\n[[http.services.app.loadBalancer.servers]]\nurl = "http://127.0.0.1:${options.backendPort}"\n`,

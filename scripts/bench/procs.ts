@@ -259,3 +259,108 @@ export function logTail(file: string, lines = 15): string {
     return "(no log)";
   }
 }
+
+/** Clock ticks per second of the `/proc/PID/stat` CPU fields (`getconf CLK_TCK`; 100 on Linux). */
+let clockTicks = 0;
+function ticksPerSecond(): number {
+  if (!clockTicks) {
+    try {
+      const out = new Deno.Command("getconf", {
+        args: ["CLK_TCK"],
+        stdout: "piped",
+        stderr: "null",
+      })
+        .outputSync();
+      clockTicks = Number(new TextDecoder().decode(out.stdout).trim()) || 100;
+    } catch {
+      clockTicks = 100;
+    }
+  }
+  return clockTicks;
+}
+
+/**
+ * utime + stime + cutime + cstime, in clock ticks, from the text of a
+ * `/proc/PID/stat` (fields 14–17; `comm` may hold spaces, so fields are
+ * counted after its closing parenthesis).
+ */
+export function statCpuTicks(stat: string): number {
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // f[0] is field 3 (state), so field N is f[N - 3].
+  return Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+}
+
+/**
+ * CPU seconds used so far by every process of the group (all threads, and
+ * children they reaped), for CPU per request: read before and after a round.
+ */
+export function groupCpuSeconds(pgid: number): number {
+  let ticks = 0;
+  for (const pid of groupMembers(pgid)) {
+    try {
+      ticks += statCpuTicks(Deno.readTextFileSync(`/proc/${pid}/stat`));
+    } catch {
+      // Exited while we looked.
+    }
+  }
+  return ticks / ticksPerSecond();
+}
+
+/** CPU ticks per thread (`pid/tid comm` → ticks) of every process in the group. */
+export function groupThreadTicks(pgid: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const pid of groupMembers(pgid)) {
+    try {
+      for (const t of Deno.readDirSync(`/proc/${pid}/task`)) {
+        const stat = Deno.readTextFileSync(`/proc/${pid}/task/${t.name}/stat`);
+        const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+        const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        out.set(`${pid}/${t.name} ${comm}`, Number(f[11]) + Number(f[12]));
+      }
+    } catch {
+      // Exited while we looked.
+    }
+  }
+  return out;
+}
+
+/**
+ * Established TCP connections whose local port is `port`, per process of the
+ * group (matched through the socket inodes in `/proc/PID/fd`). Threads of
+ * one process share their descriptors, so this tells processes apart only.
+ */
+export function connectionsPerProcess(pgid: number, port: number): Map<number, number> {
+  const inodes = new Set<string>();
+  const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
+  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let text = "";
+    try {
+      text = Deno.readTextFileSync(table);
+    } catch {
+      continue;
+    }
+    for (const line of text.split("\n").slice(1)) {
+      const f = line.trim().split(/\s+/);
+      // f[1] local address:port, f[3] state (01 = ESTABLISHED), f[9] inode.
+      if (f.length > 9 && f[3] === "01" && f[1].endsWith(`:${hexPort}`)) inodes.add(f[9]);
+    }
+  }
+  const out = new Map<number, number>();
+  for (const pid of groupMembers(pgid)) {
+    let n = 0;
+    try {
+      for (const fd of Deno.readDirSync(`/proc/${pid}/fd`)) {
+        try {
+          const m = Deno.readLinkSync(`/proc/${pid}/fd/${fd.name}`).match(/^socket:\[(\d+)\]$/);
+          if (m && inodes.has(m[1])) n++;
+        } catch {
+          // Closed while we looked.
+        }
+      }
+    } catch {
+      continue;
+    }
+    out.set(pid, n);
+  }
+  return out;
+}

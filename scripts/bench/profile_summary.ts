@@ -152,6 +152,68 @@ export function summarise(profile: CpuProfile): ProfileSummary {
   };
 }
 
+/** Self time (ms) per layer (see `layerOf`), summed over files. */
+export function layerTimes(summary: ProfileSummary): Map<string, number> {
+  const layers = new Map<string, number>();
+  for (const f of summary.files) {
+    layers.set(layerOf(f.file), (layers.get(layerOf(f.file)) ?? 0) + f.selfMs);
+  }
+  return layers;
+}
+
+/** What `deno task bench --profile --profile-out FILE.json` saves: one side of a before/after. */
+export interface ProfileRecord {
+  date: string;
+  commit: string;
+  command: string;
+  /** The .cpuprofile the summary came from. */
+  profile: string;
+  middlewares: number;
+  /** The wrk run under profiling. */
+  wrk: { requestsPerSec: number; p50Ms: number; p99Ms: number; requests: number };
+  totalMs: number;
+  /** Busy time: everything but the idle entry. */
+  busyMs: number;
+  layers: { layer: string; selfMs: number; pctOfBusy: number }[];
+  files: { file: string; selfMs: number; pctOfBusy: number }[];
+  functions: { key: string; selfMs: number; totalMs: number; selfPctOfBusy: number }[];
+}
+
+/** A summary in serialisable form, with percentages of busy (non-idle) time, plus run facts. */
+export function profileRecord(
+  summary: ProfileSummary,
+  meta: Pick<ProfileRecord, "date" | "commit" | "command" | "profile" | "middlewares" | "wrk">,
+  top = 60,
+): ProfileRecord {
+  const layers = layerTimes(summary);
+  const idle = [...layers].find(([k]) => k.startsWith("(idle"))?.[1] ?? 0;
+  const busyMs = summary.totalMs - idle;
+  const pct = (ms: number) => (busyMs > 0 ? Math.round((1000 * ms) / busyMs) / 10 : 0);
+  const round = (ms: number) => Math.round(ms * 10) / 10;
+  return {
+    ...meta,
+    wrk: {
+      requestsPerSec: meta.wrk.requestsPerSec,
+      p50Ms: meta.wrk.p50Ms,
+      p99Ms: meta.wrk.p99Ms,
+      requests: meta.wrk.requests,
+    },
+    totalMs: round(summary.totalMs),
+    busyMs: round(busyMs),
+    layers: [...layers].filter(([k]) => !k.startsWith("(idle")).sort((a, b) => b[1] - a[1])
+      .map(([layer, ms]) => ({ layer, selfMs: round(ms), pctOfBusy: pct(ms) })),
+    files: summary.files.filter((f) => !f.file.startsWith("(idle")).slice(0, top)
+      .map((f) => ({ file: f.file, selfMs: round(f.selfMs), pctOfBusy: pct(f.selfMs) })),
+    functions: summary.functions.filter((f) => !/^\((idle|root|program)\)/.test(f.key))
+      .slice(0, top).map((f) => ({
+        key: f.key,
+        selfMs: round(f.selfMs),
+        totalMs: round(f.totalMs),
+        selfPctOfBusy: pct(f.selfMs),
+      })),
+  };
+}
+
 /** The summary as text: top functions by self time, top by inclusive time, top files. */
 export function formatSummary(summary: ProfileSummary, top = 30): string {
   const lines = [`profile: ${summary.totalMs.toFixed(0)} ms sampled`, "", "top self time:"];
@@ -161,10 +223,7 @@ export function formatSummary(summary: ProfileSummary, top = 30): string {
     );
   }
   lines.push("", "self time by layer:");
-  const layers = new Map<string, number>();
-  for (const f of summary.files) {
-    layers.set(layerOf(f.file), (layers.get(layerOf(f.file)) ?? 0) + f.selfMs);
-  }
+  const layers = layerTimes(summary);
   const idle = [...layers].find(([k]) => k.startsWith("(idle"))?.[1] ?? 0;
   const busy = summary.totalMs - idle;
   for (const [layer, ms] of [...layers].sort((a, b) => b[1] - a[1])) {

@@ -20,6 +20,41 @@ export interface Measurement {
   rounds: WrkResult[];
   /** Peak RSS of the proxy's process group during the rounds (VmHWM summed), MB. */
   peakRssMb?: number;
+  /**
+   * CPU µs per completed request in each round, from the proxy group's own
+   * `/proc/PID/stat` counters (utime + stime) read before and after the round.
+   */
+  cpuUs?: number[];
+  /** Median of `cpuUs`. */
+  cpuUsPerRequest?: number;
+  /** Per round, how the load spread over processes and threads (scenario w only). */
+  spread?: WorkerSpread[];
+}
+
+/** How one round's load spread over a proxy's workers, seen from /proc. */
+export interface WorkerSpread {
+  /** Established connections on the listening port per process (pid → count), sampled mid-round. */
+  connectionsPerProcess: Record<string, number>;
+  /** Share of the group's CPU ticks per thread (`pid/tid comm` → 0–1), threads ≥ 2 % only. */
+  threadCpuShare: Record<string, number>;
+}
+
+/** The median of some numbers (the lower middle one for an even count). */
+export function medianOf(values: readonly number[]): number {
+  if (values.length === 0) throw new Error("medianOf: no values");
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.floor((s.length - 1) / 2)];
+}
+
+/** A figure of a measured row: req/s, p99 ms or CPU µs per request. */
+export type Metric = "rps" | "p99" | "cpu";
+
+/** The value of `metric` for `row`, or undefined when it was not measured. */
+export function metricOf(row: Measurement | undefined, metric: Metric): number | undefined {
+  if (!row?.median) return undefined;
+  if (metric === "rps") return row.median.requestsPerSec;
+  if (metric === "p99") return row.median.p99Ms;
+  return row.cpuUsPerRequest;
 }
 
 /** The round whose req/s is the median (the lower middle one for an even count). */
@@ -29,14 +64,23 @@ export function medianRound(rounds: readonly WrkResult[]): WrkResult {
   return sorted[Math.floor((sorted.length - 1) / 2)];
 }
 
-/** Portico's req/s divided by each measured peer's, in the same scenario. */
-export function ratios(rows: readonly Measurement[], subject = "portico"): Record<string, number> {
+/**
+ * Portico's req/s (or p99, or CPU per request) divided by each measured
+ * peer's, in the same scenario.
+ */
+export function ratios(
+  rows: readonly Measurement[],
+  subject = "portico",
+  metric: Metric = "rps",
+): Record<string, number> {
   const own = rows.find((r) => r.label === subject && r.median);
   const out: Record<string, number> = {};
-  if (!own?.median) return out;
+  const mine = metricOf(own, metric);
+  if (mine === undefined) return out;
   for (const row of rows) {
-    if (row === own || !row.median || row.proxy === "portico" || row.proxy === "backend") continue;
-    out[row.label] = own.median.requestsPerSec / row.median.requestsPerSec;
+    if (row === own || row.proxy === "portico" || row.proxy === "backend") continue;
+    const theirs = metricOf(row, metric);
+    if (theirs) out[row.label] = mine / theirs;
   }
   return out;
 }
@@ -51,10 +95,11 @@ function fmtMs(n: number): string {
 
 /** A fixed-width text table of one scenario's rows. */
 export function formatTable(rows: readonly Measurement[]): string {
-  const header = ["proxy", "req/s", "p50 ms", "p99 ms", "peak RSS MB", "notes"];
+  const header = ["proxy", "req/s", "p50 ms", "p99 ms", "CPU µs/req", "peak RSS MB", "notes"];
+  const notesAt = header.length - 1;
   const body = rows.map((r) => {
     if (!r.median) {
-      return [r.label, "-", "-", "-", "-", `${r.status}${r.note ? `: ${r.note}` : ""}`];
+      return [r.label, "-", "-", "-", "-", "-", `${r.status}${r.note ? `: ${r.note}` : ""}`];
     }
     const notes: string[] = [];
     if (r.median.non2xx) notes.push(`${r.median.non2xx} non-2xx`);
@@ -66,23 +111,27 @@ export function formatTable(rows: readonly Measurement[]): string {
       fmtNumber(r.median.requestsPerSec),
       fmtMs(r.median.p50Ms),
       fmtMs(r.median.p99Ms),
+      r.cpuUsPerRequest === undefined ? "-" : r.cpuUsPerRequest.toFixed(1),
       r.peakRssMb === undefined ? "-" : r.peakRssMb.toFixed(1),
       notes.join("; "),
     ];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i].length)));
   const line = (cells: string[]) =>
-    cells.map((c, i) => (i === 0 || i === 5 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(
-      "  ",
-    ).trimEnd();
+    cells.map((c, i) => (i === 0 || i === notesAt ? c.padEnd(widths[i]) : c.padStart(widths[i])))
+      .join(
+        "  ",
+      ).trimEnd();
   return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...body.map(line)].join("\n");
 }
 
-/** One issue-9 target and whether this run met it. */
+/** One issue-9 or issue-15 target and whether this run met it. */
 export interface TargetCheck {
   target: string;
   value: string;
   met: boolean;
+  /** The issue that set the target (the report groups checks by it). */
+  issue?: number;
 }
 
 /** `value` vs `limit` as a met/not-met line, formatted for the report. */

@@ -16,6 +16,7 @@ import {
   porticoDynamic,
   porticoStatic,
   type ProxyName,
+  type RoutePreset,
 } from "./configs.ts";
 import { type Proc, spawnGroup } from "./procs.ts";
 
@@ -38,6 +39,10 @@ export interface PorticoVariant {
   middlewares: number;
   /** Extra `deno run` flags, e.g. `--cpu-prof`. */
   denoFlags?: string[];
+  /** Scenario 1b's middlewares on the route (nginx gets its equivalent). */
+  preset?: RoutePreset;
+  /** `[server] workers` in the static config; absent leaves the option out. */
+  workers?: number | "auto";
 }
 
 let counter = 0;
@@ -52,8 +57,11 @@ export async function writeProxyConfig(
   const n = ++counter;
   switch (proxy) {
     case "nginx": {
-      const path = `${files.dir}/nginx_proxy.conf`;
-      await Deno.writeTextFile(path, nginxProxyConf(ports, files, { runAsRoot: ctx.runAsRoot }));
+      const path = `${files.dir}/nginx_proxy_${n}.conf`;
+      await Deno.writeTextFile(
+        path,
+        nginxProxyConf(ports, files, { runAsRoot: ctx.runAsRoot, preset: variant.preset }),
+      );
       return path;
     }
     case "haproxy": {
@@ -76,9 +84,13 @@ export async function writeProxyConfig(
           routers: variant.routers,
           middlewares: variant.middlewares,
           files,
+          preset: variant.preset,
         }),
       );
-      await Deno.writeTextFile(staticFile, porticoStatic(ports, { dynamicFile }));
+      await Deno.writeTextFile(
+        staticFile,
+        porticoStatic(ports, { dynamicFile, workers: variant.workers }),
+      );
       return staticFile;
     }
   }
@@ -107,7 +119,17 @@ export function proxyCommand(
     case "caddy":
       return ["caddy", "run", "--config", configPath];
     case "portico":
-      return ["deno", "run", "-A", ...denoFlags, "mod.ts", `--configFile=${configPath}`];
+      // --unstable-net: reusePort on Deno.listen (issue 15's `[server] workers`) needs it on
+      // Deno 2.9; harmless for a build that does not use it.
+      return [
+        "deno",
+        "run",
+        "-A",
+        "--unstable-net",
+        ...denoFlags,
+        "mod.ts",
+        `--configFile=${configPath}`,
+      ];
   }
 }
 
@@ -155,6 +177,32 @@ export async function startProxy(
     cpu: ctx.proxyCpu,
     logFile: `${ctx.files.dir}/${proxy}.log`,
     env,
+    cwd: ctx.repo,
+  });
+}
+
+/**
+ * The two yardsticks run beside Portico on plain scenarios, each pinned to
+ * the proxy core like every proxy: the Deno floor (`Deno.serve` + Portico's
+ * `UpstreamPool`, scripts/bench/floor_proxy.ts) and the JS engine floor
+ * (raw `Deno.listen` + `Deno.connect`, scripts/bench/engine_floor.ts).
+ */
+export const FLOORS = {
+  "deno floor": "scripts/bench/floor_proxy.ts",
+  "engine floor": "scripts/bench/engine_floor.ts",
+} as const;
+export type FloorName = keyof typeof FLOORS;
+
+/** The command line of a floor proxy listening on `ports.http` in front of the backend. */
+export function floorCommand(floor: FloorName, ports: BenchPorts): string[] {
+  return ["deno", "run", "-A", FLOORS[floor], String(ports.http), String(ports.backend)];
+}
+
+/** Starts a floor proxy on the proxy core. */
+export function startFloor(ctx: BenchContext, floor: FloorName, ports: BenchPorts): Proc {
+  return spawnGroup(floor, floorCommand(floor, ports), {
+    cpu: ctx.proxyCpu,
+    logFile: `${ctx.files.dir}/${floor.replace(" ", "_")}.log`,
     cwd: ctx.repo,
   });
 }
