@@ -58,7 +58,7 @@ servers = [{ url = "http://127.0.0.1:${(upstream.addr as Deno.NetAddr).port}" }]
   }
 });
 
-Deno.test("websocket: an upstream that refuses the upgrade gives 502", async () => {
+Deno.test("websocket: an upstream that refuses the upgrade has its answer passed on, as Go's proxy does", async () => {
   const upstream = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen() {} },
     () => new Response("no", { status: 400 }),
@@ -81,11 +81,18 @@ servers = [{ url = "http://127.0.0.1:${(upstream.addr as Deno.NetAddr).port}" }]
         "sec-websocket-version": "13",
       },
     });
-    await res.body?.cancel();
-    assert.equal(res.status, 502);
+    assert.equal(res.status, 400);
+    assert.equal(await res.text(), "no");
+    // An upstream that is not there at all is a 502.
+    await upstream.shutdown();
+    const gone = await fetch(`http://127.0.0.1:${proxy.port()}/`, {
+      headers: { upgrade: "websocket", connection: "Upgrade", "sec-websocket-version": "13" },
+    });
+    await gone.body?.cancel();
+    assert.equal(gone.status, 502);
   } finally {
     await proxy.close();
-    await upstream.shutdown();
+    await upstream.shutdown().catch(() => {});
   }
 });
 

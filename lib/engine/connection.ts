@@ -316,8 +316,13 @@ class HttpConnection {
     try {
       await this.engine.options.handler(exchange);
     } catch (err) {
+      if (exchange.started) {
+        // Mostly a client that went away mid-response: not an error of ours.
+        this.engine.options.onEvent?.("response aborted", { error: (err as Error).message });
+        return false;
+      }
       this.engine.options.onError?.(err);
-      if (!exchange.started && !this.closed) {
+      if (!this.closed) {
         await writeAll(this.conn, errorHead(500, true)).catch(() => {});
       }
       return false;

@@ -143,6 +143,13 @@ export async function writeWebResponse(exchange: Exchange, response: Response): 
         if (value.length) await exchange.write(value);
       }
     }
+    finished = true;
+  } catch (err) {
+    // The client went away (or the body failed): the source must learn it,
+    // so that whatever holds resources for it (an upstream socket, an
+    // inFlightReq slot) lets go.
+    await reader.cancel(err).catch(() => {});
+    throw err;
   } finally {
     reader.releaseLock();
   }
@@ -188,4 +195,20 @@ async function writeStreaming(
     if (value.length) await exchange.write(frame(value));
   }
   if (chunked) await exchange.write(LAST_CHUNK);
+}
+
+/**
+ * A plain-text answer with extra header lines (e.g. a 429 with
+ * `retry-after`), shaped like the Web path's `plainResponse`.
+ */
+export function errorHeadWith(status: number, headers: Record<string, string>, close: boolean): Uint8Array {
+  const reason = STATUS_REASON[status] ?? "Error";
+  const bodiless = status === 204 || status === 304 || status < 200;
+  const body = bodiless ? "" : reason;
+  let text = `HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain; charset=utf-8\r\nx-content-type-options: nosniff\r\n`;
+  for (const name in headers) text += `${name}: ${headers[name]}\r\n`;
+  text += `date: ${httpDate()}\r\n`;
+  if (!bodiless) text += `content-length: ${body.length}\r\n`;
+  if (close) text += "connection: close\r\n";
+  return encodeLatin1(text + "\r\n" + body);
 }

@@ -18,15 +18,23 @@
  * @module
  */
 
-import type { ProxyRequest } from "../services/types.ts";
+import type { HeaderLookup } from "../rules/request.ts";
+
+/** What a source criterion reads: the Web path's ProxyRequest and the fast path's request both fit. */
+export interface SourceView {
+  clientIp: string;
+  trustForwarded: boolean;
+  host: string;
+  headers: HeaderLookup;
+}
 import { ipChecker, parseIp } from "../rules/ip.ts";
 import type { OptionReader } from "./options.ts";
 
 /** Extracts the client IP a middleware should judge; "" when there is none. */
-export type IpExtractor = (proxy: ProxyRequest) => string;
+export type IpExtractor = (proxy: SourceView) => string;
 
 /** Extracts the key a request is counted under. */
-export type SourceExtractor = (proxy: ProxyRequest) => string;
+export type SourceExtractor = (proxy: SourceView) => string;
 
 /** Parsed `ipStrategy` options. */
 export interface IpStrategyOptions {
@@ -42,7 +50,7 @@ export interface IpStrategyOptions {
 export const remoteAddr: IpExtractor = (proxy) => proxy.clientIp;
 
 /** The X-Forwarded-For entries, trimmed, left to right; empty when untrusted or absent. */
-export function forwardedFor(proxy: ProxyRequest): string[] {
+export function forwardedFor(proxy: SourceView): string[] {
   if (!proxy.trustForwarded) return [];
   const value = proxy.headers.get("x-forwarded-for");
   if (!value) return [];

@@ -155,7 +155,7 @@ export class LoadBalancerService implements Service {
     if (!this.servers.every((s) => s.target.protocol === "http:")) return undefined;
     const pool = this.pool;
     const passHost = this.config.passHostHeader;
-    return async (exchange, headers, info, pathAndQuery) => {
+    return async (exchange, headers, info, pathAndQuery, responseEdits) => {
       const server = this.wrr.next(this.isUp);
       if (!server) {
         await exchange.write(errorHead(503, !exchange.head.keepAlive));
@@ -163,7 +163,12 @@ export class LoadBalancerService implements Service {
       }
       const head = `${exchange.head.method} ${server.basePath + pathAndQuery} HTTP/1.1\r\n` +
         upstreamHeaderLines(headers, info, passHost ? undefined : server.target.host);
-      return await relay(pool.http1, pool.timeouts, exchange, { target: server.target, head });
+      return await relay(pool.http1, pool.timeouts, exchange, {
+        target: server.target,
+        head,
+        responseLines: responseEdits?.lines,
+        dropResponse: responseEdits?.dropped,
+      });
     };
   }
 }

@@ -42,6 +42,7 @@ export type FastServe = (
   headers: readonly string[],
   info: ForwardedInfo,
   pathAndQuery: string,
+  responseEdits?: { readonly dropped: ReadonlySet<string>; readonly lines: string },
 ) => Promise<{ status: number; size: number | undefined }>;
 
 /** The health of one server, as the API reports it. */

@@ -8,6 +8,7 @@
 import { readOptions } from "../options.ts";
 import { ensureLeadingSlash, escapePath, splitPathQuery } from "../strip_prefix/raw_path.ts";
 import type { MiddlewareFactory } from "../types.ts";
+import { withFastStep } from "../fast.ts";
 
 /**
  * Builds `addPrefix` from `{ prefix }`. The query is kept as sent.
@@ -22,10 +23,16 @@ export const addPrefix: MiddlewareFactory = (options, context) => {
   const o = readOptions(context.name, options);
   o.unknownKeysCheck(["prefix"]);
   const prefix = escapePath(o.string("prefix", { required: true }));
-  return async (c, next) => {
-    const proxy = c.get("proxy");
-    const { path, query } = splitPathQuery(proxy.pathAndQuery);
-    proxy.pathAndQuery = ensureLeadingSlash(prefix + path) + query;
-    await next();
+  const add = (pathAndQuery: string) => {
+    const { path, query } = splitPathQuery(pathAndQuery);
+    return ensureLeadingSlash(prefix + path) + query;
   };
+  return withFastStep(async (c, next) => {
+    const proxy = c.get("proxy");
+    proxy.pathAndQuery = add(proxy.pathAndQuery);
+    await next();
+  }, (request) => {
+    request.pathAndQuery = add(request.pathAndQuery);
+    return undefined;
+  });
 };

@@ -9,7 +9,8 @@
 
 import { compileRe2 } from "../../rules/re2.ts";
 import { readOptions } from "../options.ts";
-import { type MiddlewareFactory, writableRequestHeaders, writableResponse } from "../types.ts";
+import { type MiddlewareFactory, type PorticoMiddleware, writableRequestHeaders, writableResponse } from "../types.ts";
+import { ResponseEdits, withFastStep } from "../fast.ts";
 import { replaceResponse } from "./replace_response.ts";
 
 const OPTION_NAMES = [
@@ -150,7 +151,7 @@ export const headers: MiddlewareFactory = (options, context) => {
     return undefined;
   };
 
-  return async (c, next) => {
+  const handler: PorticoMiddleware = async (c, next) => {
     const proxy = c.get("proxy");
     const req = proxy.request;
     const origin = proxy.headers.get("origin");
@@ -235,4 +236,22 @@ export const headers: MiddlewareFactory = (options, context) => {
     }
     if (res !== c.res) replaceResponse(c, res);
   };
+  // Without CORS, host checks or STS, the middleware only edits headers: it
+  // has a byte-level twin. Its final say per response header is fixed.
+  if (hasCors || checkHosts || useSTS) return handler;
+  const responseFinal = new Map<string, string | null>();
+  for (const [name, value] of secure) responseFinal.set(name, value);
+  for (const [name, value] of responseHeaders) responseFinal.set(name.toLowerCase(), value === "" ? null : value);
+  const requestLower = requestHeaders.map(([name, value]) => [name.toLowerCase(), value] as const);
+  return withFastStep(handler, (request) => {
+    for (const [name, value] of requestLower) {
+      if (value === "") request.headers.delete(name);
+      else request.headers.set(name, value);
+    }
+    if (responseFinal.size) {
+      const edits = request.responseEdits ??= new ResponseEdits();
+      for (const [name, value] of responseFinal) edits.offer(name, value);
+    }
+    return undefined;
+  });
 };

@@ -9,6 +9,7 @@
 import { readOptions } from "../options.ts";
 import { readSourceCriterion } from "../source_criterion.ts";
 import type { MiddlewareFactory } from "../types.ts";
+import { fastAnswer, withFastStep } from "../fast.ts";
 import { plainResponse } from "../access_common.ts";
 import { goDuration, maxDelayFor, TokenBuckets } from "./token_bucket.ts";
 
@@ -50,15 +51,19 @@ export const rateLimit: MiddlewareFactory = (options, context) => {
     burst,
     maxDelayMs: maxDelayFor(ratePerSecond),
   });
-  return async (c, next) => {
+  const refusal = (retryAfterMs: number) => ({
+    "retry-after": String(Math.max(1, Math.ceil(retryAfterMs / 1000))),
+    "x-retry-in": goDuration(retryAfterMs),
+  });
+  return withFastStep(async (c, next) => {
     const decision = buckets.take(sourceOf(c.get("proxy")), performance.now());
-    if (!decision.allowed) {
-      return plainResponse(429, {
-        "retry-after": String(Math.max(1, Math.ceil(decision.retryAfterMs / 1000))),
-        "x-retry-in": goDuration(decision.retryAfterMs),
-      });
-    }
+    if (!decision.allowed) return plainResponse(429, refusal(decision.retryAfterMs));
     if (decision.delayMs > 0) await new Promise((r) => setTimeout(r, decision.delayMs));
     await next();
-  };
+  }, (request) => {
+    const decision = buckets.take(sourceOf(request), performance.now());
+    if (!decision.allowed) return fastAnswer(429, refusal(decision.retryAfterMs), request.exchange.head.keepAlive);
+    if (decision.delayMs > 0) return new Promise((r) => setTimeout(() => r(undefined), decision.delayMs));
+    return undefined;
+  });
 };

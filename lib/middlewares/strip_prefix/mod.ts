@@ -7,6 +7,7 @@
 
 import { readOptions } from "../options.ts";
 import { type MiddlewareFactory, writableRequestHeaders } from "../types.ts";
+import { withFastStep } from "../fast.ts";
 import { ensureLeadingSlash, rawPrefixLength, splitPathQuery } from "./raw_path.ts";
 
 /**
@@ -33,16 +34,30 @@ export const stripPrefix: MiddlewareFactory = (options, context) => {
   prefixes.forEach((p, i) => {
     if (p.trim() === "") o.fail(`prefixes[${i}]`, "must not be empty");
   });
-  return async (c, next) => {
-    const proxy = c.get("proxy");
-    const { path, query } = splitPathQuery(proxy.pathAndQuery);
+  /** The stripped path and the prefix that matched, or undefined. */
+  const strip = (pathAndQuery: string): [string, string] | undefined => {
+    const { path, query } = splitPathQuery(pathAndQuery);
     for (const prefix of prefixes) {
       const n = rawPrefixLength(path, prefix);
       if (n === -1) continue;
-      proxy.pathAndQuery = ensureLeadingSlash(path.slice(n)) + query;
-      writableRequestHeaders(proxy).append("x-forwarded-prefix", prefix.trim());
-      break;
+      return [ensureLeadingSlash(path.slice(n)) + query, prefix.trim()];
+    }
+    return undefined;
+  };
+  return withFastStep(async (c, next) => {
+    const proxy = c.get("proxy");
+    const stripped = strip(proxy.pathAndQuery);
+    if (stripped) {
+      proxy.pathAndQuery = stripped[0];
+      writableRequestHeaders(proxy).append("x-forwarded-prefix", stripped[1]);
     }
     await next();
-  };
+  }, (request) => {
+    const stripped = strip(request.pathAndQuery);
+    if (stripped) {
+      request.pathAndQuery = stripped[0];
+      request.headers.append("x-forwarded-prefix", stripped[1]);
+    }
+    return undefined;
+  });
 };
