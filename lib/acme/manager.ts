@@ -491,7 +491,7 @@ export class AcmeManager {
           error: e.message,
           kind,
           failures: state.retry.failures,
-          failedAuthorizationsLastHour: state.retry.failedAuthzAt.length,
+          failedValidationsLastHour: state.retry.failedAuthzAt.length,
           retryAt: new Date(state.retry.nextAttempt).toISOString(),
           ...(e.problem ? { problem: e.problem } : {}),
         };
