@@ -157,6 +157,8 @@ export interface PublishedChallenge {
 export interface OrderHooks {
   /** Checked right before a new order is opened: false stops (a deposed manager opens none). */
   mayCreate?(): boolean;
+  /** Right before the new-order request: persist the intent (journal state `creating`). */
+  creating?(keyPem: string): Promise<void>;
   /** The CA created the order: persist it (the journal) before anything else happens. */
   created(order: { url: string; keyPem: string }): Promise<void>;
   /** Publish these answers (journal first, then the tokens) before the CA is told to validate. */
@@ -169,7 +171,8 @@ export interface OrderHooks {
 
 /** A journalled order to continue instead of opening a new one. */
 export interface ResumeOrder {
-  url: string;
+  /** Undefined when the journal only recorded the intent: the order is looked up at the CA. */
+  url?: string;
   /** The certificate key the order's CSR is (or will be) made from. */
   keyPem: string;
 }
@@ -254,9 +257,9 @@ async function runOrder(input: OrderInput, names: string[]): Promise<Certificate
     return resp;
   };
 
-  let order: AcmeOrder;
+  let order: AcmeOrder | undefined;
   let keyPem: string;
-  if (input.resume) {
+  if (input.resume?.url) {
     keyPem = input.resume.keyPem;
     const resp = await http.signedRequest(input.resume.url, null, { kid });
     if (resp.status === 404) {
@@ -268,20 +271,27 @@ async function runOrder(input: OrderInput, names: string[]): Promise<Certificate
     if (resp.status !== 200) throw problemError("resuming the journalled order", resp, now());
     order = decodeOrder(input.resume.url, resp.data);
     input.onResumed?.(order.status);
-    const wanted = [...names].sort().join(",");
-    if ([...order.identifiers].sort().join(",") !== wanted) {
+    if (!sameNames(order.identifiers, names)) {
       throw new OrderError(
-        `journalled order ${order.url} is for ${order.identifiers.join(", ")}, not ${
-          names.join(", ")
-        }`,
+        `journalled order ${order.url} is for ${order.identifiers.join(", ")}, not ${names.join(", ")}`,
         { kind: "network", orderDead: true },
       );
     }
-  } else {
-    keyPem = await createKey(config.keyType);
+  } else if (input.resume) {
+    // The previous manager died between asking for the order and journalling
+    // its URL: the order may exist. Find it rather than open a second one.
+    keyPem = input.resume.keyPem;
+    order = await findOpenOrder(post, kid, names);
+    if (order) {
+      input.onResumed?.(`${order.status} (found in the account's order list)`);
+      await input.hooks.created({ url: order.url, keyPem });
+    }
+  } else keyPem = await createKey(config.keyType);
+  if (!order) {
     if (input.hooks.mayCreate && !input.hooks.mayCreate()) {
       throw new OrderError("no longer the manager; no order opened", { kind: "network" });
     }
+    await input.hooks.creating?.(keyPem);
     const resp = await post(
       await http.getResourceUrl("newOrder"),
       { identifiers: names.map((value) => ({ type: "dns", value })) },
@@ -374,11 +384,12 @@ async function runOrder(input: OrderInput, names: string[]): Promise<Certificate
     order = decodeOrder(order.url, resp.data);
   }
   if (order.status === "processing" || order.status === "ready") {
+    const orderUrl = order.url;
     order = await settle(
       `order ${order.url}`,
       settleMs,
       pollMs,
-      async () => decodeOrder(order.url, (await post(order.url, null, [200], "order")).data),
+      async () => decodeOrder(orderUrl, (await post(orderUrl, null, [200], "order")).data),
       (o) => o.status === "valid" || o.status === "invalid",
     );
   }
@@ -391,6 +402,36 @@ async function runOrder(input: OrderInput, names: string[]): Promise<Certificate
     throw new AcmeResponseError("certificate download", "(body)", "is not a PEM certificate chain");
   }
   return { main, sans: names.slice(1), certPem, keyPem };
+}
+
+function sameNames(a: string[], b: string[]): boolean {
+  return [...a].sort().join(",") === [...b].sort().join(",");
+}
+
+/**
+ * An order of this account for exactly `names` that can still complete,
+ * from the account's `orders` list (RFC 8555 7.1.2.1; Pebble has it, Let's
+ * Encrypt does not, but it returns the existing pending order for the same
+ * names from new-order anyway). Undefined when there is none or no list.
+ */
+async function findOpenOrder(
+  post: (url: string, p: unknown, ok: number[], what: string) => Promise<{ data: unknown }>,
+  accountUrl: string,
+  names: string[],
+): Promise<AcmeOrder | undefined> {
+  const account = (await post(accountUrl, null, [200], "account")).data as { orders?: unknown };
+  if (typeof account?.orders !== "string") return undefined;
+  const list = (await post(account.orders, null, [200], "account orders")).data as {
+    orders?: unknown;
+  };
+  if (!Array.isArray(list?.orders)) return undefined;
+  // Newest last in Pebble's list; look from the end, and only at a few.
+  for (const u of list.orders.slice(-20).reverse()) {
+    if (typeof u !== "string") continue;
+    const o = decodeOrder(u, (await post(u, null, [200], "order")).data);
+    if (o.status !== "invalid" && sameNames(o.identifiers, names)) return o;
+  }
+  return undefined;
 }
 
 /** Polls `get` until `done`, at most `timeoutMs`. */

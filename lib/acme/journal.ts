@@ -26,8 +26,14 @@ import { decodeRetryState, encodeRetryState, type RetryState } from "./retry_pol
 import type { SecretBox } from "./secret_box.ts";
 import type { CertificateRecord } from "./storage.ts";
 
-/** Where an order in flight stands. */
-export type JournalState = "created" | "validating" | "finalizing";
+/**
+ * Where an order in flight stands. `creating`: written just before the
+ * new-order request, without a URL yet, so a manager dying between the CA
+ * creating the order and the journal recording it leaves a trace: its
+ * successor looks the order up in the account's order list (RFC 8555
+ * 7.1.2.1) instead of opening another.
+ */
+export type JournalState = "creating" | "created" | "validating" | "finalizing";
 
 /** One order in flight. */
 export interface JournalEntry {
@@ -35,6 +41,7 @@ export interface JournalEntry {
   main: string;
   /** main first, then the SANs. */
   domains: string[];
+  /** Empty while `creating`. */
   orderUrl: string;
   state: JournalState;
   /** Term of the manager that last wrote the entry. */
@@ -65,7 +72,7 @@ export interface OrderJournal {
   removeTokens?(tokens: string[]): Promise<void>;
 }
 
-const STATES: JournalState[] = ["created", "validating", "finalizing"];
+const STATES: JournalState[] = ["creating", "created", "validating", "finalizing"];
 
 /** Decodes a stored entry (key still sealed); throws naming the key and the field. */
 export function decodeJournalEntry(where: string, text: string): JournalEntry {
@@ -83,8 +90,12 @@ export function decodeJournalEntry(where: string, text: string): JournalEntry {
   need("resolver", typeof v.resolver === "string" && v.resolver !== "");
   need("main", typeof v.main === "string" && v.main !== "");
   need("domains", strings(v.domains) && (v.domains as string[]).length > 0);
-  need("orderUrl", typeof v.orderUrl === "string" && /^https?:\/\//.test(v.orderUrl));
   need("state", STATES.includes(v.state as JournalState));
+  need(
+    "orderUrl",
+    typeof v.orderUrl === "string" &&
+      (v.state === "creating" ? v.orderUrl === "" : /^https?:\/\//.test(v.orderUrl)),
+  );
   need("term", Number.isSafeInteger(v.term) && (v.term as number) >= 0);
   need("nodeId", typeof v.nodeId === "string");
   need("tokens", strings(v.tokens));

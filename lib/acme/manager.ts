@@ -411,6 +411,20 @@ export class AcmeManager {
       };
       const hooks: OrderHooks = {
         mayCreate: () => this.#active,
+        creating: async (keyPem) => {
+          entry = {
+            resolver,
+            main,
+            domains,
+            orderUrl: "",
+            state: "creating",
+            tokens: [],
+            keyPem,
+            createdAt: this.#now().toISOString(),
+            ...identity(),
+          };
+          await journal.save(entry);
+        },
         created: async ({ url, keyPem }) => {
           state.orderUrl = url;
           entry = {
@@ -448,7 +462,7 @@ export class AcmeManager {
         main,
         sans: wanted.sans,
         hooks,
-        resume: entry ? { url: entry.orderUrl, keyPem: entry.keyPem } : undefined,
+        resume: entry ? { url: entry.orderUrl || undefined, keyPem: entry.keyPem } : undefined,
         onAccount: (a) => this.options.storage.saveAccount(resolver, a),
         onResumed: (status) =>
           log.info("journalled order found at the CA", { resolver, domains, status }),
