@@ -1,5 +1,5 @@
 /**
- * `deno task chaos:acme [--rounds N] [--seed S]`: kills the ACME manager
+ * `deno task chaos:acme [--rounds N] [--seed S] [--ca-reaches-manager]`: kills the ACME manager
  * (`kill -9`) at random points of orders, N times (default 24), in a
  * three-process cluster with real etcd and Pebble, then prints the orders
  * Pebble saw per domain. Exit status 1 if any domain got more than one order
@@ -19,8 +19,12 @@ const result = await runAcmeChaos({
   rounds,
   seed: seedText ? Number(seedText) : undefined,
   log: console.log,
+  caReachesManager: Deno.args.includes("--ca-reaches-manager"),
 });
 const counts = Object.values(result.ordersPerDomain);
+for (const [d, lines] of Object.entries(result.diagnostics)) {
+  console.log(`--- ${d}: ${result.ordersPerDomain[d]} orders\n${lines.join("\n")}`);
+}
 const duplicates = counts.filter((n) => n > 1).length;
 console.log(
   `seed ${result.seed}: ${result.kills} manager kills, ${result.domains.length} domains; ` +
