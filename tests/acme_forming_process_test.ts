@@ -82,7 +82,9 @@ Deno.test({
       );
       const last = Math.max(...served);
       console.log(
-        `n3 joined (API up ${(joinedAt - spawnedAt).toFixed(0)} ms after spawn); every node serves every certificate ${
+        `n3 joined (API up ${
+          (joinedAt - spawnedAt).toFixed(0)
+        } ms after spawn); every node serves every certificate ${
           (last - joinedAt).toFixed(0)
         } ms after it joined (${(last - spawnedAt).toFixed(0)} ms after spawn)`,
       );
@@ -153,7 +155,9 @@ Deno.test({
       await Promise.all([cluster.start(0), cluster.start(1)]);
       const m = await cluster.manager();
       const root = await pebble.rootPem();
-      await Promise.all(nodes.slice(0, 2).map((n) => servedAt(n.securePort, "absent.test", root, 20_000)));
+      await Promise.all(
+        nodes.slice(0, 2).map((n) => servedAt(n.securePort, "absent.test", root, 20_000)),
+      );
       const missing = cluster.clusterAddress(2);
       const line = nodes[m.i].output.split("\n").find((l) => l.includes("member absent"));
       assert.ok(line, "the absent member is logged");

@@ -250,7 +250,12 @@ Deno.test("CA responses: decoded strictly, errors name the object and field", ()
       decodeAuthorization("https://ca.test/authz/1", {
         status: "pending",
         identifier: { value: "a.test" },
-        challenges: [{ type: "http-01", url: "https://ca.test/c", status: "pending", token: "../x" }],
+        challenges: [{
+          type: "http-01",
+          url: "https://ca.test/c",
+          status: "pending",
+          token: "../x",
+        }],
       }),
     /challenges\[0\].*field "token" must be base64url/,
   );

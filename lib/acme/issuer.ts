@@ -273,7 +273,9 @@ async function runOrder(input: OrderInput, names: string[]): Promise<Certificate
     input.onResumed?.(order.status);
     if (!sameNames(order.identifiers, names)) {
       throw new OrderError(
-        `journalled order ${order.url} is for ${order.identifiers.join(", ")}, not ${names.join(", ")}`,
+        `journalled order ${order.url} is for ${order.identifiers.join(", ")}, not ${
+          names.join(", ")
+        }`,
         { kind: "network", orderDead: true },
       );
     }
