@@ -124,12 +124,20 @@ ${
       assert.match(bad.lastError ?? "", /bad_domain/i, `error names the domain: ${bad.lastError}`);
       const failedAt = Date.now();
       const wait = Date.parse(bad.nextAttempt!) - failedAt;
-      assert.ok(wait > 50_000, `next attempt ${wait} ms away (backoff base is 60 s)`);
+      // A CA rejection is not retried in a loop: looked at again after a day.
+      assert.ok(wait > 23 * 3600_000, `next attempt ${wait} ms away (CA rejection: 24 h)`);
+      assert.equal((bad as { failureKind?: string }).failureKind, "rejected");
       const logLine = proxy.logs.find((l) =>
-        l.includes("certificate order failed") && l.includes(BAD)
+        l.includes("certificate refused by the CA") && l.includes(BAD)
       );
-      assert.ok(logLine, "the failure is logged with the domain");
-      assert.ok(JSON.parse(logLine).error, "the log line carries the CA's reason");
+      assert.ok(logLine, "the refusal is logged with the domain");
+      const logged = JSON.parse(logLine);
+      assert.ok(logged.error, "the log line carries the CA's reason");
+      assert.match(
+        logged.problem?.type ?? "",
+        /acme:error:(malformed|rejectedIdentifier)/,
+        "and its problem document",
+      );
       // No tight loop: a while later it has still been tried only once.
       await new Promise((r) => setTimeout(r, 1500));
       const later = view().find((v) => v.domains[0] === BAD)!;

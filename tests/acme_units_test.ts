@@ -3,10 +3,12 @@ import { MemoryKVStore } from "../lib/kv/memory.ts";
 import { Logger } from "../lib/log/logger.ts";
 import { ChallengeAnswers } from "../lib/acme/challenges.ts";
 import { AcmeManager } from "../lib/acme/manager.ts";
-import { parseRetryAfter, renewalDue, retryDelayMs } from "../lib/acme/renewal.ts";
+import { parseRetryAfter, renewalDue } from "../lib/acme/renewal.ts";
 import { SecretBox } from "../lib/acme/secret_box.ts";
 import { FileStorage } from "../lib/acme/storage.ts";
-import type { OrderInput } from "../lib/acme/issuer.ts";
+import { OrderError, type OrderInput } from "../lib/acme/issuer.ts";
+import { MemoryOrderJournal } from "../lib/acme/journal.ts";
+import type { CertificateRecord } from "../lib/acme/storage.ts";
 import { parseCertificate } from "../lib/tls/certificate.ts";
 import { generateSelfSigned } from "../lib/tls/self_signed.ts";
 import { CertificateStore } from "../lib/tls/store.ts";
@@ -27,15 +29,7 @@ Deno.test("renewalDue: a third of the lifetime (30 days of 90)", () => {
   }
 });
 
-Deno.test("retry delays grow exponentially, are capped, and honour Retry-After", () => {
-  assert.deepEqual([1, 2, 3, 4].map((n) => retryDelayMs(n, undefined, 1000)), [
-    1000,
-    2000,
-    4000,
-    8000,
-  ]);
-  assert.equal(retryDelayMs(40, undefined, 1000), 24 * 3600_000);
-  assert.equal(retryDelayMs(1, 30_000, 1000), 30_000);
+Deno.test("parseRetryAfter reads seconds and HTTP-dates (re-exported from the retry policy)", () => {
   const now = new Date("2026-01-01T00:00:00Z");
   assert.equal(parseRetryAfter("120", now), 120_000);
   assert.equal(parseRetryAfter("Thu, 01 Jan 2026 00:01:00 GMT", now), 60_000);
@@ -125,7 +119,6 @@ Deno.test("manager: renews once in the window (clock passed in), a failing domai
     tlsStore: tls,
     log: quiet,
     now: () => now,
-    backoffBaseMs: 60_000,
     order: async (input: OrderInput) => {
       orders.push(input.main);
       if (input.main === "bad.test") {
@@ -153,7 +146,7 @@ Deno.test("manager: renews once in the window (clock passed in), a failing domai
   assert.equal(
     new Date(bad.nextAttempt!).getTime() - now.getTime(),
     3_600_000,
-    "Retry-After honoured over the 60 s base",
+    "Retry-After honoured over the 5 s base",
   );
 
   // 59 days later nothing is due; at 61 days both good ones renew exactly once.
@@ -176,4 +169,102 @@ Deno.test("manager: renews once in the window (clock passed in), a failing domai
     "the TLS store switched to the renewed certificate",
   );
   manager.deactivate();
+});
+
+Deno.test("manager: a new manager resumes the journalled order and continues the retry state", async () => {
+  const g = await generateSelfSigned();
+  const tls = new CertificateStore(parseCertificate("d", g.certPem, g.keyPem, "default"));
+  let now = new Date("2026-06-01T00:00:00Z");
+  const resolvers: Record<string, CertificateResolverConfig> = {
+    le: {
+      acme: {
+        caServer: "x",
+        storage: "",
+        keyType: "EC256",
+        caCertificates: [],
+        httpChallenge: { entryPoint: "web" },
+      },
+    },
+  };
+  const saved: string[] = [];
+  const storage = {
+    loadAccount: () => Promise.resolve({ keyPem: "k", url: "u" }),
+    saveAccount: () => Promise.resolve(),
+    loadCertificates: () => Promise.resolve({ certificates: [], errors: [] }),
+    saveCertificate: (_r: string, c: { main: string }) => {
+      saved.push(c.main);
+      return Promise.resolve();
+    },
+  };
+  // One journal shared by both managers, as the KV is in a cluster.
+  const journal = new MemoryOrderJournal(storage.saveCertificate);
+  const calls: { by: string; resume?: string }[] = [];
+  const make = (by: string, order: (i: OrderInput) => Promise<CertificateRecord>) =>
+    new AcmeManager({
+      resolvers,
+      storage,
+      journal,
+      challenges: new ChallengeAnswers(tls),
+      tlsStore: tls,
+      log: quiet,
+      now: () => now,
+      identity: () => ({ term: by === "m1" ? 1 : 2, nodeId: by }),
+      order: (i) => {
+        calls.push({ by, resume: i.resume?.url });
+        return order(i);
+      },
+    });
+  const wanted = [{ resolver: "le", main: "a.test", sans: [], routers: [] }];
+  // m1 opens the order (journalled) and then the CA cannot reach the challenge.
+  const m1 = make("m1", async (i) => {
+    await i.hooks.creating?.("KEY");
+    await i.hooks.created({ url: "https://ca.test/order/1", keyPem: "KEY" });
+    throw new OrderError("connection refused", { kind: "network" });
+  });
+  m1.setWanted(wanted);
+  await m1.activate();
+  await m1.idle();
+  m1.deactivate();
+  const journalled = await journal.load("le", "a.test");
+  assert.equal(journalled?.orderUrl, "https://ca.test/order/1", "a live order stays journalled");
+  assert.equal(journalled?.nodeId, "m1");
+
+  // m2 takes over at once: the retry state (5 s) is honoured, not reset.
+  const m2 = make("m2", async (i) => {
+    const c = await generateSelfSigned({ dnsNames: [i.main], notBefore: now, days: 90 });
+    return { main: i.main, sans: [], certPem: c.certPem, keyPem: c.keyPem };
+  });
+  m2.setWanted(wanted);
+  await m2.activate();
+  await m2.idle();
+  assert.deepEqual(calls, [{ by: "m1", resume: undefined }], "m2 waits for the backoff");
+  assert.equal(m2.view()[0].state, "backoff");
+  assert.equal(m2.view()[0].failureKind, "network");
+  now = new Date(now.getTime() + 5000);
+  await m2.reconcile();
+  await m2.idle();
+  assert.deepEqual(calls[1], { by: "m2", resume: "https://ca.test/order/1" }, "resumed, not new");
+  assert.deepEqual(saved, ["a.test"]);
+  assert.equal(await journal.load("le", "a.test"), undefined, "journal cleared with the store");
+  assert.equal(m2.view()[0].failures, 0);
+  m2.deactivate();
+
+  // A CA rejection is not retried in a loop: the next attempt is a day later.
+  const m3 = make("m3", () => {
+    throw new OrderError("blocked", {
+      kind: "rejected",
+      problem: { type: "urn:ietf:params:acme:error:rejectedIdentifier" },
+    });
+  });
+  m3.setWanted([{ resolver: "le", main: "b.test", sans: [], routers: [] }]);
+  await m3.activate();
+  await m3.idle();
+  for (let i = 0; i < 5; i++) {
+    now = new Date(now.getTime() + 3600_000);
+    await m3.reconcile();
+    await m3.idle();
+  }
+  assert.equal(calls.filter((c) => c.by === "m3").length, 1, "one attempt in 5 hours");
+  assert.equal(m3.view()[0].problem?.type, "urn:ietf:params:acme:error:rejectedIdentifier");
+  m3.deactivate();
 });

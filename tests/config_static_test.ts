@@ -147,6 +147,7 @@ Deno.test("section defaults", () => {
     storage: "acme.json",
     keyType: "EC256",
     caCertificates: [],
+    clusterReadyTimeout: 30_000,
     tlsChallenge: {},
   });
   assert.deepEqual(config.cluster, {

@@ -5,6 +5,11 @@
  * renewal window. Orders run independently: one failing domain backs off
  * on its own and never blocks the others.
  *
+ * Every order is journalled ({@linkcode OrderJournal}) before its challenges
+ * are published, and a journalled order is resumed rather than placed
+ * again; retries follow the pure policy in ./retry_policy.ts, whose state is
+ * stored with the journal so a new manager continues it.
+ *
  * The view registered as `certificates` is `CertificateView[]`.
  *
  * @module
@@ -17,13 +22,25 @@ import { parseCertificate, pemBlocks, type StoredCertificate } from "../tls/cert
 import type { CertificateStore } from "../tls/store.ts";
 import type { ChallengeSink } from "./challenges.ts";
 import { certificateKey, type WantedCertificate } from "./domains.ts";
-import { createKey, orderCertificate, type OrderInput } from "./issuer.ts";
 import {
-  RENEWAL_CHECK_INTERVAL_MS,
-  renewalCheckIntervalMs,
-  renewalDue,
-  retryDelayMs,
-} from "./renewal.ts";
+  createKey,
+  orderCertificate,
+  type OrderError,
+  type OrderHooks,
+  type OrderInput,
+  type PublishedChallenge,
+} from "./issuer.ts";
+import { type JournalEntry, MemoryOrderJournal, type OrderJournal } from "./journal.ts";
+import type { ReadinessReport } from "./readiness.ts";
+import { RENEWAL_CHECK_INTERVAL_MS, renewalCheckIntervalMs, renewalDue } from "./renewal.ts";
+import {
+  afterFailure,
+  FAILED_AUTHZ_WINDOW_MS,
+  type FailureKind,
+  mayAttempt,
+  type ProblemDocument,
+  type RetryState,
+} from "./retry_policy.ts";
 import type { AcmeStorage, CertificateRecord, ResealReport } from "./storage.ts";
 
 /** One certificate as the API, dashboard and metrics see it. */
@@ -40,16 +57,31 @@ export interface CertificateView {
   state: "missing" | "valid" | "renewing" | "ordering" | "backoff";
   failures: number;
   lastError?: string;
+  /** How the last failure was classified (see lib/acme/retry_policy.ts). */
+  failureKind?: FailureKind;
+  /** The CA's problem document of the last failure. */
+  problem?: ProblemDocument;
+  /** Failed authorizations within the last hour (at most 5 before a forced wait). */
+  failedAuthorizationsLastHour?: number;
   /** ISO 8601, when in backoff. */
   nextAttempt?: string;
+  /** The last readiness wait before validation: which members confirmed, and how long it took. */
+  readiness?: ReadinessReport;
+  /** URL of the order in flight (journalled), while ordering. */
+  orderUrl?: string;
   routers: string[];
 }
 
 interface OrderState {
-  failures: number;
-  nextAttempt: number;
-  lastError?: string;
+  retry?: RetryState;
   ordering: boolean;
+  orderUrl?: string;
+}
+
+/** Who writes journal entries: the term and node of this manager. */
+export interface ManagerIdentity {
+  term: number;
+  nodeId: string;
 }
 
 /** Options of {@linkcode AcmeManager}. */
@@ -64,8 +96,16 @@ export interface AcmeManagerOptions {
   order?: (input: OrderInput) => Promise<CertificateRecord>;
   /** Orders in flight at once; default 4. */
   concurrency?: number;
-  /** First retry delay; default 60 s. */
-  backoffBaseMs?: number;
+  /** Orders in flight and retry states; default in memory (single node). */
+  journal?: OrderJournal;
+  /** This manager's term and node id for journal entries; default term 0, "standalone". */
+  identity?: () => ManagerIdentity;
+  /**
+   * The readiness gate: resolves once the published answers can be served
+   * where the CA may look (bounded); default none (single node: its own
+   * listener is awaited before activation).
+   */
+  gate?: (resolver: string, challenges: PublishedChallenge[]) => Promise<ReadinessReport>;
   /** Told after each successful order (metrics, tests). */
   onIssued?: (resolver: string, record: CertificateRecord) => void;
   /** Told after each failed order. */
@@ -84,6 +124,8 @@ export class AcmeManager {
     { resolver: string; record: CertificateRecord; stored: StoredCertificate; serial?: string }
   >();
   #states = new Map<string, OrderState>();
+  #readiness = new Map<string, ReadinessReport>();
+  readonly #journal: OrderJournal;
   #active = false;
   #timer?: ReturnType<typeof setInterval>;
   #retryTimer?: ReturnType<typeof setTimeout>;
@@ -103,6 +145,8 @@ export class AcmeManager {
 
   constructor(private readonly options: AcmeManagerOptions) {
     this.#now = options.now ?? (() => new Date());
+    this.#journal = options.journal ??
+      new MemoryOrderJournal((r, c) => options.storage.saveCertificate(r, c));
     this.#checkIntervalMs = renewalCheckIntervalMs(options.env ?? (() => undefined));
   }
 
@@ -167,6 +211,9 @@ export class AcmeManager {
     if (!this.#active) return;
     await this.#reseal();
     if (!this.#active) return;
+    await this.#loadRetries();
+    await this.#cleanStaleTokens();
+    if (!this.#active) return;
     if (this.#checkIntervalMs !== RENEWAL_CHECK_INTERVAL_MS) {
       this.options.log.warn("renewal check interval shortened by a test hook", {
         intervalMs: this.#checkIntervalMs,
@@ -208,6 +255,52 @@ export class AcmeManager {
     }
   }
 
+  /** Loads every certificate's retry state, so a new manager does not start each from zero. */
+  async #loadRetries(): Promise<void> {
+    for (const resolver of Object.keys(this.options.resolvers)) {
+      try {
+        for (const [main, retry] of await this.#journal.loadRetries(resolver)) {
+          for (const [key, w] of this.#wanted) {
+            if (w.resolver === resolver && w.main === main) {
+              this.#states.set(key, { ...(this.#states.get(key) ?? { ordering: false }), retry });
+            }
+          }
+          this.#pendingRetries.set(`${resolver}/${main}`, retry);
+        }
+      } catch (err) {
+        this.options.log.warn("retry states unreadable; those domains start from zero", {
+          resolver,
+          error: (err as Error).message,
+        });
+      }
+    }
+  }
+  /** Retry states loaded for certificates not (yet) wanted, by `resolver/main`. */
+  #pendingRetries = new Map<string, RetryState>();
+
+  /**
+   * After a manager change: removes challenge tokens that no journalled
+   * order references (left by a manager that died between publishing and
+   * cleaning up). Tokens of journalled orders stay: the CA may be
+   * validating them right now, and the resumed order needs them.
+   */
+  async #cleanStaleTokens(): Promise<void> {
+    if (!this.#journal.staleTokens || !this.#journal.removeTokens) return;
+    try {
+      const stale = await this.#journal.staleTokens();
+      if (stale.length) {
+        await this.#journal.removeTokens(stale);
+        this.options.log.info("removed stale challenge tokens of an earlier manager", {
+          count: stale.length,
+        });
+      }
+    } catch (err) {
+      this.options.log.warn("stale challenge tokens not removed", {
+        error: (err as Error).message,
+      });
+    }
+  }
+
   /** Stops ordering (lost the manager role, or shutdown). Orders in flight finish but are not retried. */
   deactivate(): void {
     this.#active = false;
@@ -244,11 +337,12 @@ export class AcmeManager {
     for (const [key, wanted] of this.#wanted) {
       const held = this.#held.get(key);
       if (held && !renewalDue(held.stored.notBefore, held.stored.notAfter, now)) continue;
-      const state = this.#states.get(key) ?? { failures: 0, nextAttempt: 0, ordering: false };
+      const state = this.#states.get(key) ??
+        { ordering: false, retry: this.#pendingRetries.get(`${wanted.resolver}/${wanted.main}`) };
       this.#states.set(key, state);
       if (state.ordering) continue;
-      if (state.nextAttempt > now.getTime()) {
-        nextRetry = Math.min(nextRetry, state.nextAttempt);
+      if (!mayAttempt(state.retry, now.getTime())) {
+        nextRetry = Math.min(nextRetry, state.retry!.nextAttempt);
         continue;
       }
       if (this.#running >= limit) {
@@ -272,52 +366,167 @@ export class AcmeManager {
     state.ordering = true;
     this.#running++;
     const domains = [wanted.main, ...wanted.sans];
+    const { resolver, main } = wanted;
     const log = this.options.log;
-    const config = this.options.resolvers[wanted.resolver].acme;
+    const config = this.options.resolvers[resolver].acme;
+    const journal = this.#journal;
+    const sink = this.options.challenges;
+    const identity = () => this.options.identity?.() ?? { term: 0, nodeId: "standalone" };
+    let entry: JournalEntry | undefined;
+    /** The order ended (issued, or can never complete): its tokens go. */
+    let ended = false;
     try {
-      let account = await this.options.storage.loadAccount(wanted.resolver);
+      entry = await journal.load(resolver, main).catch((err) => {
+        log.error("journalled order unreadable; a new order will be placed", {
+          resolver,
+          domains,
+          error: (err as Error).message,
+        });
+        return undefined;
+      });
+      if (entry && entry.domains.join(",") !== domains.join(",")) {
+        // The router's names changed since: that order cannot give the certificate wanted now.
+        await journal.remove(resolver, main);
+        entry = undefined;
+      }
+      let account = await this.options.storage.loadAccount(resolver);
       if (!account) {
         account = { email: config.email, keyPem: await createKey("EC256") };
-        await this.options.storage.saveAccount(wanted.resolver, account);
+        await this.options.storage.saveAccount(resolver, account);
       }
-      log.info("ordering certificate", { resolver: wanted.resolver, domains });
+      if (entry) {
+        log.info("resuming journalled order", {
+          resolver,
+          domains,
+          orderUrl: entry.orderUrl,
+          state: entry.state,
+          journalledBy: entry.nodeId,
+          journalledAtTerm: entry.term,
+        });
+      } else log.info("ordering certificate", { resolver, domains });
+      state.orderUrl = entry?.orderUrl;
+      const save = async (change: Partial<JournalEntry>) => {
+        entry = { ...entry!, ...change, ...identity() };
+        await journal.save(entry);
+      };
+      const hooks: OrderHooks = {
+        mayCreate: () => this.#active,
+        creating: async (keyPem) => {
+          entry = {
+            resolver,
+            main,
+            domains,
+            orderUrl: "",
+            state: "creating",
+            tokens: [],
+            keyPem,
+            createdAt: this.#now().toISOString(),
+            ...identity(),
+          };
+          await journal.save(entry);
+        },
+        created: async ({ url, keyPem }) => {
+          state.orderUrl = url;
+          entry = {
+            resolver,
+            main,
+            domains,
+            orderUrl: url,
+            state: "created",
+            tokens: [],
+            keyPem,
+            createdAt: this.#now().toISOString(),
+            ...identity(),
+          };
+          await journal.save(entry);
+        },
+        publish: async (challenges) => {
+          // Journal first: a manager dying after the tokens went out leaves
+          // them referenced, so its successor neither loses nor leaks them.
+          await save({
+            tokens: [...new Set([...entry!.tokens, ...challenges.map((c) => c.token)])],
+          });
+          for (const c of challenges) await sink.putHttp(c.token, c.keyAuthorization);
+        },
+        ready: async (challenges) => {
+          if (!this.#active) throw new Error("no longer the manager; validation not requested");
+          const report = await this.options.gate?.(resolver, challenges);
+          if (report) this.#readiness.set(key, report);
+          if (!this.#active) throw new Error("no longer the manager; validation not requested");
+        },
+        progress: (s) => save({ state: s }),
+      };
       const record = await (this.options.order ?? orderCertificate)({
         config,
         account,
-        main: wanted.main,
+        main,
         sans: wanted.sans,
-        challenges: this.options.challenges,
-        onAccount: (a) => this.options.storage.saveAccount(wanted.resolver, a),
+        hooks,
+        resume: entry ? { url: entry.orderUrl || undefined, keyPem: entry.keyPem } : undefined,
+        onAccount: (a) => this.options.storage.saveAccount(resolver, a),
+        onResumed: (status) =>
+          log.info("journalled order found at the CA", { resolver, domains, status }),
+        now: this.#now,
       });
       if (!this.#active) throw new Error("no longer the manager; certificate not stored");
-      await this.options.storage.saveCertificate(wanted.resolver, record);
-      const err = this.install(wanted.resolver, record);
+      await journal.complete(resolver, record);
+      ended = true;
+      const err = this.install(resolver, record);
       if (err) throw new Error(err);
-      this.#states.delete(key);
+      state.retry = undefined;
+      this.#pendingRetries.delete(`${resolver}/${main}`);
       this.issued++;
-      log.info("certificate obtained", { resolver: wanted.resolver, domains });
-      this.options.onIssued?.(wanted.resolver, record);
+      log.info("certificate obtained", { resolver, domains });
+      this.options.onIssued?.(resolver, record);
     } catch (err) {
-      const e = err as Error & { retryAfterMs?: number };
-      state.failures++;
-      state.lastError = e.message;
-      state.nextAttempt = this.#now().getTime() +
-        retryDelayMs(state.failures, e.retryAfterMs, this.options.backoffBaseMs);
+      const e = err as Partial<OrderError> & Error;
+      const kind: FailureKind = e.kind ?? "network";
+      if (e.orderDead && entry) {
+        ended = true;
+        await journal.remove(resolver, main).catch(() => {});
+      }
       this.failures++;
-      this.failuresByResolver.set(
-        wanted.resolver,
-        (this.failuresByResolver.get(wanted.resolver) ?? 0) + 1,
-      );
-      log.error("certificate order failed", {
-        resolver: wanted.resolver,
-        domains,
-        error: e.message,
-        failures: state.failures,
-        retryAt: new Date(state.nextAttempt).toISOString(),
-      });
-      this.options.onFailed?.(wanted.resolver, domains, e);
+      this.failuresByResolver.set(resolver, (this.failuresByResolver.get(resolver) ?? 0) + 1);
+      if (this.#active) {
+        state.retry = afterFailure(state.retry, {
+          kind,
+          message: e.message,
+          failedAuthorizations: e.failedAuthorizations ?? 0,
+          retryAfterMs: e.retryAfterMs,
+          problem: e.problem,
+        }, this.#now().getTime());
+        this.#pendingRetries.set(`${resolver}/${main}`, state.retry);
+        await journal.saveRetry(resolver, main, state.retry).catch((err2) =>
+          log.warn("retry state not stored", { resolver, domains, error: (err2 as Error).message })
+        );
+        const fields = {
+          resolver,
+          domains,
+          error: e.message,
+          kind,
+          failures: state.retry.failures,
+          failedValidationsLastHour: state.retry.failedAuthzAt.length,
+          retryAt: new Date(state.retry.nextAttempt).toISOString(),
+          ...(e.problem ? { problem: e.problem } : {}),
+        };
+        if (kind === "rejected") {
+          log.error("certificate refused by the CA; not retried before retryAt", fields);
+        } else log.error("certificate order failed", fields);
+      } else {
+        // Deposed mid-order: the successor resumes the journalled order.
+        log.warn("order interrupted by losing the manager role", {
+          resolver,
+          domains,
+          error: e.message,
+        });
+      }
+      this.options.onFailed?.(resolver, domains, e);
     } finally {
+      if (ended && entry && this.#active) {
+        for (const t of entry.tokens) await sink.removeHttp(t).catch(() => {});
+      }
       state.ordering = false;
+      state.orderUrl = undefined;
       this.#running--;
       if (this.#active) this.reconcile();
     }
@@ -332,6 +541,7 @@ export class AcmeManager {
       const wanted = this.#wanted.get(key);
       const held = this.#held.get(key);
       const state = this.#states.get(key);
+      const retry = state?.retry;
       const resolver = wanted?.resolver ?? held!.resolver;
       const domains = wanted
         ? [wanted.main, ...wanted.sans]
@@ -348,16 +558,26 @@ export class AcmeManager {
           : undefined,
         state: state?.ordering
           ? "ordering"
-          : state && state.failures > 0 && state.nextAttempt > now.getTime()
+          : retry && retry.nextAttempt > now.getTime()
           ? "backoff"
           : !held
           ? "missing"
           : due
           ? "renewing"
           : "valid",
-        failures: state?.failures ?? 0,
-        lastError: state?.lastError,
-        nextAttempt: state?.failures ? new Date(state.nextAttempt).toISOString() : undefined,
+        failures: retry?.failures ?? 0,
+        lastError: retry?.lastError,
+        ...(retry
+          ? {
+            failureKind: retry.kind,
+            problem: retry.problem,
+            failedAuthorizationsLastHour: retry.failedAuthzAt
+              .filter((t) => t > now.getTime() - FAILED_AUTHZ_WINDOW_MS).length,
+            nextAttempt: new Date(retry.nextAttempt).toISOString(),
+          }
+          : {}),
+        ...(this.#readiness.has(key) ? { readiness: this.#readiness.get(key) } : {}),
+        ...(state?.orderUrl ? { orderUrl: state.orderUrl } : {}),
         routers: wanted?.routers ?? [],
       });
     }

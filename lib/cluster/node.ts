@@ -150,6 +150,8 @@ export class ClusterNode {
   #transfers: Promise<void>[] = [];
   #queue: Promise<unknown> = Promise.resolve();
   #record?: LeaderRecord;
+  /** Signed request paths other modules serve (see {@linkcode route}). */
+  readonly #routes = new Map<string, (body: string) => Promise<unknown>>();
   #announced = false;
   #stopped = false;
 
@@ -217,6 +219,56 @@ export class ClusterNode {
   on(event: "becameManager" | "lostManager", listener: Listener): () => void {
     this.#listeners[event].add(listener);
     return () => this.#listeners[event].delete(listener);
+  }
+
+  /** The configured peers' addresses (their election ids). */
+  get peers(): string[] {
+    return [...this.#o.peers];
+  }
+
+  /** This node's id. */
+  get nodeId(): string {
+    return this.#o.nodeId;
+  }
+
+  /**
+   * Serves another request path on the peer channel, with the same
+   * authentication as election messages (signed request, signed reply).
+   * `handler` gets the verified body and returns the reply (JSON-encoded);
+   * a handler that throws answers 400 with its message (it names the bad
+   * field), counted as `malformed`. Returns an unregister function.
+   */
+  route(path: string, handler: (body: string) => Promise<unknown>): () => void {
+    if (requestTypeForPath(path)) throw new Error(`${path} is an election path`);
+    this.#routes.set(path, handler);
+    return () => this.#routes.delete(path);
+  }
+
+  /**
+   * Sends a signed POST of `body` to `peer` on `path` and returns the reply
+   * body once its signature is verified. Throws naming the peer when it is
+   * unreachable, refuses, or the reply is not authentic.
+   */
+  async call(peer: string, path: string, body: string, timeoutMs: number): Promise<string> {
+    const headers = await this.#auth.sign({ method: "POST", path, body }, Date.now());
+    const res = await this.#o.fetch(`http://${peer}${path}`, {
+      method: "POST",
+      headers: { ...headers, "content-type": "application/json" },
+      body,
+      signal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout(timeoutMs)]),
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`peer ${peer} answered ${res.status}: ${text.slice(0, 200)}`);
+    const verdict = await this.#auth.verify(
+      { method: "REPLY", path, body: text },
+      res.headers,
+      Date.now(),
+    );
+    if (!verdict.ok) {
+      this.#count(verdict.reason, `reply from ${peer}: ${verdict.message}`, peer);
+      throw new Error(`reply from peer ${peer} refused: ${verdict.message}`);
+    }
+    return text;
   }
 
   /** True once this node is manager and holds the leader record. */
@@ -426,6 +478,10 @@ export class ClusterNode {
   async #handle(req: Request, remote: string): Promise<Response> {
     const url = new URL(req.url);
     const type = requestTypeForPath(url.pathname);
+    const route = this.#routes.get(url.pathname);
+    if (req.method === "POST" && !type && route) {
+      return await this.#handleRoute(req, url, route, remote);
+    }
     if (req.method !== "POST" || !type) {
       return this.#refuse(
         "badRequest",
@@ -455,6 +511,34 @@ export class ClusterNode {
     if (peer) peer.lastContact = Date.now();
     const reply = await this.#apply(this.#election.receive(message, performance.now()), message);
     if (!reply) return new Response(null, { status: 204 });
+    const text = JSON.stringify(reply);
+    const headers = await this.#auth.sign(
+      { method: "REPLY", path: url.pathname, body: text },
+      Date.now(),
+    );
+    return new Response(text, { headers: { ...headers, "content-type": "application/json" } });
+  }
+
+  async #handleRoute(
+    req: Request,
+    url: URL,
+    route: (body: string) => Promise<unknown>,
+    remote: string,
+  ): Promise<Response> {
+    const body = new Uint8Array(await req.arrayBuffer());
+    if (body.length > MAX_BODY) return this.#refuse("badRequest", "body too large", remote, 413);
+    const verdict = await this.#auth.verify(
+      { method: "POST", path: url.pathname, body },
+      req.headers,
+      Date.now(),
+    );
+    if (!verdict.ok) return this.#refuse(verdict.reason, verdict.message, remote, 401);
+    let reply: unknown;
+    try {
+      reply = await route(new TextDecoder().decode(body));
+    } catch (e) {
+      return this.#refuse("malformed", (e as Error).message, remote, 400);
+    }
     const text = JSON.stringify(reply);
     const headers = await this.#auth.sign(
       { method: "REPLY", path: url.pathname, body: text },

@@ -195,6 +195,9 @@ const acmeSchema = obj({
   storage: str({ default: "acme.json" }),
   keyType: enumOf(["EC256", "EC384", "RSA2048", "RSA4096"], { default: "EC256", ignoreCase: true }),
   caCertificates: stringList(),
+  // Cluster only: how long the manager waits for every member to confirm it
+  // serves the challenge before asking the CA to validate (issue 16).
+  clusterReadyTimeout: duration({ default: "30s", min: 0 }),
   httpChallenge: obj({ entryPoint: str({ required: true }) }),
   tlsChallenge: obj({}, { allowBoolean: true }),
 }, {

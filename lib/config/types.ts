@@ -93,6 +93,8 @@ export interface CertificateResolverConfig {
     storage: string;
     keyType: "EC256" | "EC384" | "RSA2048" | "RSA4096";
     caCertificates: string[];
+    /** Milliseconds the manager waits for every cluster member to serve a challenge; default 30 000. */
+    clusterReadyTimeout?: number;
     httpChallenge?: { entryPoint: string };
     tlsChallenge?: Record<string, never>;
   };

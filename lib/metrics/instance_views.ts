@@ -54,6 +54,15 @@ export interface CertificateInfo {
   resolver: string | null;
   renewal: string | null;
   lastError: string | null;
+  /** ACME (issue 16), passed through when present: how the last failure was classified. */
+  failureKind?: string;
+  /** The CA's problem document of the last failure. */
+  problem?: unknown;
+  nextAttempt?: string;
+  /** The last readiness wait before validation (members, confirmation times). */
+  readiness?: unknown;
+  /** The journalled order in flight. */
+  orderUrl?: string;
 }
 
 /** The certificates view, normalised. */
@@ -192,6 +201,11 @@ export function certificatesView(
       resolver: str(c.resolver) ?? str(c.certResolver),
       renewal: str(c.renewal) ?? str(c.renewalState) ?? str(c.state),
       lastError: str(c.lastError),
+      ...(str(c.failureKind) ? { failureKind: str(c.failureKind)! } : {}),
+      ...(isRec(c.problem) ? { problem: c.problem } : {}),
+      ...(str(c.nextAttempt) ? { nextAttempt: str(c.nextAttempt)! } : {}),
+      ...(isRec(c.readiness) ? { readiness: c.readiness } : {}),
+      ...(str(c.orderUrl) ? { orderUrl: str(c.orderUrl)! } : {}),
     };
   });
   const top = isRec(raw) ? raw : {};

@@ -121,6 +121,17 @@ export interface ClusterExtension extends ServerExtension {
   leaderRecord(): LeaderRecord | undefined;
   /** The registered view. */
   view(): ClusterView;
+  /** This node's id (`[cluster] nodeId`, or "standalone"). */
+  nodeId(): string;
+  /** The configured peers' cluster addresses; empty standalone. */
+  peers(): string[];
+  /**
+   * Serves a signed request path on the peer channel (see
+   * `ClusterNode.route`); a no-op standalone. Returns an unregister function.
+   */
+  peerRoute(path: string, handler: (body: string) => Promise<unknown>): () => void;
+  /** Signed request to a peer; resolves to its verified reply body. */
+  peerCall(peer: string, path: string, body: string, timeoutMs: number): Promise<string>;
 }
 
 /** Inputs of {@linkcode startClusterExtension}; the factory fills them from the context. */
@@ -399,6 +410,13 @@ export async function startClusterExtension(
     fencedWrite,
     leaderRecord,
     view,
+    nodeId: () => node?.nodeId ?? standaloneId,
+    peers: () => node?.peers ?? [],
+    peerRoute: (path, handler) => node?.route(path, handler) ?? (() => {}),
+    peerCall: (peer, path, body, timeoutMs) => {
+      if (!node) return Promise.reject(new Error("no cluster: there are no peers to ask"));
+      return node.call(peer, path, body, timeoutMs);
+    },
     async drain() {
       // A planned shutdown: the manager tells a peer to campaign now instead
       // of letting the cluster wait out an election timeout.

@@ -33,8 +33,17 @@ import {
   HTTP01_PREFIX,
 } from "../acme/challenges.ts";
 import { wantedCertificates } from "../acme/domains.ts";
-import { configureCaTrust, TLS_ALPN_UNSUPPORTED } from "../acme/issuer.ts";
+import {
+  CHALLENGE_CHECK_PATH,
+  checkOwnListener,
+  decodeCheckReply,
+  decodeCheckRequest,
+  sha256Hex,
+} from "../acme/challenge_check.ts";
+import { configureCaTrust, type PublishedChallenge, TLS_ALPN_UNSUPPORTED } from "../acme/issuer.ts";
+import { KvOrderJournal, type OrderJournal } from "../acme/journal.ts";
 import { KvAcmeStorage } from "../acme/kv_storage.ts";
+import { awaitMembers, type Member, type ReadinessReport } from "../acme/readiness.ts";
 import { AcmeManager, type CertificateView, leafSerial } from "../acme/manager.ts";
 import {
   ENCRYPTION_KEY_ENV,
@@ -110,12 +119,15 @@ class ResolverFiles implements AcmeStorage {
 export interface StartTlsOptions {
   context: ExtensionContext;
   kv?: Pick<KVExtension, "store" | "rootKey">;
-  cluster?: Pick<ClusterExtension, "on" | "fencedWrite" | "isManager"> & {
-    view?: ClusterExtension["view"];
-  };
+  cluster?:
+    & Pick<ClusterExtension, "on" | "fencedWrite" | "isManager">
+    & Partial<
+      Pick<
+        ClusterExtension,
+        "view" | "leaderRecord" | "nodeId" | "peers" | "peerRoute" | "peerCall"
+      >
+    >;
   env?: (name: string) => string | undefined;
-  /** ACME manager tuning (tests). */
-  backoffBaseMs?: number;
   now?: () => Date;
 }
 
@@ -188,6 +200,8 @@ export async function startTls(options: StartTlsOptions): Promise<TlsExtension> 
     );
     let storage: AcmeStorage;
     let sink: ChallengeSink = answers;
+    let journal: OrderJournal | undefined;
+    let gate: ((r: string, c: PublishedChallenge[]) => Promise<ReadinessReport>) | undefined;
     if (clustered) {
       const configured = staticConfig.cluster?.encryptionKey;
       const keyText = configured ?? env(ENCRYPTION_KEY_ENV);
@@ -216,6 +230,15 @@ export async function startTls(options: StartTlsOptions): Promise<TlsExtension> 
       );
       storage = kvStorage;
       sink = kvStorage.challengeSink(answers);
+      journal = new KvOrderJournal(
+        options.kv!.store,
+        options.kv!.rootKey,
+        box,
+        (ops) => cluster.fencedWrite(ops),
+        (c) => kvStorage.encodeCertificate(c),
+      );
+      gate = readinessGate(staticConfig.entryPoints, resolvers, cluster, log.child("acme"));
+      unsubscribe.push(serveChallengeChecks(staticConfig.entryPoints, resolvers, cluster));
       watch = kvStorage.watch((resolver, record, error) => {
         if (error) {
           log.error("certificate in the KV store is unusable; keeping the others", {
@@ -233,9 +256,14 @@ export async function startTls(options: StartTlsOptions): Promise<TlsExtension> 
       challenges: sink,
       tlsStore: store,
       log: log.child("acme"),
-      backoffBaseMs: options.backoffBaseMs,
       now: options.now,
       env,
+      journal,
+      gate,
+      identity: () => ({
+        term: options.cluster?.leaderRecord?.()?.term ?? 0,
+        nodeId: options.cluster?.nodeId?.() ?? "standalone",
+      }),
     });
     if (options.cluster) {
       unsubscribe.push(
@@ -408,6 +436,118 @@ export function previousKeys(
       base64Key,
     }));
   return [...fromConfig, ...fromEnv];
+}
+
+/** `http://host:port` of this node's HTTP-01 entrypoint for `resolver`, as a client dials it. */
+function challengeBase(
+  entryPoints: Record<string, EntryPointConfig>,
+  resolver: CertificateResolverConfig | undefined,
+): string | undefined {
+  const name = resolver?.acme.httpChallenge?.entryPoint;
+  const ep = name ? entryPoints[name] : undefined;
+  if (!ep) return undefined;
+  const host = !ep.hostname || ep.hostname === "0.0.0.0"
+    ? "127.0.0.1"
+    : ep.hostname === "::"
+    ? "[::1]"
+    : ep.hostname.includes(":")
+    ? `[${ep.hostname}]`
+    : ep.hostname;
+  return `http://${host}:${ep.port}`;
+}
+
+/** Every node answers the manager's readiness checks with a request to its own listener. */
+function serveChallengeChecks(
+  entryPoints: Record<string, EntryPointConfig>,
+  resolvers: Record<string, CertificateResolverConfig>,
+  cluster: NonNullable<StartTlsOptions["cluster"]>,
+): () => void {
+  if (!cluster.peerRoute) return () => {};
+  const nodeId = cluster.nodeId?.() ?? "unknown";
+  return cluster.peerRoute(CHALLENGE_CHECK_PATH, async (body) => {
+    const request = decodeCheckRequest(body);
+    const base = challengeBase(entryPoints, resolvers[request.resolver]);
+    if (!base) {
+      return {
+        nodeId,
+        ok: false,
+        detail: `resolver ${request.resolver} has no httpChallenge entrypoint here`,
+      };
+    }
+    const reason = await checkOwnListener(base, request.tokens);
+    return reason ? { nodeId, ok: false, detail: reason } : { nodeId, ok: true };
+  });
+}
+
+/** How often an unconfirmed member is asked again, and how long one check may take. */
+const GATE_INTERVAL_MS = 100;
+const GATE_CHECK_TIMEOUT_MS = 1500;
+
+/**
+ * The manager's readiness gate: this node and every configured peer must
+ * confirm their own HTTP-01 listener serves the tokens, within the
+ * resolver's `clusterReadyTimeout`. Logs the outcome, naming absent members.
+ */
+function readinessGate(
+  entryPoints: Record<string, EntryPointConfig>,
+  resolvers: Record<string, CertificateResolverConfig>,
+  cluster: NonNullable<StartTlsOptions["cluster"]>,
+  log: Logger,
+): (resolver: string, challenges: PublishedChallenge[]) => Promise<ReadinessReport> {
+  return async (resolver, challenges) => {
+    const tokens = await Promise.all(challenges.map(async (c) => ({
+      token: c.token,
+      sha256: await sha256Hex(c.keyAuthorization),
+    })));
+    const body = JSON.stringify({ resolver, tokens });
+    const base = challengeBase(entryPoints, resolvers[resolver]);
+    const self: Member = {
+      name: cluster.nodeId?.() ?? "self",
+      check: async () => {
+        const reason = base ? await checkOwnListener(base, tokens) : "no httpChallenge entrypoint";
+        return reason ? { ok: false, reason } : { ok: true, nodeId: cluster.nodeId?.() };
+      },
+    };
+    const peers: Member[] = (cluster.peers?.() ?? []).map((peer) => ({
+      name: peer,
+      check: async () => {
+        const reply = decodeCheckReply(
+          await cluster.peerCall!(peer, CHALLENGE_CHECK_PATH, body, GATE_CHECK_TIMEOUT_MS),
+        );
+        return reply.ok
+          ? { ok: true, nodeId: reply.nodeId }
+          : { ok: false, reason: `${reply.nodeId}: ${reply.detail ?? "not ready"}` };
+      },
+    }));
+    const timeoutMs = resolvers[resolver]?.acme.clusterReadyTimeout ?? 30_000;
+    const report = await awaitMembers([self, ...peers], {
+      timeoutMs,
+      intervalMs: GATE_INTERVAL_MS,
+    });
+    const domains = challenges.map((c) => c.domain);
+    const summary = report.members.map((m) =>
+      `${m.nodeId ?? m.name}${m.nodeId && m.nodeId !== m.name ? ` (${m.name})` : ""}: ${
+        m.confirmed ? `confirmed after ${m.afterMs} ms` : "absent"
+      }`
+    ).join("; ");
+    for (const m of report.members.filter((m) => !m.confirmed)) {
+      log.warn("challenge readiness: member absent, validating without it", {
+        member: m.name,
+        resolver,
+        domains,
+        waitedMs: report.waitedMs,
+        timeoutMs,
+        lastError: m.lastError,
+      });
+    }
+    log.info(
+      report.timedOut
+        ? "challenge readiness: wait ended at clusterReadyTimeout"
+        : "challenge readiness: every member serves the challenge",
+      { resolver, domains, waitedMs: report.waitedMs, members: summary },
+    );
+    return report;
+  };
 }
 
 /** Resolves once something accepts TCP on `host:port` (port 0: cannot tell; short pause). */
