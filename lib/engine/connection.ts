@@ -122,8 +122,11 @@ export class HttpEngine {
     return this.#conns.size;
   }
 
-  /** Takes over an accepted connection: refuses it over the cap, else serves it. */
-  serve(conn: Deno.Conn, info: ConnectionInfo): void {
+  /**
+   * Takes over an accepted connection: refuses it over the cap, else serves
+   * it. `initial` is what was already read from it (a first-byte sniff).
+   */
+  serve(conn: Deno.Conn, info: ConnectionInfo, initial?: Uint8Array): void {
     const { maxConnections } = this.options.limits;
     if (this.#draining) {
       closeQuietly(conn);
@@ -138,6 +141,11 @@ export class HttpEngine {
       (conn as Deno.TcpConn).setNoDelay?.(true);
     } catch { /* TLS connections have none; closed ones throw */ }
     const c = new HttpConnection(conn, info, this);
+    if (initial && initial.length) {
+      if (initial.length > c.buf.length) c.buf = new Uint8Array(initial.length * 2);
+      c.buf.set(initial);
+      c.end = initial.length;
+    }
     this.#conns.add(c);
     c.run().catch((err) => this.options.onError?.(err)).finally(() => {
       this.#conns.delete(c);

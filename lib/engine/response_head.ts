@@ -33,8 +33,9 @@ const encoder = new TextEncoder();
 
 /** Header values are byte strings: encode them as latin1, not UTF-8. */
 export function encodeLatin1(text: string): Uint8Array {
-  // deno-lint-ignore no-control-regex
-  if (/^[\x00-\x7f]*$/.test(text)) return encoder.encode(text);
+  // UTF-8 of pure ASCII is as long as the text: then it is the latin1 bytes too.
+  const utf8 = encoder.encode(text);
+  if (utf8.length === text.length) return utf8;
   const out = new Uint8Array(text.length);
   for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i) & 0xff;
   return out;

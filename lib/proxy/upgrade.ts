@@ -34,7 +34,7 @@ async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
 }
 
 /** Copies `from` into `to` until EOF, then half-closes `to` where it can. */
-async function pipe(from: Deno.Conn, to: Deno.Conn): Promise<void> {
+export async function pipe(from: Deno.Conn, to: Deno.Conn): Promise<void> {
   const buf = new Uint8Array(32 * 1024);
   try {
     for (;;) {

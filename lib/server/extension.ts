@@ -42,6 +42,19 @@ export type TlsListenerFactory = (
   serving: EntryPointServing,
 ) => Promise<Listener> | undefined;
 
+/**
+ * The TLS side of a plain entrypoint: a loopback TLS listener that
+ * connections starting with a TLS record are relayed to.
+ */
+export interface TlsRelay {
+  /** The loopback port of the TLS side (started on first use). */
+  port(): Promise<number>;
+  /** Who the relayed connection from loopback port `localPort` really is. */
+  register(localPort: number, info: ConnectionInfo): void;
+  unregister(localPort: number): void;
+  shutdown(): Promise<void>;
+}
+
 export interface ServerExtension {
   readonly name: string;
   internalServices?: ReadonlyMap<string, Service>;
@@ -53,6 +66,8 @@ export interface ServerExtension {
   /** After every accepted or rejected reload. */
   onReload?(status: ReloadStatus): void;
   tlsListener?: TlsListenerFactory;
+  /** The TLS side of an entrypoint that is plain by configuration (same port, first byte decides). */
+  tlsRelay?: (name: string, entryPoint: EntryPointConfig, serving: EntryPointServing) => TlsRelay | undefined;
   /** First step of shutdown (e.g. a manager hands over). */
   drain?(): Promise<void>;
   /** Last step of shutdown. */

@@ -12,7 +12,8 @@ import type { EntryPointConfig } from "../config/types.ts";
 import { type ConnectionInfo, type ExchangeHandler, HttpEngine } from "../engine/connection.ts";
 import type { Logger } from "../log/logger.ts";
 import type { AcceptedConnections } from "../tls/listener.ts";
-import type { EntryPointHandler, Listener, TlsListenerFactory } from "./extension.ts";
+import type { EntryPointHandler, Listener, TlsListenerFactory, TlsRelay } from "./extension.ts";
+import { pipe } from "../proxy/upgrade.ts";
 import { guardHandler, limitsFor } from "./limits.ts";
 
 /** How one entrypoint serves: the engine for HTTP/1.1, a Web handler for HTTP/2. */
@@ -112,10 +113,45 @@ function closeQuietly(conn: Deno.Conn): void {
   } catch { /* gone */ }
 }
 
-/** Listens on a plain entrypoint and hands every socket to the engine. */
-export function startPlainListener(entryPoint: EntryPointConfig, serving: EntryPointServing): Listener {
+/** The first byte of a TLS record (a ClientHello starts with a handshake record). */
+const TLS_HANDSHAKE = 0x16;
+
+/**
+ * Listens on a plain entrypoint and hands every socket to the engine. With
+ * a `tlsRelay`, the entrypoint also speaks TLS on the same port, as
+ * Traefik's do: a connection whose first byte opens a TLS record goes to
+ * the entrypoint's TLS side; anything else is plain HTTP/1.1.
+ */
+export function startPlainListener(
+  entryPoint: EntryPointConfig,
+  serving: EntryPointServing,
+  tlsRelay?: TlsRelay,
+): Listener {
   const socket = Deno.listen({ hostname: entryPoint.hostname || "0.0.0.0", port: entryPoint.port });
   const port = (socket.addr as Deno.NetAddr).port;
+  const relayed = new Set<Deno.Conn>();
+  const readTimeout = limitsFor(entryPoint).readTimeout;
+  const sniff = async (conn: Deno.TcpConn, info: ConnectionInfo) => {
+    const buf = new Uint8Array(16 * 1024);
+    const timer = readTimeout > 0 ? setTimeout(() => closeQuietly(conn), readTimeout) : undefined;
+    let n: number | null = null;
+    try {
+      n = await conn.read(buf);
+    } catch {
+      n = null;
+    } finally {
+      clearTimeout(timer);
+    }
+    if (n === null) return closeQuietly(conn);
+    const first = buf.subarray(0, n);
+    if (first[0] !== TLS_HANDSHAKE) return serving.engine.serve(conn, info, first);
+    relayed.add(conn);
+    try {
+      await relayToTls(conn, first, info, tlsRelay!);
+    } finally {
+      relayed.delete(conn);
+    }
+  };
   const accepting = (async () => {
     for (;;) {
       let conn: Deno.TcpConn;
@@ -128,7 +164,8 @@ export function startPlainListener(entryPoint: EntryPointConfig, serving: EntryP
         continue;
       }
       const info: ConnectionInfo = { remoteAddr: (conn.remoteAddr as Deno.NetAddr).hostname, tls: false, port };
-      serving.engine.serve(conn, info);
+      if (tlsRelay) void sniff(conn, info);
+      else serving.engine.serve(conn, info);
     }
   })();
   return {
@@ -138,10 +175,39 @@ export function startPlainListener(entryPoint: EntryPointConfig, serving: EntryP
         socket.close();
       } catch { /* closed */ }
       await accepting;
-      await serving.engine.shutdown();
+      await Promise.all([serving.engine.shutdown(), tlsRelay?.shutdown()]);
     },
-    closeAll: () => serving.engine.closeAll(),
+    closeAll: () => {
+      serving.engine.closeAll();
+      for (const c of relayed) closeQuietly(c);
+    },
   };
+}
+
+/**
+ * Carries a TLS connection that arrived on a plain port to the
+ * entrypoint's TLS side over loopback, bytes both ways. The TLS side
+ * learns the real client from the relay's local port.
+ */
+async function relayToTls(conn: Deno.TcpConn, first: Uint8Array, info: ConnectionInfo, relay: TlsRelay): Promise<void> {
+  let inner: Deno.TcpConn;
+  try {
+    inner = await Deno.connect({ hostname: "127.0.0.1", port: await relay.port() });
+  } catch {
+    return closeQuietly(conn);
+  }
+  const localPort = (inner.localAddr as Deno.NetAddr).port;
+  relay.register(localPort, { ...info, tls: true });
+  try {
+    inner.setNoDelay(true);
+    conn.setNoDelay(true);
+    await inner.write(first);
+    await Promise.all([pipe(conn, inner), pipe(inner, conn)]);
+  } catch { /* either side went away */ } finally {
+    relay.unregister(localPort);
+    closeQuietly(inner);
+    closeQuietly(conn);
+  }
 }
 
 /** Starts every entrypoint; on failure closes those already started and rethrows. */
@@ -151,13 +217,14 @@ export async function startEntryPoints(
   webHandlerFor: (name: string) => EntryPointHandler,
   tlsListener: TlsListenerFactory | undefined,
   log: Logger,
+  tlsRelayFor?: (name: string, entryPoint: EntryPointConfig, serving: EntryPointServing) => TlsRelay | undefined,
 ): Promise<Map<string, Listener>> {
   const listeners = new Map<string, Listener>();
   try {
     for (const [name, ep] of Object.entries(entryPoints)) {
       const serving = servingFor(name, ep, exchangeHandlerFor(name), webHandlerFor(name), log);
       const tls = tlsListener?.(name, ep, serving);
-      const listener = tls ? await tls : startPlainListener(ep, serving);
+      const listener = tls ? await tls : startPlainListener(ep, serving, tlsRelayFor?.(name, ep, serving));
       listeners.set(name, listener);
       log.info("entrypoint listening", { entryPoint: name, address: ep.address, port: listener.port, tls: Boolean(tls) });
     }

@@ -189,13 +189,15 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
 
   let listeners: Map<string, Listener>;
   try {
-    const tlsListener = [...extensions.values()].find((e) => e.tlsListener)?.tlsListener;
+    const tlsExtension = [...extensions.values()].find((e) => e.tlsListener);
+    const tlsListener = tlsExtension?.tlsListener;
     listeners = await startEntryPoints(
       staticConfig.entryPoints,
       (name) => (exchange) => watcher!.current.serveExchange(name, exchange),
       (name) => (request, conn) => watcher!.current.handle(name, request, conn),
       tlsListener,
       log,
+      tlsExtension?.tlsRelay,
     );
   } catch (err) {
     await stopAll();

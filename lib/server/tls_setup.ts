@@ -21,6 +21,7 @@
  * @module
  */
 
+import type { ConnectionInfo } from "../engine/connection.ts";
 import type { CertificateResolverConfig, EntryPointConfig, RouterConfig } from "../config/types.ts";
 import type { Logger } from "../log/logger.ts";
 import type { MergedConfig } from "../providers/merge.ts";
@@ -279,7 +280,6 @@ export async function startTls(options: StartTlsOptions): Promise<TlsExtension> 
   let merged: MergedConfig | undefined;
   let lastFileKey = "";
   let lastWarnings = "";
-  const tlsEntryPoints = new Set<string>();
   let listenersStarted = false;
 
   const challengeService: Service = answers.service();
@@ -370,27 +370,11 @@ export async function startTls(options: StartTlsOptions): Promise<TlsExtension> 
           void activateWhenListening(manager);
         }
       }
-      for (const [name, r] of merged.routers) {
-        if (!r.config.tls) continue;
-        for (const ep of r.config.entryPoints) {
-          if (
-            !tlsEntryPoints.has(ep) && staticConfig.entryPoints[ep] &&
-            !staticConfig.entryPoints[ep].http.tls && listenersStarted
-          ) {
-            log.warn(
-              "router has tls on an entrypoint that started as plain HTTP; restart to serve it over TLS",
-              { router: name, entryPoint: ep },
-            );
-          }
-        }
-      }
     },
     tlsListener(name: string, entryPoint: EntryPointConfig, serving) {
-      const byRouter = [...(merged?.routers.values() ?? [])].some((r) =>
-        r.config.tls && r.config.entryPoints.includes(name)
-      );
-      if (!entryPoint.http.tls && !byRouter) return undefined;
-      tlsEntryPoints.add(name);
+      // Only an entrypoint with `http.tls` is TLS through and through; any
+      // other one serves TLS routers through its relay (see tlsRelay).
+      if (!entryPoint.http.tls) return undefined;
       listenersStarted = true;
       const defaultReady = configuredDefault || selfSigned ? Promise.resolve() : useSelfSigned();
       const started = defaultReady.then(() =>
@@ -412,6 +396,53 @@ export async function startTls(options: StartTlsOptions): Promise<TlsExtension> 
         shutdown: () => l.shutdown(),
         closeAll: () => serving.engine.closeAll(),
       }));
+    },
+    tlsRelay(name: string, _entryPoint: EntryPointConfig, serving) {
+      const real = new Map<number, ConnectionInfo>();
+      let started: Promise<{ port: number; shutdown(): Promise<void> }> | undefined;
+      const connections = {
+        async serve(conn: Deno.Conn, _info: ConnectionInfo) {
+          // The accept can run before the relay's connect continuation has
+          // registered the port: give it a few milliseconds.
+          const port = (conn.remoteAddr as Deno.NetAddr).port;
+          let info = real.get(port);
+          for (let i = 0; !info && i < 50; i++) {
+            await new Promise((r) => setTimeout(r, 1));
+            info = real.get(port);
+          }
+          // Only the relay may connect here; anything else is dropped.
+          if (!info) {
+            try {
+              conn.close();
+            } catch { /* closed */ }
+            return;
+          }
+          serving.tls.serve(conn, info);
+        },
+        shutdown: () => serving.tls.shutdown(),
+      };
+      return {
+        port() {
+          listenersStarted = true;
+          started ??= (configuredDefault || selfSigned ? Promise.resolve() : useSelfSigned()).then(() =>
+            startTlsListener({
+              hostname: "127.0.0.1",
+              port: 0,
+              store,
+              connections,
+              alpnProtocols: listenerAlpn(merged),
+              onEvent: (event, fields) => log.debug(event, { entryPoint: name, ...fields }),
+              onError: (error) => log.error("TLS listener", { entryPoint: name, error: String(error) }),
+            })
+          );
+          return started.then((l) => l.port);
+        },
+        register: (localPort, info) => void real.set(localPort, info),
+        unregister: (localPort) => void real.delete(localPort),
+        shutdown: async () => {
+          if (started) await (await started).shutdown();
+        },
+      };
     },
     stop() {
       manager?.deactivate();
