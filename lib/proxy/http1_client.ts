@@ -6,7 +6,7 @@
  * emitters, timers per request). This client keeps a LIFO pool of idle
  * connections per upstream, writes the request head in one write, parses
  * the response head by hand, and hands small bodies with a known length to
- * `Deno.serve` as one buffer (its fast path) while streaming the rest.
+ * the response writer as one buffer (one write with the head) while streaming the rest.
  *
  * It sends the path and headers exactly as given (no normalisation), frames
  * request bodies by the given Content-Length or else chunked, and refuses a
@@ -370,7 +370,7 @@ export class Http1Pool {
     }
 
     if (!parsed.chunked && parsed.contentLength > 0 && parsed.contentLength <= BUFFER_BODY_LIMIT) {
-      // Small, known length: read it whole so Deno.serve sends head and body at once.
+      // Small, known length: read it whole so the writer sends head and body at once.
       try {
         while (c.buffered < parsed.contentLength) {
           if (!(await c.fill())) throw new Error("closed mid-body");

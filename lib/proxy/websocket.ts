@@ -1,6 +1,8 @@
 /**
- * WebSocket relay. `Deno.serve` gives no raw socket after an upgrade, so the
- * relay works at the message level: it opens the upstream WebSocket first (so
+ * WebSocket relay for requests that come from Deno's native server (HTTP/2
+ * connections), which gives no raw socket after an upgrade; HTTP/1.1
+ * upgrades are piped as bytes instead (upgrade.ts). This relay works at the
+ * message level: it opens the upstream WebSocket first (so
  * the upstream picks the subprotocol, or refuses), then upgrades the client
  * with the same subprotocol and pipes messages and closes both ways.
  *

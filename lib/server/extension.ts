@@ -33,7 +33,7 @@ export interface Listener {
 
 /**
  * Starts a TLS listener for an entrypoint, or returns undefined when the
- * entrypoint is plain HTTP (then `Deno.serve` without TLS is used).
+ * entrypoint is plain HTTP (then the plain listener, with its TLS relay, is used).
  */
 export type TlsListenerFactory = (
   name: string,

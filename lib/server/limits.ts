@@ -4,33 +4,19 @@
  * `writeTimeout`, `idleTimeout`), a maximum request-head size (431) and
  * Portico's `transport.maxConnections`.
  *
- * What `Deno.serve` (hyper) does by itself, probed on Deno 2.9.6: it has no
- * option for any of these and enforces no time limit at all (a client that
- * sends one header byte per second, a silent connection and an idle
- * keep-alive connection were all still open after 40 s). It refuses a
- * request head over about 64 KiB, or with more than 100 header lines, with
- * a plain 400. Such connections cost a socket and a few KiB each; they hold
- * no slot, so other clients are not blocked.
+ * HTTP/1.1 connections are served by the connection engine
+ * (lib/engine/connection.ts), which enforces all of them on the socket:
+ * the head and body `readTimeout`, `idleTimeout`, `writeTimeout`, the
+ * head size and `maxConnections` as a socket cap.
  *
- * What {@linkcode guardHandler} adds on the request path (plain and TLS
- * entrypoints, both serving modes):
+ * HTTP/2 requests come from Deno's native server as Web Requests; for
+ * them {@linkcode guardHandler} adds, per request:
  * - `maxHeaderBytes`: request line plus header lines, counted as on the
- *   wire; above it the answer is 431 (heads above Deno's ~64 KiB get
- *   Deno's 400 first).
+ *   wire; above it the answer is 431;
  * - `readTimeout`, request body: the body must be read to its end within
- *   `readTimeout` of the head arriving; otherwise the body stream fails
- *   and the client gets 408 when no response has started.
+ *   `readTimeout` of the head arriving, else 408 when no response started;
  * - `writeTimeout` (Traefik default 0 = off): a response body not fully
- *   taken by the connection within `writeTimeout` of the head arriving is
- *   aborted, so the client sees a truncated response.
- * - `maxConnections`: Deno.serve gives no per-connection handle, so this is
- *   a cap on requests in flight on the entrypoint (one per connection in
- *   HTTP/1.1); beyond it the answer is an immediate 503 with
- *   `connection: close`, never a queue.
- *
- * What needs a handle on the connection (the head `readTimeout`,
- * `idleTimeout`, and `maxConnections` as a socket cap) is done by
- * `connection_guard.ts`, used in the `connection` serving mode.
+ *   taken within `writeTimeout` of the head arriving is aborted.
  *
  * @module
  */
@@ -39,7 +25,7 @@ import type { EntryPointConfig } from "../config/types.ts";
 import type { ConnectionInfo } from "../router/build.ts";
 import type { EntryPointHandler } from "./extension.ts";
 
-/** Below Deno's own head buffer (~64 KiB, refused with 400), so 431 is what a client sees. */
+/** The default head limit (request line plus header lines): above it, 431. */
 export const DEFAULT_MAX_HEADER_BYTES = 32 * 1024;
 
 /** The limits one entrypoint enforces; times in ms, 0 = no limit. */
