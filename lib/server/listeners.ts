@@ -14,6 +14,7 @@ import type { Logger } from "../log/logger.ts";
 import type { AcceptedConnections } from "../tls/listener.ts";
 import type { EntryPointHandler, Listener, TlsListenerFactory, TlsRelay } from "./extension.ts";
 import { pipe } from "../proxy/upgrade.ts";
+import { errorHead } from "../engine/response_head.ts";
 import { guardHandler, limitsFor } from "./limits.ts";
 
 /** How one entrypoint serves: the engine for HTTP/1.1, a Web handler for HTTP/2. */
@@ -130,7 +131,8 @@ export function startPlainListener(
   const socket = Deno.listen({ hostname: entryPoint.hostname || "0.0.0.0", port: entryPoint.port });
   const port = (socket.addr as Deno.NetAddr).port;
   const relayed = new Set<Deno.Conn>();
-  const readTimeout = limitsFor(entryPoint).readTimeout;
+  const sniffing = new Set<Deno.Conn>();
+  const { readTimeout, maxConnections } = limitsFor(entryPoint);
   const sniff = async (conn: Deno.TcpConn, info: ConnectionInfo) => {
     const buf = new Uint8Array(16 * 1024);
     const timer = readTimeout > 0 ? setTimeout(() => closeQuietly(conn), readTimeout) : undefined;
@@ -144,7 +146,11 @@ export function startPlainListener(
     }
     if (n === null) return closeQuietly(conn);
     const first = buf.subarray(0, n);
-    if (first[0] !== TLS_HANDSHAKE) return serving.engine.serve(conn, info, first);
+    if (first[0] !== TLS_HANDSHAKE) {
+      sniffing.delete(conn);
+      return serving.engine.serve(conn, info, first);
+    }
+    sniffing.delete(conn);
     relayed.add(conn);
     try {
       await relayToTls(conn, first, info, tlsRelay!);
@@ -164,8 +170,17 @@ export function startPlainListener(
         continue;
       }
       const info: ConnectionInfo = { remoteAddr: (conn.remoteAddr as Deno.NetAddr).hostname, tls: false, port };
-      if (tlsRelay) void sniff(conn, info);
-      else serving.engine.serve(conn, info);
+      if (!tlsRelay) {
+        serving.engine.serve(conn, info);
+        continue;
+      }
+      // Sockets still being sniffed or relayed count against the cap too.
+      if (maxConnections !== undefined && serving.engine.connections + sniffing.size + relayed.size >= maxConnections) {
+        conn.write(errorHead(503, true)).catch(() => {}).finally(() => closeQuietly(conn));
+        continue;
+      }
+      sniffing.add(conn);
+      void sniff(conn, info).finally(() => sniffing.delete(conn));
     }
   })();
   return {
