@@ -24,6 +24,7 @@
 import type { KVOperation, KVStore } from "../kv/types.ts";
 import { decodeRetryState, encodeRetryState, type RetryState } from "./retry_policy.ts";
 import type { SecretBox } from "./secret_box.ts";
+import { storedObject } from "./stored_json.ts";
 import type { CertificateRecord } from "./storage.ts";
 
 /**
@@ -76,16 +77,7 @@ const STATES: JournalState[] = ["creating", "created", "validating", "finalizing
 
 /** Decodes a stored entry (key still sealed); throws naming the key and the field. */
 export function decodeJournalEntry(where: string, text: string): JournalEntry {
-  let v: Record<string, unknown>;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    throw new Error(`${where}: not valid JSON`);
-  }
-  if (typeof v !== "object" || v === null) throw new Error(`${where}: expected an object`);
-  const need = (field: string, ok: boolean) => {
-    if (!ok) throw new Error(`${where}: field "${field}" is missing or of the wrong type`);
-  };
+  const { v, need } = storedObject(where, text);
   const strings = (x: unknown) => Array.isArray(x) && x.every((s) => typeof s === "string");
   need("resolver", typeof v.resolver === "string" && v.resolver !== "");
   need("main", typeof v.main === "string" && v.main !== "");

@@ -20,6 +20,8 @@
  * @module
  */
 
+import { storedObject } from "./stored_json.ts";
+
 /** How a failure is treated. */
 export type FailureKind = "unreachable" | "network" | "rateLimited" | "rejected";
 
@@ -151,16 +153,7 @@ export function encodeRetryState(state: RetryState): string {
 
 /** Decodes a stored retry state; throws naming the key and the field. */
 export function decodeRetryState(where: string, text: string): RetryState {
-  let v: Record<string, unknown>;
-  try {
-    v = JSON.parse(text);
-  } catch {
-    throw new Error(`${where}: not valid JSON`);
-  }
-  if (typeof v !== "object" || v === null) throw new Error(`${where}: expected an object`);
-  const field = (name: string, ok: boolean) => {
-    if (!ok) throw new Error(`${where}: field "${name}" is missing or of the wrong type`);
-  };
+  const { v, need: field } = storedObject(where, text);
   field("failures", Number.isSafeInteger(v.failures) && (v.failures as number) >= 0);
   field(
     "failedAuthzAt",

@@ -20,6 +20,7 @@
 import { ChunkedDecoder, ChunkedError } from "./chunked.ts";
 import { type HeadLimits, parseRequestHead, type RequestHead } from "./request_head.ts";
 import { errorHead, STATUS_REASON } from "./response_head.ts";
+import { closeQuietly, ReadBuffer, writeAll } from "./socket.ts";
 
 /** Per-connection facts handed to the handler with each request. */
 export interface ConnectionInfo {
@@ -76,14 +77,9 @@ export interface EngineOptions {
   onEvent?: (event: string, fields: Record<string, unknown>) => void;
 }
 
-const READ_SIZE = 16 * 1024;
 /** Unread request body beyond this is not drained for reuse: the connection is closed. */
 const DRAIN_LIMIT = 256 * 1024;
 const CONTINUE = new TextEncoder().encode("HTTP/1.1 100 Continue\r\n\r\n");
-
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  for (let off = 0; off < bytes.length;) off += await conn.write(bytes.subarray(off));
-}
 
 /** The sweep interval: a quarter of the smallest active timeout, within [10 ms, 1 s]. */
 export function sweepInterval(limits: Pick<EngineLimits, "readTimeout" | "idleTimeout" | "writeTimeout">): number {
@@ -127,16 +123,11 @@ export class HttpEngine {
    * it. `initial` is what was already read from it (a first-byte sniff).
    */
   serve(conn: Deno.Conn, info: ConnectionInfo, initial?: Uint8Array): void {
-    const { maxConnections } = this.options.limits;
     if (this.#draining) {
       closeQuietly(conn);
       return;
     }
-    if (maxConnections !== undefined && this.#conns.size >= maxConnections) {
-      this.options.onEvent?.("connection refused", { reason: "maxConnections", open: this.#conns.size });
-      writeAll(conn, errorHead(503, true)).catch(() => {}).finally(() => closeQuietly(conn));
-      return;
-    }
+    if (this.refuseOverCap(conn, 0)) return;
     try {
       (conn as Deno.TcpConn).setNoDelay?.(true);
     } catch { /* TLS connections have none; closed ones throw */ }
@@ -151,6 +142,20 @@ export class HttpEngine {
       this.#conns.delete(c);
       if (this.#draining && this.#conns.size === 0) this.#drained?.();
     });
+  }
+
+  /**
+   * Refuses `conn` with a raw 503 when the engine's sockets plus `held`
+   * (sockets the listener still holds, e.g. while sniffing for TLS) reach
+   * `maxConnections`. True when it refused.
+   */
+  refuseOverCap(conn: Deno.Conn, held: number): boolean {
+    const { maxConnections } = this.options.limits;
+    const open = this.#conns.size + held;
+    if (maxConnections === undefined || open < maxConnections) return false;
+    this.options.onEvent?.("connection refused", { reason: "maxConnections", open });
+    writeAll(conn, errorHead(503, true)).catch(() => {}).finally(() => closeQuietly(conn));
+    return true;
   }
 
   /** True while shutting down: idle connections close, busy ones finish their response. */
@@ -203,10 +208,7 @@ const enum Phase {
 }
 
 /** One accepted socket. */
-class HttpConnection {
-  buf: Uint8Array<ArrayBuffer> = new Uint8Array(READ_SIZE);
-  start = 0;
-  end = 0;
+class HttpConnection extends ReadBuffer {
   phase = Phase.Reading;
   /** performance.now() deadlines; 0 = none. */
   readDeadline = 0;
@@ -216,7 +218,8 @@ class HttpConnection {
   responseStarted = false;
   readonly limits: EngineLimits;
 
-  constructor(readonly conn: Deno.Conn, readonly info: ConnectionInfo, readonly engine: HttpEngine) {
+  constructor(conn: Deno.Conn, readonly info: ConnectionInfo, readonly engine: HttpEngine) {
+    super(conn);
     this.limits = engine.options.limits;
     if (this.limits.readTimeout > 0) this.readDeadline = performance.now() + this.limits.readTimeout;
   }
@@ -241,30 +244,13 @@ class HttpConnection {
     closeQuietly(this.conn);
   }
 
-  /** Reads more bytes into the buffer; false at EOF or on a closed socket. */
+  /** Reads more bytes; false at EOF or on a failed read (a reset or closed socket). */
   async fill(): Promise<boolean> {
-    if (this.start === this.end) {
-      this.start = this.end = 0;
-    } else if (this.end === this.buf.length) {
-      if (this.start > 0) {
-        this.buf.copyWithin(0, this.start, this.end);
-        this.end -= this.start;
-        this.start = 0;
-      } else {
-        const bigger = new Uint8Array(this.buf.length * 2);
-        bigger.set(this.buf);
-        this.buf = bigger;
-      }
-    }
-    let n: number | null;
     try {
-      n = await this.conn.read(this.buf.subarray(this.end));
+      return await this.readMore();
     } catch {
       return false;
     }
-    if (n === null) return false;
-    this.end += n;
-    return true;
   }
 
   async run(): Promise<void> {
@@ -505,12 +491,6 @@ class ConnectionExchange implements Exchange {
     this.c.start = this.c.end = 0;
     return { conn: this.c.conn, buffered };
   }
-}
-
-function closeQuietly(conn: Deno.Conn): void {
-  try {
-    conn.close();
-  } catch { /* gone */ }
 }
 
 export { STATUS_REASON };

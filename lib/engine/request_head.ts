@@ -53,34 +53,16 @@ export type HeadResult =
   | { kind: "error"; status: 400 | 414 | 431 | 505; reason: string }
   | { kind: "head"; head: RequestHead; /** Index just past the head. */ end: number };
 
-const CR = 13, LF = 10, SP = 32, HTAB = 9, COLON = 58;
+import { field, latin1, readFieldLine, TCHAR } from "./field_line.ts";
 
-/** RFC 9110 tchar, as a lookup table. */
-const TCHAR = new Uint8Array(256);
-for (const c of "!#$%&'*+-.^_`|~") TCHAR[c.charCodeAt(0)] = 1;
-for (let c = 48; c <= 57; c++) TCHAR[c] = 1;
-for (let c = 65; c <= 90; c++) TCHAR[c] = 1;
-for (let c = 97; c <= 122; c++) TCHAR[c] = 1;
+const CR = 13, LF = 10, SP = 32;
 
 /** Bytes allowed in a request-target: visible ASCII and obs-text, no controls or spaces. */
 function targetByte(c: number): boolean {
   return c > 32 && c !== 127;
 }
 
-/** Bytes allowed in a field value: HTAB, SP, visible ASCII, obs-text. */
-function valueByte(c: number): boolean {
-  return c === HTAB || (c >= 32 && c !== 127);
-}
-
-/** A latin1 string of `buf[from, to)`. Header bytes are octets, not UTF-8. */
-export function latin1(buf: Uint8Array, from: number, to: number): string {
-  if (to - from < 64) {
-    let s = "";
-    for (let i = from; i < to; i++) s += String.fromCharCode(buf[i]);
-    return s;
-  }
-  return String.fromCharCode.apply(null, buf.subarray(from, to) as unknown as number[]);
-}
+export { latin1 };
 
 const err = (status: 400 | 414 | 431 | 505, reason: string): HeadResult => ({ kind: "error", status, reason });
 
@@ -167,31 +149,11 @@ function parseComplete(buf: Uint8Array, lineStart: number, lineEnd: number, head
 
   let ls = lineEnd + 2;
   while (ls < headEnd - 2) {
-    // The line ends at the CR of its CRLF; a bare CR inside stays in the
-    // value and is refused below.
-    let le = ls;
-    while (buf[le] !== LF) le++;
-    le--;
-    const first = buf[ls];
-    if (first === SP || first === HTAB) return err(400, "obsolete line folding");
-    let c = ls;
-    let upper = false;
-    while (c < le && TCHAR[buf[c]]) {
-      if (buf[c] >= 65 && buf[c] <= 90) upper = true;
-      c++;
-    }
-    if (c === ls || c >= le || buf[c] !== COLON) {
-      return err(400, c < le && (buf[c] === SP || buf[c] === HTAB) ? "whitespace before header colon" : "invalid header line");
-    }
-    let name = latin1(buf, ls, c);
-    if (upper) name = name.toLowerCase();
-    let vs = c + 1, ve = le;
-    while (vs < ve && (buf[vs] === SP || buf[vs] === HTAB)) vs++;
-    while (ve > vs && (buf[ve - 1] === SP || buf[ve - 1] === HTAB)) ve--;
-    for (let k = vs; k < ve; k++) if (!valueByte(buf[k])) return err(400, "invalid byte in header value");
-    const value = latin1(buf, vs, ve);
+    const refused = readFieldLine(buf, ls);
+    if (refused) return err(400, refused);
+    const name = field.name, value = field.value;
     headers.push(name, value);
-    ls = le + 2;
+    ls = field.next;
 
     switch (name) {
       case "host":

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { latin1 } from "./request_head.ts";
+import { field, latin1, readFieldLine } from "./field_line.ts";
 
 /** A parsed response head; header names lower-cased, values trimmed. */
 export interface ResponseHead {
@@ -30,16 +30,10 @@ export type ResponseHeadResult =
   | { kind: "error"; reason: string }
   | { kind: "head"; head: ResponseHead; end: number };
 
-const CR = 13, LF = 10, SP = 32, HTAB = 9, COLON = 58;
+const CR = 13, LF = 10, SP = 32, HTAB = 9;
 
 /** Upstream heads larger than this are refused. */
 export const MAX_RESPONSE_HEAD = 64 * 1024;
-
-const TCHAR = new Uint8Array(256);
-for (const c of "!#$%&'*+-.^_`|~") TCHAR[c.charCodeAt(0)] = 1;
-for (let c = 48; c <= 57; c++) TCHAR[c] = 1;
-for (let c = 65; c <= 90; c++) TCHAR[c] = 1;
-for (let c = 97; c <= 122; c++) TCHAR[c] = 1;
 
 const bad = (reason: string): ResponseHeadResult => ({ kind: "error", reason });
 
@@ -95,30 +89,11 @@ export function parseResponseHead(buf: Uint8Array, start: number, end: number): 
   let connection = "";
   let ls = lineEnd + 2;
   while (ls < headEnd - 2) {
-    let le = ls;
-    while (buf[le] !== LF) le++;
-    le--;
-    const first = buf[ls];
-    if (first === SP || first === HTAB) return bad("obsolete line folding in response");
-    let c = ls;
-    let upper = false;
-    while (c < le && TCHAR[buf[c]]) {
-      if (buf[c] >= 65 && buf[c] <= 90) upper = true;
-      c++;
-    }
-    if (c === ls || c >= le || buf[c] !== COLON) return bad("malformed response header line");
-    let name = latin1(buf, ls, c);
-    if (upper) name = name.toLowerCase();
-    let vs = c + 1, ve = le;
-    while (vs < ve && (buf[vs] === SP || buf[vs] === HTAB)) vs++;
-    while (ve > vs && (buf[ve - 1] === SP || buf[ve - 1] === HTAB)) ve--;
-    for (let k = vs; k < ve; k++) {
-      const b = buf[k];
-      if ((b < 32 && b !== HTAB) || b === 127) return bad("invalid byte in response header value");
-    }
-    const value = latin1(buf, vs, ve);
+    const refused = readFieldLine(buf, ls);
+    if (refused) return bad(`${refused} in response`);
+    const name = field.name, value = field.value;
     headers.push(name, value);
-    ls = le + 2;
+    ls = field.next;
     if (name === "content-length") {
       if (!/^[0-9]{1,15}$/.test(value)) return bad("invalid Content-Length in response");
       const n = Number(value);

@@ -10,7 +10,7 @@ import type { Exchange } from "./connection.ts";
 
 /** `Headers.get` semantics over a flat name/value list, without building a `Headers`. */
 export class HeadHeaders {
-  constructor(readonly list: readonly string[]) {}
+  constructor(public list: string[]) {}
 
   get(name: string): string | null {
     const key = name.toLowerCase();

@@ -11,26 +11,14 @@
  */
 
 import type { Exchange } from "../engine/connection.ts";
+import { HeadHeaders } from "../engine/web_request.ts";
 import { errorHeadWith } from "../engine/response_head.ts";
 import type { ForwardedInfo } from "../proxy/headers.ts";
 import type { PorticoMiddleware } from "./types.ts";
 
 /** Request headers as a flat name/value list, edited in place (names lower-case). */
-export class FlatHeaders {
-  #shared: boolean;
-  constructor(public list: string[]) {
-    // The engine's list belongs to the parsed head: copy before the first edit.
-    this.#shared = true;
-  }
-
-  get(name: string): string | null {
-    let found: string | null = null;
-    const l = this.list;
-    for (let i = 0; i < l.length; i += 2) {
-      if (l[i] === name) found = found === null ? l[i + 1] : `${found}, ${l[i + 1]}`;
-    }
-    return found;
-  }
+export class FlatHeaders extends HeadHeaders {
+  #shared = true; // the engine's list belongs to the parsed head: copy before the first edit
 
   #own(): string[] {
     if (this.#shared) {

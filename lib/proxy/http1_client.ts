@@ -5,7 +5,7 @@
  * was about 45 % of the work (agent bookkeeping, header validation, event
  * emitters, timers per request). This client keeps a LIFO pool of idle
  * connections per upstream, writes the request head in one write, parses
- * the response head by hand, and hands small bodies with a known length to
+ * the response head with the engine's parser (response_parser.ts), and hands small bodies with a known length to
  * the response writer as one buffer (one write with the head) while streaming the rest.
  *
  * It sends the path and headers exactly as given (no normalisation), frames
@@ -18,156 +18,35 @@
 
 import { type ForwardingTimeouts, UpstreamError, type UpstreamRequest } from "./forward.ts";
 import { downstreamResponseHeaders } from "./headers.ts";
+import { closeQuietly, ReadBuffer, writeAll } from "../engine/socket.ts";
+import { encodeLatin1 } from "../engine/response_head.ts";
+import { parseResponseHead, type ResponseHead } from "../engine/response_parser.ts";
+import { ChunkedDecoder, encodeChunk, LAST_CHUNK } from "../engine/chunked.ts";
 
 /** Response bodies up to this size with a Content-Length are read whole before answering. */
 const BUFFER_BODY_LIMIT = 64 * 1024;
-/** A response head larger than this is refused (Go's default is 1 MB; nginx uses 4–8 KB buffers). */
-const MAX_HEAD_BYTES = 64 * 1024;
-const READ_SIZE = 16 * 1024;
 /** A pooled connection used this recently may carry a request body. */
 const RECENT_MS = 2000;
 
 
-const encoder = new TextEncoder();
-const latin1 = new TextDecoder("latin1");
-
-/** Header values are byte strings; encode them as bytes, not UTF-8. */
-function encodeHead(head: string): Uint8Array {
-  // deno-lint-ignore no-control-regex
-  if (/^[\x00-\x7f]*$/.test(head)) return encoder.encode(head);
-  const out = new Uint8Array(head.length);
-  for (let i = 0; i < head.length; i++) out[i] = head.charCodeAt(i) & 0xff;
-  return out;
-}
-
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  for (let off = 0; off < bytes.length;) off += await conn.write(bytes.subarray(off));
-}
 
 /** One upstream connection with its read buffer. */
-export class Connection {
-  buf: Uint8Array<ArrayBuffer> = new Uint8Array(READ_SIZE);
-  start = 0;
-  end = 0;
+export class Connection extends ReadBuffer {
   lastUsed = 0;
   uses = 0;
   closed = false;
 
-  constructor(readonly conn: Deno.Conn) {}
-
-  get buffered(): number {
-    return this.end - this.start;
-  }
-
   /** Reads more bytes into the buffer; false at EOF. */
-  async fill(): Promise<boolean> {
-    if (this.start === this.end) {
-      this.start = this.end = 0;
-    } else if (this.end === this.buf.length) {
-      if (this.start > 0) {
-        this.buf.copyWithin(0, this.start, this.end);
-        this.end -= this.start;
-        this.start = 0;
-      } else {
-        const bigger = new Uint8Array(this.buf.length * 2);
-        bigger.set(this.buf);
-        this.buf = bigger;
-      }
-    }
-    const n = await this.conn.read(this.buf.subarray(this.end));
-    if (n === null) return false;
-    this.end += n;
-    return true;
-  }
-
-  /** Index of the end of the next CRLF-terminated line, or -1. */
-  findLine(): number {
-    for (let i = this.start; i < this.end - 1; i++) {
-      if (this.buf[i] === 13 && this.buf[i + 1] === 10) return i;
-    }
-    return -1;
-  }
-
-  /** Takes up to `max` buffered bytes (copied: the buffer is reused). */
-  take(max: number): Uint8Array {
-    const n = Math.min(max, this.buffered);
-    const out = this.buf.slice(this.start, this.start + n);
-    this.start += n;
-    return out;
+  fill(): Promise<boolean> {
+    return this.readMore();
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    try {
-      this.conn.close();
-    } catch {
-      // already closed
-    }
+    closeQuietly(this.conn);
   }
 }
-
-interface ResponseHead {
-  status: number;
-  statusText: string;
-  /** Flat name, value, name, value list. */
-  headers: string[];
-  keepAlive: boolean;
-  chunked: boolean;
-  /** -1 when absent (then: chunked, none, or until close). */
-  contentLength: number;
-}
-
-function parseHead(text: string): ResponseHead {
-  const lines = text.split("\r\n");
-  const m = /^HTTP\/1\.([01]) (\d{3})(?: (.*))?$/.exec(lines[0]);
-  if (!m) throw new UpstreamError(`upstream sent a malformed status line`, 502, false);
-  const minor = m[1];
-  const headers: string[] = [];
-  let connection = "";
-  let te = "";
-  let contentLength = -1;
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i];
-    const colon = line.indexOf(":");
-    // No obs-fold, no whitespace before the colon, no empty name (RFC 9112 §5).
-    if (colon <= 0 || line[0] === " " || line[0] === "\t" || line[colon - 1] === " " || line[colon - 1] === "\t") {
-      throw new UpstreamError(`upstream sent a malformed header line`, 502, false);
-    }
-    const name = line.slice(0, colon).toLowerCase();
-    const value = line.slice(colon + 1).trim();
-    if (name === "content-length") {
-      if (!/^\d+$/.test(value)) throw new UpstreamError(`upstream sent an invalid Content-Length`, 502, false);
-      const n = Number(value);
-      if (contentLength !== -1 && contentLength !== n) {
-        throw new UpstreamError(`upstream sent conflicting Content-Length values`, 502, false);
-      }
-      contentLength = n;
-    } else if (name === "connection") {
-      connection += "," + value.toLowerCase();
-    } else if (name === "transfer-encoding") {
-      te += "," + value.toLowerCase();
-    }
-    headers.push(name, value);
-  }
-  const codings = te.split(",").map((s) => s.trim()).filter(Boolean);
-  const chunked = codings.length > 0 && codings[codings.length - 1] === "chunked";
-  if (codings.length > 0 && !chunked) {
-    throw new UpstreamError(`upstream sent an unsupported Transfer-Encoding`, 502, false);
-  }
-  const tokens = connection.split(",").map((s) => s.trim());
-  const keepAlive = minor === "1" ? !tokens.includes("close") : tokens.includes("keep-alive");
-  // A response with both framings is read as chunked and its connection not reused.
-  return {
-    status: Number(m[2]),
-    statusText: m[3] ?? "",
-    headers,
-    keepAlive: keepAlive && !(chunked && contentLength !== -1),
-    chunked,
-    contentLength: chunked ? -1 : contentLength,
-  };
-}
-
 
 /**
  * A pool of keep-alive connections to plain-HTTP upstreams.
@@ -320,7 +199,7 @@ export class Http1Pool {
     let bodyDone = req.body === null;
     let bodyStarted = false;
     try {
-      await writeAll(c.conn, encodeHead(head));
+      await writeAll(c.conn, encodeLatin1(head));
     } catch (err) {
       c.close();
       if (!fresh) throw new StaleConnection();
@@ -361,7 +240,7 @@ export class Http1Pool {
     const headers = downstreamResponseHeaders(parsed.headers);
     const noBody = req.method === "HEAD" || parsed.status === 204 || parsed.status === 304;
     const reusable = () => parsed.keepAlive && bodyDone && !c.closed;
-    const init = { status: parsed.status, statusText: parsed.statusText, headers };
+    const init = { status: parsed.status, statusText: parsed.reason, headers };
 
     if (noBody || (!parsed.chunked && parsed.contentLength === 0)) {
       if (reusable()) this.release(key, c);
@@ -402,40 +281,30 @@ class StaleConnection extends Error {
 async function readHead(c: Connection, fresh: boolean): Promise<ResponseHead> {
   let sawByte = false;
   for (;;) {
-    // Skip 1xx interim responses (100 Continue, 103 Early Hints).
-    let headEnd = -1;
-    for (;;) {
-      headEnd = indexOfHeadEnd(c);
-      if (headEnd !== -1) break;
-      if (c.buffered > MAX_HEAD_BYTES) throw new UpstreamError("upstream response head too large", 502, false);
-      let more: boolean;
-      try {
-        more = await c.fill();
-      } catch (err) {
-        if (!sawByte && c.buffered === 0 && !fresh) throw new StaleConnection();
-        throw err;
+    if (c.buffered > 0) {
+      const r = parseResponseHead(c.buf, c.start, c.end);
+      if (r.kind === "error") throw new UpstreamError(`upstream sent a bad response: ${r.reason}`, 502, false);
+      if (r.kind === "head") {
+        c.start = r.end;
+        // Skip 1xx interim responses (100 Continue, 103 Early Hints).
+        if (r.head.status >= 100 && r.head.status < 200 && r.head.status !== 101) continue;
+        if (r.head.status === 101) throw new UpstreamError("upstream switched protocols unasked", 502, false);
+        return r.head;
       }
-      if (!more) {
-        if (!sawByte && c.buffered === 0 && !fresh) throw new StaleConnection();
-        throw new Error("upstream closed the connection before answering");
-      }
-      sawByte = true;
     }
-    const text = latin1.decode(c.buf.subarray(c.start, headEnd));
-    c.start = headEnd + 4;
-    const head = parseHead(text);
-    if (head.status >= 100 && head.status < 200 && head.status !== 101) continue;
-    if (head.status === 101) throw new UpstreamError("upstream switched protocols unasked", 502, false);
-    return head;
+    let more: boolean;
+    try {
+      more = await c.fill();
+    } catch (err) {
+      if (!sawByte && c.buffered === 0 && !fresh) throw new StaleConnection();
+      throw err;
+    }
+    if (!more) {
+      if (!sawByte && c.buffered === 0 && !fresh) throw new StaleConnection();
+      throw new Error("upstream closed the connection before answering");
+    }
+    sawByte = true;
   }
-}
-
-function indexOfHeadEnd(c: Connection): number {
-  const b = c.buf;
-  for (let i = c.start; i < c.end - 3; i++) {
-    if (b[i] === 13 && b[i + 1] === 10 && b[i + 2] === 13 && b[i + 3] === 10) return i;
-  }
-  return -1;
 }
 
 async function pumpBody(c: Connection, body: ReadableStream<Uint8Array>, chunked: boolean): Promise<void> {
@@ -446,19 +315,9 @@ async function pumpBody(c: Connection, body: ReadableStream<Uint8Array>, chunked
       if (done) break;
       if (c.closed) throw new Error("upstream connection closed");
       if (value.length === 0) continue;
-      if (chunked) {
-        const size = encoder.encode(value.length.toString(16) + "\r\n");
-        const framed = new Uint8Array(size.length + value.length + 2);
-        framed.set(size);
-        framed.set(value, size.length);
-        framed[framed.length - 2] = 13;
-        framed[framed.length - 1] = 10;
-        await writeAll(c.conn, framed);
-      } else {
-        await writeAll(c.conn, value);
-      }
+      await writeAll(c.conn, chunked ? encodeChunk(value) : value);
     }
-    if (chunked) await writeAll(c.conn, encoder.encode("0\r\n\r\n"));
+    if (chunked) await writeAll(c.conn, LAST_CHUNK);
   } finally {
     reader.releaseLock();
   }
@@ -467,7 +326,7 @@ async function pumpBody(c: Connection, body: ReadableStream<Uint8Array>, chunked
 /** Streams a response body: by length, chunked, or until the upstream closes. */
 function bodyStream(c: Connection, head: ResponseHead, done: () => void): ReadableStream<Uint8Array> {
   let remaining = head.contentLength; // -1: chunked or until close
-  let chunkLeft = 0; // chunked: bytes left in the current chunk
+  const chunks = head.chunked ? new ChunkedDecoder() : undefined;
   let finished = false;
   const finish = (controller: ReadableStreamDefaultController<Uint8Array>) => {
     finished = true;
@@ -479,23 +338,11 @@ function bodyStream(c: Connection, head: ResponseHead, done: () => void): Readab
     c.close();
     controller.error(err);
   };
-  const readLine = async (): Promise<string> => {
-    for (;;) {
-      const end = c.findLine();
-      if (end !== -1) {
-        const line = latin1.decode(c.buf.subarray(c.start, end));
-        c.start = end + 2;
-        return line;
-      }
-      if (c.buffered > 8192) throw new Error("chunk line too long");
-      if (!(await c.fill())) throw new Error("closed mid-body");
-    }
-  };
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       if (finished) return;
       try {
-        if (!head.chunked) {
+        if (!chunks) {
           if (remaining === 0) return finish(controller);
           if (c.buffered === 0 && !(await c.fill())) {
             if (remaining < 0) return finish(controller); // read until close: EOF ends it
@@ -507,28 +354,17 @@ function bodyStream(c: Connection, head: ResponseHead, done: () => void): Readab
           if (remaining === 0) finish(controller);
           return;
         }
-        if (chunkLeft === 0) {
-          const line = await readLine();
-          const size = parseInt(line.split(";", 1)[0].trim(), 16);
-          if (!Number.isFinite(size) || size < 0 || !/^[0-9a-fA-F]+$/.test(line.split(";", 1)[0].trim())) {
-            throw new Error("bad chunk size");
-          }
-          if (size === 0) {
-            // Trailers are not forwarded; read up to the empty line.
-            while ((await readLine()) !== "");
-            return finish(controller);
-          }
-          chunkLeft = size;
+        // Chunked: the shared decoder finds the data; trailers are dropped.
+        for (;;) {
+          if (c.buffered === 0 && !(await c.fill())) throw new Error("closed mid-body");
+          const parts: Uint8Array[] = [];
+          c.start = chunks.decode(c.buf, c.start, c.end, (from, to) => {
+            if (to > from) parts.push(c.buf.slice(from, to));
+          });
+          for (const part of parts) controller.enqueue(part);
+          if (chunks.done) return finish(controller);
+          if (parts.length) return;
         }
-        if (c.buffered === 0 && !(await c.fill())) throw new Error("closed mid-body");
-        const part = c.take(chunkLeft);
-        chunkLeft -= part.length;
-        if (chunkLeft === 0) {
-          while (c.buffered < 2) if (!(await c.fill())) throw new Error("closed mid-body");
-          if (c.buf[c.start] !== 13 || c.buf[c.start + 1] !== 10) throw new Error("bad chunk terminator");
-          c.start += 2;
-        }
-        controller.enqueue(part);
       } catch (err) {
         fail(controller, err);
       }

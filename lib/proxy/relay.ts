@@ -13,6 +13,7 @@
 import { ChunkedDecoder, encodeChunk, LAST_CHUNK } from "../engine/chunked.ts";
 import type { Exchange } from "../engine/connection.ts";
 import { bodiless, encodeLatin1, errorHead, STATUS_REASON } from "../engine/response_head.ts";
+import { writeAll } from "../engine/socket.ts";
 import { parseResponseHead, type ResponseHead } from "../engine/response_parser.ts";
 import type { ForwardingTimeouts } from "./forward.ts";
 import { responseHeaderFilter } from "./headers.ts";
@@ -166,10 +167,6 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   out.set(a);
   out.set(b, a.length);
   return out;
-}
-
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  for (let off = 0; off < bytes.length;) off += await conn.write(bytes.subarray(off));
 }
 
 /** Sends the request on `c` and reads the response head (1xx other than 101 skipped). */

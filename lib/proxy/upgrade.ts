@@ -11,6 +11,7 @@
 
 import type { Exchange } from "../engine/connection.ts";
 import { encodeLatin1 } from "../engine/response_head.ts";
+import { writeAll } from "../engine/socket.ts";
 import { parseResponseHead } from "../engine/response_parser.ts";
 import { downstreamResponseHeaders, type ForwardedInfo, upstreamHeaderLines } from "./headers.ts";
 
@@ -27,10 +28,6 @@ const SWITCHED = new WeakSet<Response>();
 /** True for the stand-in of a 101 that the upgrade path has already written. */
 export function alreadySwitched(response: Response): boolean {
   return SWITCHED.has(response);
-}
-
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  for (let off = 0; off < bytes.length;) off += await conn.write(bytes.subarray(off));
 }
 
 /** Copies `from` into `to` until EOF, then half-closes `to` where it can. */

@@ -14,7 +14,7 @@ import type { Logger } from "../log/logger.ts";
 import type { AcceptedConnections } from "../tls/listener.ts";
 import type { EntryPointHandler, Listener, TlsListenerFactory, TlsRelay } from "./extension.ts";
 import { pipe } from "../proxy/upgrade.ts";
-import { errorHead } from "../engine/response_head.ts";
+import { closeQuietly } from "../engine/socket.ts";
 import { guardHandler, limitsFor } from "./limits.ts";
 
 /** How one entrypoint serves: the engine for HTTP/1.1, a Web handler for HTTP/2. */
@@ -108,12 +108,6 @@ export function servingFor(
   return { engine, tls };
 }
 
-function closeQuietly(conn: Deno.Conn): void {
-  try {
-    conn.close();
-  } catch { /* gone */ }
-}
-
 /** The first byte of a TLS record (a ClientHello starts with a handshake record). */
 const TLS_HANDSHAKE = 0x16;
 
@@ -132,7 +126,7 @@ export function startPlainListener(
   const port = (socket.addr as Deno.NetAddr).port;
   const relayed = new Set<Deno.Conn>();
   const sniffing = new Set<Deno.Conn>();
-  const { readTimeout, maxConnections } = limitsFor(entryPoint);
+  const { readTimeout } = limitsFor(entryPoint);
   const sniff = async (conn: Deno.TcpConn, info: ConnectionInfo) => {
     const buf = new Uint8Array(16 * 1024);
     const timer = readTimeout > 0 ? setTimeout(() => closeQuietly(conn), readTimeout) : undefined;
@@ -175,10 +169,7 @@ export function startPlainListener(
         continue;
       }
       // Sockets still being sniffed or relayed count against the cap too.
-      if (maxConnections !== undefined && serving.engine.connections + sniffing.size + relayed.size >= maxConnections) {
-        conn.write(errorHead(503, true)).catch(() => {}).finally(() => closeQuietly(conn));
-        continue;
-      }
+      if (serving.engine.refuseOverCap(conn, sniffing.size + relayed.size)) continue;
       sniffing.add(conn);
       void sniff(conn, info).finally(() => sniffing.delete(conn));
     }

@@ -399,16 +399,22 @@ export async function startTls(options: StartTlsOptions): Promise<TlsExtension> 
     },
     tlsRelay(name: string, _entryPoint: EntryPointConfig, serving) {
       const real = new Map<number, ConnectionInfo>();
+      const waiting = new Map<number, (info: ConnectionInfo) => void>();
       let started: Promise<{ port: number; shutdown(): Promise<void> }> | undefined;
       const connections = {
         async serve(conn: Deno.Conn, _info: ConnectionInfo) {
           // The accept can run before the relay's connect continuation has
-          // registered the port: give it a few milliseconds.
+          // registered the port: then wait for the registration (briefly).
           const port = (conn.remoteAddr as Deno.NetAddr).port;
           let info = real.get(port);
-          for (let i = 0; !info && i < 50; i++) {
-            await new Promise((r) => setTimeout(r, 1));
-            info = real.get(port);
+          if (!info) {
+            let timer: ReturnType<typeof setTimeout> | undefined;
+            info = await new Promise<ConnectionInfo | undefined>((resolve) => {
+              waiting.set(port, resolve);
+              timer = setTimeout(() => resolve(undefined), 1000);
+            });
+            clearTimeout(timer);
+            waiting.delete(port);
           }
           // Only the relay may connect here; anything else is dropped.
           if (!info) {
@@ -437,7 +443,10 @@ export async function startTls(options: StartTlsOptions): Promise<TlsExtension> 
           );
           return started.then((l) => l.port);
         },
-        register: (localPort, info) => void real.set(localPort, info),
+        register: (localPort, info) => {
+          real.set(localPort, info);
+          waiting.get(localPort)?.(info);
+        },
         unregister: (localPort) => void real.delete(localPort),
         shutdown: async () => {
           if (started) await (await started).shutdown();
