@@ -63,6 +63,13 @@ export interface Exchange {
   closeAfter: boolean;
   /** Takes the socket for an upgraded protocol; the engine lets go of it. */
   takeSocket(): TakenSocket;
+  /**
+   * A buffer of the connection's for encoding this exchange's heads (see
+   * `encodeHeadInto`). It is reused by the next exchange on the
+   * connection, so bytes in it must be written (and awaited) before the
+   * handler returns, and one head must be written before the next is encoded.
+   */
+  readonly scratch: Uint8Array;
 }
 
 /** Serves one exchange; must write a complete response (or take the socket). */
@@ -207,6 +214,9 @@ const enum Phase {
   Taken,
 }
 
+/** Heads and small bodies of up to this size are encoded without allocating. */
+const SCRATCH_SIZE = 8 * 1024;
+
 /** One accepted socket. */
 class HttpConnection extends ReadBuffer {
   phase = Phase.Reading;
@@ -216,12 +226,17 @@ class HttpConnection extends ReadBuffer {
   closed = false;
   /** Whether any byte of the current response was written. */
   responseStarted = false;
+  #scratch?: Uint8Array;
   readonly limits: EngineLimits;
 
   constructor(conn: Deno.Conn, readonly info: ConnectionInfo, readonly engine: HttpEngine) {
     super(conn);
     this.limits = engine.options.limits;
     if (this.limits.readTimeout > 0) this.readDeadline = performance.now() + this.limits.readTimeout;
+  }
+
+  get scratch(): Uint8Array {
+    return this.#scratch ??= new Uint8Array(SCRATCH_SIZE);
   }
 
   expired(now: number): string | undefined {
@@ -444,6 +459,10 @@ class ConnectionExchange implements Exchange {
 
   get info(): ConnectionInfo {
     return this.c.info;
+  }
+
+  get scratch(): Uint8Array {
+    return this.c.scratch;
   }
 
   get hasBody(): boolean {

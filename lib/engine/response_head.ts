@@ -41,6 +41,30 @@ export function encodeLatin1(text: string): Uint8Array {
   return out;
 }
 
+/**
+ * Encodes a head (and a small body after it) into `scratch` when both fit
+ * and the head is ASCII, else into a new array. `TextEncoder.encode`
+ * allocates a buffer per call, which costs more than the encoding itself
+ * on the hot path; `encodeInto` a reused buffer does not.
+ */
+export function encodeHeadInto(text: string, scratch: Uint8Array, body?: Uint8Array): Uint8Array {
+  const bodyLength = body === undefined ? 0 : body.length;
+  if (text.length + bodyLength <= scratch.length) {
+    const { read, written } = encoder.encodeInto(text, scratch);
+    if (read === text.length && written === text.length) {
+      if (bodyLength === 0) return scratch.subarray(0, written);
+      scratch.set(body!, written);
+      return scratch.subarray(0, written + bodyLength);
+    }
+  }
+  const head = encodeLatin1(text);
+  if (bodyLength === 0) return head;
+  const out = new Uint8Array(head.length + bodyLength);
+  out.set(head);
+  out.set(body!, head.length);
+  return out;
+}
+
 const errorHeads = new Map<string, Uint8Array>();
 
 /** A complete plain-text error response, for answers the engine gives itself. */

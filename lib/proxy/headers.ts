@@ -161,14 +161,9 @@ export function upstreamHeaderLines(
   info: ForwardedInfo,
   host: string | undefined,
 ): string {
-  let listed: Set<string> | undefined;
   let prior = "";
   let proto = false, fhost = false, fport = false, realIp = false;
-  for (let i = 0; i < list.length; i += 2) {
-    if (list[i] === "connection") {
-      for (const name of connectionListed(list[i + 1]) ?? []) (listed ??= new Set()).add(name);
-    }
-  }
+  const listed = connectionListedIn(list);
   let out = "";
   for (let i = 0; i < list.length; i += 2) {
     const name = list[i];
@@ -228,13 +223,13 @@ export function listWithoutForwarded(list: string[]): string[] {
 
 const FORWARDED_SET: ReadonlySet<string> = new Set(FORWARDED_NAMES);
 
-/** Whether a response header line from upstream is passed on to the client. */
-export function responseHeaderFilter(list: readonly string[]): (name: string) => boolean {
+/** The names a flat header list's `Connection` fields make hop-by-hop, if any. */
+export function connectionListedIn(list: readonly string[]): Set<string> | undefined {
   let listed: Set<string> | undefined;
   for (let i = 0; i < list.length; i += 2) {
     if (list[i] === "connection") {
       for (const name of connectionListed(list[i + 1]) ?? []) (listed ??= new Set()).add(name);
     }
   }
-  return (name) => !HOP_BY_HOP.has(name) && !(listed !== undefined && listed.has(name));
+  return listed;
 }

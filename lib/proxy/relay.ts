@@ -12,11 +12,11 @@
 
 import { ChunkedDecoder, encodeChunk, LAST_CHUNK } from "../engine/chunked.ts";
 import type { Exchange } from "../engine/connection.ts";
-import { bodiless, encodeLatin1, errorHead, STATUS_REASON } from "../engine/response_head.ts";
+import { bodiless, encodeHeadInto, errorHead, STATUS_REASON } from "../engine/response_head.ts";
 import { writeAll } from "../engine/socket.ts";
 import { parseResponseHead, type ResponseHead } from "../engine/response_parser.ts";
 import type { ForwardingTimeouts } from "./forward.ts";
-import { responseHeaderFilter } from "./headers.ts";
+import { connectionListedIn, HOP_BY_HOP } from "./headers.ts";
 import type { Connection, Http1Pool } from "./http1_client.ts";
 
 /** Request bodies up to this size are read whole and sent with the head. */
@@ -87,8 +87,9 @@ export async function relay(
     await exchange.write(errorHead(400, true)).catch(() => {});
     return { status: 400, size: undefined };
   }
-  const headBytes = encodeLatin1(headText + "\r\n");
-  const first = bodyBytes && bodyBytes.length ? concat(headBytes, bodyBytes) : headBytes;
+  // The exchange's scratch holds this until the response head is encoded,
+  // which happens only once the upstream has answered (no replay after that).
+  const first = encodeHeadInto(headText + "\r\n", exchange.scratch, bodyBytes);
 
   const key = pool.key(req.target);
   let c = pool.acquireIdle(key);
@@ -160,13 +161,6 @@ async function readUpTo(exchange: Exchange, limit: number): Promise<{ bytes: Uin
     size += part.length;
     if (size > limit) return { bytes: concatAll(parts), complete: false };
   }
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }
 
 /** Sends the request on `c` and reads the response head (1xx other than 101 skipped). */
@@ -253,13 +247,14 @@ async function sendResponse(
   req: RelayRequest,
 ): Promise<RelayResult> {
   const client = exchange.head;
-  const keep = responseHeaderFilter(r.headers);
   const drop = req.dropResponse;
   let text = `HTTP/1.1 ${r.status} ${r.reason || STATUS_REASON[r.status] || ""}\r\n`;
   const h = r.headers;
+  const listed = connectionListedIn(h);
   for (let i = 0; i < h.length; i += 2) {
     const name = h[i];
-    if (!keep(name) || (drop !== undefined && drop.has(name))) continue;
+    if (HOP_BY_HOP.has(name) || (listed !== undefined && listed.has(name))) continue;
+    if (drop !== undefined && drop.has(name)) continue;
     text += `${name}: ${h[i + 1]}\r\n`;
   }
   if (req.responseLines) text += req.responseLines;
@@ -276,33 +271,35 @@ async function sendResponse(
   const closing = exchange.closeAfter || !client.keepAlive;
   if (closing) text += "connection: close\r\n";
   else if (client.minor === 0) text += "connection: keep-alive\r\n";
-  const headBytes = encodeLatin1(text + "\r\n");
+  text += "\r\n";
 
   let upstreamReusable = r.keepAlive;
   if (mode === "none") {
-    await exchange.write(headBytes);
+    await exchange.write(encodeHeadInto(text, exchange.scratch));
   } else if (mode === "length") {
     let remaining = r.contentLength;
     const now = Math.min(remaining, c.buffered);
-    const out = now > 0 ? concat(headBytes, c.buf.subarray(c.start, c.start + now)) : headBytes;
+    const out = encodeHeadInto(text, exchange.scratch, now > 0 ? c.buf.subarray(c.start, c.start + now) : undefined);
     c.start += now;
     remaining -= now;
     await exchange.write(out);
     while (remaining > 0) {
       if (!(await c.fill())) throw new RelayFailure(502, "upstream closed mid-body", false);
       const n = Math.min(remaining, c.buffered);
-      const part = c.buf.slice(c.start, c.start + n);
+      // A view is enough: the buffer is refilled only after this write finished.
+      const part = c.buf.subarray(c.start, c.start + n);
       c.start += n;
       remaining -= n;
       await exchange.write(part);
     }
   } else if (mode === "close") {
     upstreamReusable = false;
-    const pending = c.buffered > 0 ? c.buf.slice(c.start, c.end) : undefined;
+    const pending = c.buffered > 0 ? c.buf.subarray(c.start, c.end) : undefined;
+    const out = encodeHeadInto(text, exchange.scratch, pending);
     c.start = c.end;
-    await exchange.write(pending ? concat(headBytes, pending) : headBytes);
+    await exchange.write(out);
     while (await c.fill().catch(() => false)) {
-      const part = c.buf.slice(c.start, c.end);
+      const part = c.buf.subarray(c.start, c.end);
       c.start = c.end;
       await exchange.write(part);
     }
@@ -319,16 +316,16 @@ async function sendResponse(
         const upTo = decoder.decode(c.buf, c.start, c.end, (a, b) => {
           if (!raw && b > a) pieces.push(c.buf.slice(a, b));
         });
-        const forwarded = raw ? c.buf.slice(from, upTo) : concatAll(pieces);
+        const forwarded = raw ? c.buf.subarray(from, upTo) : concatAll(pieces);
         c.start = upTo;
-        const out = headSent ? forwarded : concat(headBytes, forwarded);
+        const out = headSent ? forwarded : encodeHeadInto(text, exchange.scratch, forwarded);
         headSent = true;
         if (out.length) await exchange.write(out);
         if (decoder.done) break;
       }
       if (!(await c.fill())) throw new RelayFailure(502, "upstream closed mid-body", false);
     }
-    if (!headSent) await exchange.write(headBytes);
+    if (!headSent) await exchange.write(encodeHeadInto(text, exchange.scratch));
   }
   if (upstreamReusable && !c.closed) pool.release(key, c);
   else c.close();
