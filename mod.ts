@@ -11,8 +11,12 @@
  */
 
 import { runCli } from "./lib/cli/main.ts";
+import { inWorker, runDataWorker } from "./lib/server/data_worker.ts";
 
-if (import.meta.main) {
+// A bundle or binary starts its data-plane workers from this same module.
+if (inWorker()) {
+  runDataWorker();
+} else if (import.meta.main) {
   Deno.exit(await runCli(Deno.args));
 }
 

@@ -67,6 +67,8 @@ export interface StringSchema extends BaseOptions {
   aliases?: Readonly<Record<string, string>>;
   /** Returns a message when the string is not valid. */
   validate?: (value: string) => string | undefined;
+  /** A TOML integer is accepted too and decoded as itself (e.g. `workers = 2` or `"auto"`). */
+  orInteger?: { min: number; max: number };
 }
 
 /** A finite number, optionally an integer within bounds. */
@@ -351,6 +353,8 @@ class Decoder {
   }
 
   private decodeString(schema: StringSchema, raw: unknown, path: PathSegment[]): unknown {
+    const whole = schema.orInteger;
+    if (whole && typeof raw === "number" && Number.isInteger(raw) && raw >= whole.min && raw <= whole.max) return raw;
     if (typeof raw !== "string") return this.mismatch(schema, raw, path);
     if (raw === "" && !schema.allowEmpty && !schema.values?.includes("")) {
       this.report(path, `expected ${describeExpected(schema, true)}, found an empty string`);
@@ -780,6 +784,9 @@ export function describeExpected(schema: Schema, nonEmpty = false): string {
   if (schema.expected !== undefined) return schema.expected;
   switch (schema.kind) {
     case "string":
+      if (schema.values && schema.orInteger) {
+        return `an integer from ${schema.orInteger.min} to ${schema.orInteger.max} or ${schema.values.map(quote).join(", ")}`;
+      }
       if (schema.values) return `one of ${schema.values.map(quote).join(", ")}`;
       return nonEmpty ? "a non-empty string" : "a string";
     case "number": {

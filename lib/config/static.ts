@@ -325,6 +325,9 @@ export const staticConfigSchema: Schema = obj({
   }),
   cluster: clusterSchema,
   lifeCycle: lifeCycleSchema,
+  server: obj({
+    workers: enumOf(["auto"], { default: 1, orInteger: { min: 1, max: 64 } }),
+  }, { default: {} }),
   // Accepted so pasted Traefik files load; neither option means anything here.
   global: obj({ checkNewVersion: bool(), sendAnonymousUsage: bool() }),
 }, {

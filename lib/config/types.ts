@@ -20,8 +20,19 @@ export interface StaticConfig {
   certificatesResolvers: Record<string, CertificateResolverConfig>;
   cluster?: ClusterConfig;
   lifeCycle: LifeCycleConfig;
+  /** Portico extension: how this instance uses the machine's cores. */
+  server: ServerConfig;
   /** The file this config came from, for error messages; undefined when built in code. */
   sourceFile?: string;
+}
+
+export interface ServerConfig {
+  /**
+   * Data-plane listeners: the main isolate plus `workers - 1` Deno Workers,
+   * each listening on every plain entrypoint with SO_REUSEPORT. "auto" is
+   * one per core. Default 1 (no workers).
+   */
+  workers: number | "auto";
 }
 
 export interface EntryPointConfig {

@@ -60,6 +60,11 @@ export class Logger {
     return new Logger({ ...this.options, write: this.write }, module);
   }
 
+  /** Writes a line another isolate's logger already formatted (and masked). */
+  writeLine(line: string): void {
+    this.write(line);
+  }
+
   enabled(level: LogLevel): boolean {
     return ORDER[level] >= ORDER[this.options.level];
   }

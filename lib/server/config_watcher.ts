@@ -9,7 +9,6 @@
  */
 
 import type { DynamicConfig } from "../config/types.ts";
-import { mergeProviders } from "../providers/merge.ts";
 import type { ProviderListener } from "../providers/types.ts";
 import type { RouterGeneration } from "../router/build.ts";
 import type { Logger } from "../log/logger.ts";

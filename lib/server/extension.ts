@@ -25,6 +25,10 @@ export type EntryPointHandler = (request: Request, conn: ConnectionInfo) => Prom
 /** A bound listener. */
 export interface Listener {
   readonly port: number;
+  /** A plain entrypoint (TLS on it is relayed), which data-plane workers may also listen on. */
+  readonly shareable?: boolean;
+  /** Connections accepted so far. */
+  accepted?(): number;
   /** Stops accepting, lets in-flight requests finish. */
   shutdown(): Promise<void>;
   /** Closes every connection still open (when the grace period is over). */

@@ -121,9 +121,11 @@ export function startPlainListener(
   entryPoint: EntryPointConfig,
   serving: EntryPointServing,
   tlsRelay?: TlsRelay,
+  reusePort = false,
 ): Listener {
-  const socket = Deno.listen({ hostname: entryPoint.hostname || "0.0.0.0", port: entryPoint.port });
+  const socket = listenPlain(entryPoint, reusePort);
   const port = (socket.addr as Deno.NetAddr).port;
+  let accepted = 0;
   const relayed = new Set<Deno.Conn>();
   const sniffing = new Set<Deno.Conn>();
   const { readTimeout } = limitsFor(entryPoint);
@@ -163,6 +165,7 @@ export function startPlainListener(
         await new Promise((r) => setTimeout(r, 10));
         continue;
       }
+      accepted++;
       const info: ConnectionInfo = { remoteAddr: (conn.remoteAddr as Deno.NetAddr).hostname, tls: false, port };
       if (!tlsRelay) {
         serving.engine.serve(conn, info);
@@ -176,6 +179,8 @@ export function startPlainListener(
   })();
   return {
     port,
+    shareable: true,
+    accepted: () => accepted,
     async shutdown() {
       try {
         socket.close();
@@ -188,6 +193,23 @@ export function startPlainListener(
       for (const c of relayed) closeQuietly(c);
     },
   };
+}
+
+/**
+ * Binds a plain entrypoint. With `reusePort`, several isolates bind the same
+ * port and the kernel spreads new connections over them.
+ */
+function listenPlain(entryPoint: EntryPointConfig, reusePort: boolean): Deno.TcpListener {
+  const hostname = entryPoint.hostname || "0.0.0.0";
+  if (!reusePort) return Deno.listen({ hostname, port: entryPoint.port });
+  try {
+    return Deno.listen({ hostname, port: entryPoint.port, reusePort: true });
+  } catch (err) {
+    if (err instanceof TypeError || /unstable/i.test(String(err))) {
+      throw new Error(`server.workers > 1 needs SO_REUSEPORT: run Deno with --unstable-net (${(err as Error).message})`);
+    }
+    throw err;
+  }
 }
 
 /**
@@ -224,13 +246,14 @@ export async function startEntryPoints(
   tlsListener: TlsListenerFactory | undefined,
   log: Logger,
   tlsRelayFor?: (name: string, entryPoint: EntryPointConfig, serving: EntryPointServing) => TlsRelay | undefined,
+  reusePort = false,
 ): Promise<Map<string, Listener>> {
   const listeners = new Map<string, Listener>();
   try {
     for (const [name, ep] of Object.entries(entryPoints)) {
       const serving = servingFor(name, ep, exchangeHandlerFor(name), webHandlerFor(name), log);
       const tls = tlsListener?.(name, ep, serving);
-      const listener = tls ? await tls : startPlainListener(ep, serving, tlsRelayFor?.(name, ep, serving));
+      const listener = tls ? await tls : startPlainListener(ep, serving, tlsRelayFor?.(name, ep, serving), reusePort);
       listeners.set(name, listener);
       log.info("entrypoint listening", { entryPoint: name, address: ep.address, port: listener.port, tls: Boolean(tls) });
     }

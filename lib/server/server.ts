@@ -19,11 +19,17 @@ import { buildRouter } from "../router/build.ts";
 import { RuleCache } from "../router/rule_cache.ts";
 import type { Service } from "../services/types.ts";
 import { ConfigWatcher } from "./config_watcher.ts";
-import type { ExtensionContext, Listener, RequestObserver, ServerExtension } from "./extension.ts";
+import type { ExtensionContext, Listener, RequestObserver, ServerExtension, TlsRelay } from "./extension.ts";
 import { createExtensions } from "./extensions.ts";
 import { internalConfig, redirectServices } from "./internal.ts";
 import { startEntryPoints } from "./listeners.ts";
 import { VERSION } from "../version.ts";
+import { drainListeners } from "./drain.ts";
+import { type AcceptedCounts, WorkerPool } from "./worker_pool.ts";
+import type { ConfigMessage } from "./worker_protocol.ts";
+import { TEST_HOOKS_ENV } from "../config/static.ts";
+
+export { entryPointLifeCycle } from "./drain.ts";
 
 export interface ServerOptions {
   /** Extra providers besides those from the static config (tests). */
@@ -49,6 +55,24 @@ export interface RunningServer {
   shutdown(): Promise<void>;
   /** Resolves when the server has stopped. */
   readonly finished: Promise<void>;
+  /** The data-plane workers, when `[server] workers` is above 1. */
+  readonly workers?: WorkerPool;
+  /** Connections accepted per listener: index 0 is the main isolate, then each worker. */
+  acceptedConnections(): Promise<AcceptedCounts[]>;
+}
+
+/** `[server] workers` as a count: "auto" is one listener per core. */
+export function workerCount(staticConfig: StaticConfig): number {
+  const setting = staticConfig.server?.workers ?? 1;
+  return setting === "auto" ? Math.max(1, navigator.hardwareConcurrency || 1) : setting;
+}
+
+function testHooksOn(): boolean {
+  try {
+    return Deno.env.get(TEST_HOOKS_ENV) === "1";
+  } catch {
+    return false;
+  }
 }
 
 export async function startServer(staticConfig: StaticConfig, options: ServerOptions = {}): Promise<RunningServer> {
@@ -138,8 +162,13 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
 
   const routerLog = log.child("router");
   const ruleCache = new RuleCache();
-  const build = (snapshots: ReadonlyMap<string, DynamicConfig>, generation: number) =>
-    buildRouter({
+  const listenerCount = workerCount(staticConfig);
+  let pool: WorkerPool | undefined;
+  // The snapshots of the generation last built, for the workers to build the same one.
+  let built: ConfigMessage | undefined;
+  let published: ConfigMessage | undefined;
+  const build = (snapshots: ReadonlyMap<string, DynamicConfig>, generation: number) => {
+    const next = buildRouter({
       generation,
       staticConfig,
       merged: mergeProviders(snapshots),
@@ -150,12 +179,24 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
       onHealth: (service, server, status) => routerLog.warn("server health changed", { service, server, status }),
       onRequest,
     });
+    if (listenerCount > 1) built = { type: "config", generation, snapshots: new Map(snapshots) };
+    return next;
+  };
 
   watcher = new ConfigWatcher({
     build,
     log: log.child("config"),
     debounceMs: options.debounceMs ?? 50,
     onApplied: (generation) => {
+      if (built?.generation === generation.generation) {
+        published = built;
+        if (pool) {
+          pool.publish(built);
+          void pool.applied(built.generation).then(() =>
+            log.debug("configuration applied on every worker", { generation: generation.generation })
+          );
+        }
+      }
       for (const ext of extensions.values()) ext.onApplied?.(generation);
     },
     onReload: (status) => {
@@ -186,8 +227,10 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
     }
   }
   watcher.flush();
+  if (built?.generation === watcher.current.generation) published = built;
 
   let listeners: Map<string, Listener>;
+  const relays = new Map<string, TlsRelay>();
   try {
     const tlsExtension = [...extensions.values()].find((e) => e.tlsListener);
     const tlsListener = tlsExtension?.tlsListener;
@@ -197,13 +240,47 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
       (name) => (request, conn) => watcher!.current.handle(name, request, conn),
       tlsListener,
       log,
-      tlsExtension?.tlsRelay,
+      tlsExtension?.tlsRelay && ((name, ep, serving) => {
+        const relay = tlsExtension.tlsRelay!(name, ep, serving);
+        if (relay) relays.set(name, relay);
+        return relay;
+      }),
+      listenerCount > 1,
     );
   } catch (err) {
     await stopAll();
     throw new StartupError((err as Error).message);
   }
   const ports = new Map([...listeners].map(([name, l]) => [name, l.port]));
+
+  if (listenerCount > 1) {
+    // TLS-only entrypoints stay on the main isolate, where the certificates are.
+    const shared = [...listeners].filter(([, l]) => l.shareable).map(([name, l]) => ({ name, port: l.port }));
+    pool = new WorkerPool({
+      count: listenerCount - 1,
+      staticConfig,
+      entryPoints: shared,
+      relays,
+      internalServices,
+      serverName,
+      log: log.child("workers"),
+      observer: onRequest,
+      current: () => published!,
+      testHooks: testHooksOn(),
+    });
+    try {
+      await pool.start();
+    } catch (err) {
+      await Promise.all([...listeners.values()].map((l) => l.shutdown()));
+      await stopAll();
+      throw new StartupError((err as Error).message);
+    }
+    log.info("data-plane workers listening", { workers: listenerCount - 1, entryPoints: shared.map((e) => e.name) });
+  }
+  const acceptedConnections = async (): Promise<AcceptedCounts[]> => {
+    const own = Object.fromEntries([...listeners].map(([name, l]) => [name, l.accepted?.() ?? 0]));
+    return [own, ...await pool?.stats() ?? []];
+  };
 
   let resolveFinished!: () => void;
   const finished = new Promise<void>((r) => (resolveFinished = r));
@@ -214,17 +291,7 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
       draining = true;
       log.info("shutting down: draining");
       for (const ext of extensions.values()) await ext.drain?.().catch(() => {});
-      // Each entrypoint drains on its own timers, as Traefik's do.
-      await Promise.all([...listeners].map(async ([name, listener]) => {
-        const lc = entryPointLifeCycle(staticConfig, name);
-        if (lc.requestAcceptGraceTimeout > 0) await sleep(lc.requestAcceptGraceTimeout);
-        const drained = listener.shutdown();
-        if (!await finishesWithin(drained, lc.graceTimeOut)) {
-          log.warn("grace period over; closing remaining connections", { entryPoint: name });
-          listener.closeAll?.();
-          await finishesWithin(drained, 1000);
-        }
-      }));
+      await Promise.all([drainListeners(listeners, staticConfig, log), pool?.shutdown()]);
       await stopAll();
       log.info("stopped");
       resolveFinished();
@@ -232,35 +299,5 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
     return shuttingDown;
   };
 
-  return { watcher, state, extensions, ports, shutdown, finished };
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-/** False when `ms` passes first; the timer never outlives the promise. */
-async function finishesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<false>((r) => (timer = setTimeout(() => r(false), ms)));
-  try {
-    return await Promise.race([promise.then(() => true), expired]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-const LIFECYCLE_DEFAULTS = { requestAcceptGraceTimeout: 0, graceTimeOut: 10_000 };
-
-/**
- * The timers an entrypoint drains with: Traefik's
- * `entryPoints.NAME.transport.lifeCycle` where set to other than its
- * default, else the top-level `lifeCycle`.
- */
-export function entryPointLifeCycle(staticConfig: StaticConfig, entryPoint: string): StaticConfig["lifeCycle"] {
-  const own = staticConfig.entryPoints[entryPoint]?.transport?.lifeCycle;
-  const top = staticConfig.lifeCycle;
-  const pick = (key: keyof typeof LIFECYCLE_DEFAULTS) =>
-    own && own[key] !== LIFECYCLE_DEFAULTS[key] ? own[key] : top[key];
-  return { requestAcceptGraceTimeout: pick("requestAcceptGraceTimeout"), graceTimeOut: pick("graceTimeOut") };
+  return { watcher, state, extensions, ports, shutdown, finished, workers: pool, acceptedConnections };
 }

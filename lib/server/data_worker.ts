@@ -1,0 +1,213 @@
+/**
+ * A data-plane worker: one more listener per core. It binds the plain
+ * entrypoints main shares with it (SO_REUSEPORT, so the kernel spreads new
+ * connections), routes with its own router generations built from the
+ * config snapshots main sends, forwards over its own upstream pools, and
+ * sends main what only main has: internal-service calls (API, dashboard,
+ * ping, ACME HTTP-01), request observations (metrics, access log) and log
+ * lines. It never reads a provider, the KV store or the disk.
+ *
+ * @module
+ */
+
+import type { StaticConfig } from "../config/types.ts";
+import { Logger } from "../log/logger.ts";
+import { mergeProviders } from "../providers/merge.ts";
+import { UpstreamPools } from "../proxy/pools.ts";
+import { buildRouter, type RouterGeneration } from "../router/build.ts";
+import { RuleCache } from "../router/rule_cache.ts";
+import type { ProxyRequest, Service } from "../services/types.ts";
+import { drainListeners } from "./drain.ts";
+import type { Listener, TlsRelay } from "./extension.ts";
+import { startEntryPoints } from "./listeners.ts";
+import {
+  type ConfigMessage,
+  type FromWorker,
+  fromWireResponse,
+  type ToWorker,
+  toWireObservation,
+  toWireProxyRequest,
+  type WireObservation,
+} from "./worker_protocol.ts";
+
+/** How often batched observations go to main, ms. */
+const OBSERVATION_FLUSH_MS = 50;
+const OBSERVATION_BATCH = 256;
+
+interface WorkerScope {
+  postMessage(message: FromWorker): void;
+  onmessage: ((event: MessageEvent<ToWorker>) => void) | null;
+  close(): void;
+}
+
+/** Whether this isolate is a Deno Worker (the bundle's entry decides its role with this). */
+export function inWorker(): boolean {
+  // deno-lint-ignore no-explicit-any
+  const g = globalThis as any;
+  return typeof g.WorkerGlobalScope === "function" && g instanceof g.WorkerGlobalScope;
+}
+
+/** Runs the worker side; call once, from a Worker's module. */
+export function runDataWorker(scope: WorkerScope = globalThis as unknown as WorkerScope): void {
+  const post = (message: FromWorker) => scope.postMessage(message);
+  let generation: RouterGeneration | undefined;
+  let listeners: Map<string, Listener> | undefined;
+  let staticConfig: StaticConfig | undefined;
+  let log: Logger | undefined;
+  const pools = new UpstreamPools();
+  const ruleCache = new RuleCache();
+  const internalServices = new Map<string, Service>();
+  const pending = new Map<number, (message: Extract<ToWorker, { type: "internal-response" }>) => void>();
+  const relayPorts = new Map<number, (message: Extract<ToWorker, { type: "relay-port" }>) => void>();
+  let nextId = 1;
+  let serverName = "";
+  let testHooks = false;
+
+  let batch: WireObservation[] = [];
+  let flushTimer: ReturnType<typeof setTimeout> | undefined;
+  const flush = () => {
+    clearTimeout(flushTimer);
+    flushTimer = undefined;
+    if (batch.length === 0) return;
+    post({ type: "observations", batch });
+    batch = [];
+  };
+
+  const remoteService = (name: string): Service => ({
+    name,
+    async serve(request: ProxyRequest): Promise<Response> {
+      const id = nextId++;
+      const wire = await toWireProxyRequest(request);
+      const answer = await new Promise<Extract<ToWorker, { type: "internal-response" }>>((resolve) => {
+        pending.set(id, resolve);
+        post({ type: "internal-request", id, service: name, request: wire });
+      });
+      if (!answer.response) throw new Error(`internal service ${name}: ${answer.error ?? "no answer"}`);
+      return fromWireResponse(answer.response);
+    },
+    available: () => true,
+    serverStatus: () => ({}),
+    start() {},
+    stop() {},
+  });
+
+  // The TLS side of a shared entrypoint is main's; the worker only carries the bytes there.
+  const relayToMain = (entryPoint: string): TlsRelay => ({
+    async port() {
+      const id = nextId++;
+      const answer = await new Promise<Extract<ToWorker, { type: "relay-port" }>>((resolve) => {
+        relayPorts.set(id, resolve);
+        post({ type: "relay-port", id, entryPoint });
+      });
+      if (answer.port === undefined) throw new Error(answer.error ?? "no TLS side");
+      return answer.port;
+    },
+    register: (localPort, info) => post({ type: "relay-register", entryPoint, localPort, info }),
+    unregister: (localPort) => post({ type: "relay-unregister", entryPoint, localPort }),
+    shutdown: () => Promise.resolve(),
+  });
+
+  const apply = (message: ConfigMessage) => {
+    try {
+      const next = buildRouter({
+        generation: message.generation,
+        staticConfig: staticConfig!,
+        merged: mergeProviders(message.snapshots),
+        pools,
+        internalServices,
+        serverName,
+        ruleCache,
+        // Main logs health changes from its own checks; a worker's would repeat them.
+        onRequest: (entryPoint, request, conn, router, started) => {
+          batch.push(toWireObservation(entryPoint, request, conn, router, started, performance.now()));
+          if (batch.length >= OBSERVATION_BATCH) flush();
+          else flushTimer ??= setTimeout(flush, OBSERVATION_FLUSH_MS);
+        },
+      });
+      next.start();
+      const previous = generation;
+      generation = next;
+      previous?.stop();
+      post({ type: "applied", generation: message.generation });
+    } catch (err) {
+      post({ type: "rejected", generation: message.generation, error: (err as Error).message });
+    }
+  };
+
+  const start = async (message: Extract<ToWorker, { type: "init" }>) => {
+    staticConfig = message.staticConfig;
+    serverName = message.serverName;
+    testHooks = message.testHooks;
+    log = new Logger({
+      level: staticConfig.log.level,
+      format: staticConfig.log.format,
+      write: (line) => post({ type: "log", line }),
+    }, `worker-${message.index}`);
+    for (const name of message.internalServices) internalServices.set(name, remoteService(name));
+    apply(message.config);
+    if (!generation) return post({ type: "failed", error: "the first configuration was rejected" });
+    const shared = Object.fromEntries(
+      message.entryPoints.map(({ name, port }) => [name, { ...staticConfig!.entryPoints[name], port }]),
+    );
+    try {
+      listeners = await startEntryPoints(
+        shared,
+        (name) => (exchange) => generation!.serveExchange(name, exchange),
+        (name) => (request, conn) => generation!.handle(name, request, conn),
+        undefined,
+        log,
+        (name) => (message.relayed.includes(name) ? relayToMain(name) : undefined),
+        true,
+      );
+      post({ type: "listening" });
+    } catch (err) {
+      post({ type: "failed", error: (err as Error).message });
+    }
+  };
+
+  const shutdown = async () => {
+    if (listeners) await drainListeners(listeners, staticConfig!, log!);
+    flush();
+    generation?.stop();
+    pools.close();
+    post({ type: "stopped" });
+    scope.close();
+  };
+
+  scope.onmessage = (event) => {
+    const message = event.data;
+    switch (message.type) {
+      case "init":
+        void start(message);
+        break;
+      case "config":
+        apply(message);
+        break;
+      case "internal-response":
+        pending.get(message.id)?.(message);
+        pending.delete(message.id);
+        break;
+      case "relay-port":
+        relayPorts.get(message.id)?.(message);
+        relayPorts.delete(message.id);
+        break;
+      case "stats":
+        post({
+          type: "stats",
+          accepted: Object.fromEntries([...listeners ?? []].map(([name, l]) => [name, l.accepted?.() ?? 0])),
+        });
+        break;
+      case "shutdown":
+        void shutdown();
+        break;
+      case "crash":
+        // Fault injection for the restart test: a real uncaught error.
+        if (testHooks) {
+          setTimeout(() => {
+            throw new Error("crash requested by a test hook");
+          });
+        }
+        break;
+    }
+  };
+}
