@@ -123,6 +123,7 @@ async function compileWithDenort(
   await run(Deno.execPath(), [
     "compile",
     "-A",
+    "--unstable-net",
     "--no-config",
     "--no-lock",
     "--no-check",

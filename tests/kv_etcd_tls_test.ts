@@ -7,21 +7,7 @@
 import assert from "node:assert/strict";
 import { EtcdKVStore } from "../lib/kv/etcd.ts";
 import { startEtcd } from "./fixtures/etcd.ts";
-
-async function openssl(args: string[], cwd: string): Promise<void> {
-  const { code, stderr } = await new Deno.Command("openssl", { args, cwd, stdout: "null", stderr: "piped" }).output();
-  if (code !== 0) throw new Error(`openssl ${args[0]}: ${new TextDecoder().decode(stderr)}`);
-}
-
-/** A CA, a server certificate for 127.0.0.1 and a client certificate, all signed by the CA. */
-async function makePki(dir: string) {
-  await openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=portico test CA"], dir);
-  for (const [name, ext] of [["server", "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth"], ["client", "extendedKeyUsage=clientAuth"]]) {
-    await Deno.writeTextFile(`${dir}/${name}.ext`, ext);
-    await openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", `/CN=${name}`], dir);
-    await openssl(["x509", "-req", "-in", `${name}.csr`, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", `${name}.pem`, "-days", "2", "-extfile", `${name}.ext`], dir);
-  }
-}
+import { makePki } from "./fixtures/pki.ts";
 
 Deno.test({
   name: "etcd over TLS: ca, cert and key are used; no client certificate is refused",

@@ -11,6 +11,7 @@
 
 import http from "node:http";
 import https from "node:https";
+import { isIP } from "node:net";
 import { Readable } from "node:stream";
 import { downstreamResponseHeaders } from "./headers.ts";
 import { Http1Pool } from "./http1_client.ts";
@@ -50,7 +51,7 @@ export const DEFAULT_TIMEOUTS: ForwardingTimeouts = {
 export class UpstreamPool {
   readonly http: http.Agent;
   readonly https: https.Agent;
-  /** Plain-HTTP upstreams go through Portico's own client (see http1_client.ts). */
+  /** HTTP and verified HTTPS upstreams go through Portico's own client (see http1_client.ts). */
   readonly http1: Http1Pool;
   constructor(
     readonly timeouts: ForwardingTimeouts = DEFAULT_TIMEOUTS,
@@ -64,7 +65,7 @@ export class UpstreamPool {
       scheduling: "lifo" as const,
     };
     this.http = new http.Agent(common);
-    this.http1 = new Http1Pool(timeouts);
+    this.http1 = new Http1Pool(timeouts, undefined, { caCerts: tls.ca, insecureSkipVerify: tls.insecureSkipVerify });
     this.https = new https.Agent({ ...common, rejectUnauthorized: !tls.insecureSkipVerify, ca: tls.ca });
   }
   close(): void {
@@ -99,7 +100,7 @@ function statusForError(err: NodeJS.ErrnoException): 502 | 504 {
  * ```
  */
 export function forward(pool: UpstreamPool, request: UpstreamRequest): Promise<Response> {
-  if (request.target.protocol === "http:" && !FORCE_NODE_CLIENT) return pool.http1.request(request);
+  if (pool.http1.serves(request.target) && !FORCE_NODE_CLIENT) return pool.http1.request(request);
   return forwardWithNode(pool, request);
 }
 
@@ -112,7 +113,7 @@ const FORCE_NODE_CLIENT = (() => {
   }
 })();
 
-/** HTTPS upstreams (and plain ones when forced): node:http(s) with keep-alive agents. */
+/** HTTPS upstreams with insecureSkipVerify (and any when forced): node:http(s) with keep-alive agents. */
 function forwardWithNode(pool: UpstreamPool, request: UpstreamRequest): Promise<Response> {
   return new Promise<Response>((resolve, reject) => {
     const secure = request.target.protocol === "https:";
@@ -133,7 +134,8 @@ function forwardWithNode(pool: UpstreamPool, request: UpstreamRequest): Promise<
       headers: request.headers,
       setHost: false,
     };
-    if (secure) (options as https.RequestOptions).servername = request.target.hostname;
+    // SNI carries host names only; node:tls refuses an IP address there.
+    if (secure && !isIP(options.hostname!)) (options as https.RequestOptions).servername = request.target.hostname;
     const upstream = (secure ? https : http).request(options);
 
     let headerTimer: ReturnType<typeof setTimeout> | undefined;

@@ -146,14 +146,14 @@ export class LoadBalancerService implements Service {
   }
 
   /**
-   * The byte-level path for this service, when it applies: plain-HTTP
-   * servers and no sticky cookie (which needs the cookie parsed and a
+   * The byte-level path for this service, when it applies: servers the own
+   * client can reach (HTTP, or HTTPS with verification) and no sticky cookie (which needs the cookie parsed and a
    * header added on every answer).
    */
   fastServe(): FastServe | undefined {
     if (this.cookieName || FORCE_NODE) return undefined;
-    if (!this.servers.every((s) => s.target.protocol === "http:")) return undefined;
     const pool = this.pool;
+    if (!this.servers.every((s) => pool.http1.serves(s.target))) return undefined;
     const passHost = this.config.passHostHeader;
     return async (exchange, headers, info, pathAndQuery, responseEdits) => {
       const server = this.wrr.next(this.isUp);

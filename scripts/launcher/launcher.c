@@ -17,7 +17,7 @@
  * between two first runs never leaves a half-written runtime. Every later run
  * finds the directory and execs at once:
  *
- *   deno run -A --no-config --no-lock --no-remote --no-npm portico.js ARGS...
+ *   deno run -A --no-config --no-lock --no-remote --no-npm --unstable-net portico.js ARGS...
  *
  * with DENO_DIR inside the cache directory (V8's code cache lands there, and
  * nothing is fetched from the network). exec keeps the process id, so
@@ -174,6 +174,8 @@ int main(int argc, char **argv) {
   args[n++] = "--no-lock";
   args[n++] = "--no-remote";
   args[n++] = "--no-npm";
+  /* SO_REUSEPORT, for [server] workers */
+  args[n++] = "--unstable-net";
   args[n++] = bundle;
   for (int i = 1; i < argc; i++) args[n++] = argv[i];
   args[n] = NULL;
