@@ -57,6 +57,17 @@ export class ReadBuffer {
     return true;
   }
 
+  /**
+   * Grows an empty buffer to `size` bytes, so a large body moves in fewer,
+   * bigger reads and writes; a connection that never carries one keeps its
+   * small buffer.
+   */
+  reserve(size: number): void {
+    if (this.start !== this.end || this.buf.length >= size) return;
+    this.buf = new Uint8Array(size);
+    this.start = this.end = 0;
+  }
+
   /** Takes up to `max` buffered bytes as a copy (the buffer is reused). */
   take(max: number): Uint8Array {
     const n = Math.min(max, this.buffered);

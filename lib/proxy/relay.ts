@@ -21,6 +21,8 @@ import type { Connection, Http1Pool } from "./http1_client.ts";
 
 /** Request bodies up to this size are read whole and sent with the head. */
 const SMALL_BODY = 64 * 1024;
+/** Read buffer of an upstream connection while it relays a body larger than its default buffer. */
+const LARGE_BODY_BUFFER = 64 * 1024;
 
 /** What the fast path needs besides the exchange. */
 export interface RelayRequest {
@@ -283,6 +285,7 @@ async function sendResponse(
     c.start += now;
     remaining -= now;
     await exchange.write(out);
+    if (remaining > c.buf.length) c.reserve(LARGE_BODY_BUFFER);
     while (remaining > 0) {
       if (!(await c.fill())) throw new RelayFailure(502, "upstream closed mid-body", false);
       const n = Math.min(remaining, c.buffered);
@@ -298,6 +301,7 @@ async function sendResponse(
     const out = encodeHeadInto(text, exchange.scratch, pending);
     c.start = c.end;
     await exchange.write(out);
+    c.reserve(LARGE_BODY_BUFFER);
     while (await c.fill().catch(() => false)) {
       const part = c.buf.subarray(c.start, c.end);
       c.start = c.end;
@@ -322,6 +326,7 @@ async function sendResponse(
         headSent = true;
         if (out.length) await exchange.write(out);
         if (decoder.done) break;
+        c.reserve(LARGE_BODY_BUFFER);
       }
       if (!(await c.fill())) throw new RelayFailure(502, "upstream closed mid-body", false);
     }
