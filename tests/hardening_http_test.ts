@@ -5,7 +5,7 @@
 
 import assert from "node:assert/strict";
 import { rawExchange, startRawBackend } from "./fixtures/raw_backend.ts";
-import { startTestProxy } from "./fixtures/proxy.ts";
+import { startCatchAllProxy } from "./fixtures/proxy.ts";
 
 const SMUGGLING: { name: string; request: string }[] = [
   {
@@ -34,15 +34,7 @@ const SMUGGLING: { name: string; request: string }[] = [
 
 Deno.test("smuggling shapes get 400 and nothing reaches the backend", async () => {
   const backend = startRawBackend();
-  const proxy = await startTestProxy({
-    dynamic: `
-[http.routers.all]
-rule = "PathPrefix(\`/\`)"
-service = "raw"
-[http.services.raw.loadBalancer]
-servers = [{ url = "http://127.0.0.1:${backend.port}" }]
-`,
-  });
+  const proxy = await startCatchAllProxy(`http://127.0.0.1:${backend.port}`);
   try {
     for (const tc of SMUGGLING) {
       const answer = await rawExchange(proxy.port(), tc.request);
@@ -60,15 +52,7 @@ servers = [{ url = "http://127.0.0.1:${backend.port}" }]
 
 Deno.test("what reaches the backend is canonical: CRLF lines, one framing header, body intact", async () => {
   const backend = startRawBackend();
-  const proxy = await startTestProxy({
-    dynamic: `
-[http.routers.all]
-rule = "PathPrefix(\`/\`)"
-service = "raw"
-[http.services.raw.loadBalancer]
-servers = [{ url = "http://127.0.0.1:${backend.port}" }]
-`,
-  });
+  const proxy = await startCatchAllProxy(`http://127.0.0.1:${backend.port}`);
   try {
     const cases = [
       { name: "plain GET", request: "GET /plain HTTP/1.1\r\nHost: a\r\nX-Test: 1\r\n\r\n", body: "" },

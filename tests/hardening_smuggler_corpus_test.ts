@@ -10,7 +10,7 @@
 
 import assert from "node:assert/strict";
 import { rawExchange, startRawBackend } from "./fixtures/raw_backend.ts";
-import { startTestProxy } from "./fixtures/proxy.ts";
+import { startCatchAllProxy } from "./fixtures/proxy.ts";
 
 interface Case {
   name: string;
@@ -54,15 +54,7 @@ function classify(answer: string, upstream: string): string {
 
 Deno.test("smuggler corpus: every Transfer-Encoding mutation is refused, or forwarded by Content-Length alone", async () => {
   const backend = startRawBackend();
-  const proxy = await startTestProxy({
-    dynamic: `
-[http.routers.all]
-rule = "PathPrefix(\`/\`)"
-service = "raw"
-[http.services.raw.loadBalancer]
-servers = [{ url = "http://127.0.0.1:${backend.port}" }]
-`,
-  });
+  const proxy = await startCatchAllProxy(`http://127.0.0.1:${backend.port}`);
   const wrong: string[] = [];
   const outcomes: Record<string, string> = {};
   try {

@@ -6,21 +6,10 @@
  */
 
 import assert from "node:assert/strict";
-import tls from "node:tls";
 import { startEchoBackend } from "./fixtures/backend.ts";
 import { rawExchange } from "./fixtures/raw_backend.ts";
 import { startTestProxy } from "./fixtures/proxy.ts";
-
-function tlsGet(port: number, path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = tls.connect({ host: "127.0.0.1", port, servername: "a.test", rejectUnauthorized: false, ALPNProtocols: ["http/1.1"] });
-    let text = "";
-    s.on("secureConnect", () => s.write(`GET ${path} HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n`));
-    s.on("data", (d: Uint8Array) => (text += new TextDecoder().decode(d)));
-    s.on("close", () => resolve(text));
-    s.on("error", reject);
-  });
-}
+import { tlsGet } from "./fixtures/http_client.ts";
 
 Deno.test({
   name: "same port: TLS connections reach tls routers, plain ones the others; the client is known on both",
@@ -47,7 +36,7 @@ servers = [{ url = "${plain.url}" }]
     try {
       const port = proxy.port();
       for (let i = 0; i < 3; i++) {
-        const overTls = await tlsGet(port, "/x");
+        const overTls = await tlsGet(port, "/x", "a.test");
         assert.match(overTls, /^HTTP\/1\.1 200 /, overTls.slice(0, 60));
         const body = JSON.parse(overTls.slice(overTls.indexOf("\r\n\r\n") + 4));
         assert.equal(body.backend, "secure");

@@ -7,10 +7,9 @@
  */
 
 import assert from "node:assert/strict";
-import tls from "node:tls";
 import { startEchoBackend } from "./fixtures/backend.ts";
 import { startTestProxy, type TestProxy } from "./fixtures/proxy.ts";
-import { rawGet } from "./fixtures/http_client.ts";
+import { rawGet, tlsGet } from "./fixtures/http_client.ts";
 
 const dynamic = (backend: string, prefix: string) => `
 [http.routers.app]
@@ -186,17 +185,6 @@ Deno.test({
   },
 });
 
-function tlsGet(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = tls.connect({ host: "127.0.0.1", port, servername: "w.test", rejectUnauthorized: false, ALPNProtocols: ["http/1.1"] });
-    let text = "";
-    s.on("secureConnect", () => s.write(`GET /x HTTP/1.1\r\nHost: w.test\r\nConnection: close\r\n\r\n`));
-    s.on("data", (d: Uint8Array) => (text += new TextDecoder().decode(d)));
-    s.on("close", () => resolve(text));
-    s.on("error", reject);
-  });
-}
-
 Deno.test({
   name: "workers: TLS on a shared plain port is carried to main's TLS side with the real client",
   sanitizeOps: false,
@@ -210,7 +198,7 @@ Deno.test({
     try {
       const before = await accepted(proxy, "web");
       const answers = [];
-      for (let i = 0; i < 30; i += 10) answers.push(...await Promise.all(Array.from({ length: 10 }, () => tlsGet(proxy.port()))));
+      for (let i = 0; i < 30; i += 10) answers.push(...await Promise.all(Array.from({ length: 10 }, () => tlsGet(proxy.port(), "/x", "w.test"))));
       for (const text of answers) {
         assert.match(text, /^HTTP\/1\.1 200 /, text.slice(0, 80));
         const echo = JSON.parse(text.slice(text.indexOf("\r\n\r\n") + 4));
