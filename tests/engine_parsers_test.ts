@@ -161,3 +161,20 @@ Deno.test("response head: framing, 1xx, and refusals", () => {
   ];
   for (const text of bad) assert.equal(parseResponseHead(bytes(text), 0, text.length).kind, "error", JSON.stringify(text));
 });
+
+Deno.test("field names: common ones in any case come out lower-cased, and near misses are not mistaken for them", async () => {
+  const { readFieldLine, field } = await import("../lib/engine/field_line.ts");
+  const name = (line: string) => {
+    assert.equal(readFieldLine(bytes(`${line}\r\n`), 0), undefined, line);
+    return field.name;
+  };
+  assert.equal(name("Content-Length: 4"), "content-length");
+  assert.equal(name("HOST: a"), "host");
+  assert.equal(name("hOsT: a"), "host");
+  assert.equal(name("hosu: a"), "hosu");
+  assert.equal(name("Content_Length: 4"), "content_length");
+  assert.equal(name("Content-Lengtx: 4"), "content-lengtx");
+  assert.equal(name("X-Forwarded-For: 1.2.3.4"), "x-forwarded-for");
+  assert.equal(name("X-Forwarded-Fo1: 1"), "x-forwarded-fo1");
+  assert.equal(field.value, "1");
+});
