@@ -10,11 +10,12 @@ import assert from "node:assert/strict";
 import { startTestProxy } from "./fixtures/proxy.ts";
 import { makePki } from "./fixtures/pki.ts";
 import { rawGet } from "./fixtures/http_client.ts";
+import { startRawBackend } from "./fixtures/raw_backend.ts";
 
-async function startHttpsBackend(dir: string) {
+async function startHttpsBackend(dir: string, hostname = "127.0.0.1") {
   const ports = new Set<number>();
   const server = Deno.serve({
-    hostname: "127.0.0.1",
+    hostname,
     port: 0,
     cert: await Deno.readTextFile(`${dir}/server.pem`),
     key: await Deno.readTextFile(`${dir}/server.key`),
@@ -95,4 +96,75 @@ servers = [{ url = "${upstream}" }]
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test({
+  name: "servers transport serverName: the upstream certificate is checked against it, not the URL's address",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "portico-https-servername-" });
+    await makePki(dir);
+    const backend = await startHttpsBackend(dir, "127.0.0.2");
+    // 127.0.0.2 is not in the certificate (it names localhost and 127.0.0.1): only serverName can make it pass.
+    const upstream = `https://127.0.0.2:${backend.port}`;
+    const route = (name: string, transport: string) => `
+[http.routers.${name}]
+rule = "Host(\`${name}.test\`)"
+service = "${name}"
+[http.services.${name}.loadBalancer]
+serversTransport = "${transport}"
+servers = [{ url = "${upstream}" }]
+`;
+    const proxy = await startTestProxy({
+      dynamic: route("named", "named") + route("wrong", "wrong") + route("bare", "bare") + `
+[http.serversTransports.named]
+serverName = "localhost"
+rootCAs = ["${dir}/ca.pem"]
+[http.serversTransports.wrong]
+serverName = "other.test"
+rootCAs = ["${dir}/ca.pem"]
+[http.serversTransports.bare]
+rootCAs = ["${dir}/ca.pem"]
+`,
+    });
+    try {
+      const named = await rawGet(proxy.port(), "/n", { host: "named.test" });
+      assert.equal(named.status, 200, named.body);
+      assert.equal(JSON.parse(named.body).path, "/n");
+      assert.equal((await rawGet(proxy.port(), "/", { host: "wrong.test" })).status, 502, "a name the certificate lacks");
+      assert.equal((await rawGet(proxy.port(), "/", { host: "bare.test" })).status, 502, "the address 127.0.0.2 is not in the certificate");
+    } finally {
+      await proxy.close();
+      await backend.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("servers transport maxIdleConnsPerHost: below 0 keeps no idle upstream connection; the default reuses one", async () => {
+  const backend = startRawBackend();
+  const route = (name: string, transport: string) => `
+[http.routers.${name}]
+rule = "Host(\`${name}.test\`)"
+service = "${name}"
+[http.services.${name}.loadBalancer]
+${transport}
+servers = [{ url = "http://127.0.0.1:${backend.port}" }]
+`;
+  const proxy = await startTestProxy({
+    dynamic: route("pooled", "") + route("unpooled", `serversTransport = "noidle"`) + `
+[http.serversTransports.noidle]
+maxIdleConnsPerHost = -1
+`,
+  });
+  try {
+    for (let i = 0; i < 5; i++) assert.equal((await rawGet(proxy.port(), "/", { host: "pooled.test" })).status, 200);
+    assert.equal(backend.received().length, 1, "five sequential requests on one kept-alive connection");
+    for (let i = 0; i < 5; i++) assert.equal((await rawGet(proxy.port(), "/", { host: "unpooled.test" })).status, 200);
+    assert.equal(backend.received().length, 6, "each request without an idle pool dials anew");
+  } finally {
+    await proxy.close();
+    backend.close();
+  }
 });

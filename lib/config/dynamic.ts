@@ -159,6 +159,7 @@ const serviceSchema = union({
 
 /** Timeouts and trust for reaching upstreams (Traefik's `http.serversTransports`). */
 const serversTransportSchema = obj({
+  serverName: str(),
   insecureSkipVerify: bool({ default: false }),
   rootCAs: list(str(), { default: [] }),
   maxIdleConnsPerHost: int({ min: -1, default: 200 }),
@@ -167,7 +168,7 @@ const serversTransportSchema = obj({
     responseHeaderTimeout: duration({ default: "0s", min: 0 }),
     idleConnTimeout: duration({ default: "90s", min: 0 }),
   }, { default: {}, unsupported: notYet("readIdleTimeout", "pingTimeout") }),
-}, { unsupported: notYet("serverName", "certificates", "disableHTTP2", "peerCertURI", "spiffe") });
+}, { unsupported: notYet("certificates", "disableHTTP2", "peerCertURI", "spiffe") });
 
 const middlewareSchema = union(
   Object.fromEntries(MIDDLEWARE_TYPES.map((type) => [type, table()])),

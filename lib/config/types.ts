@@ -179,8 +179,11 @@ export interface LoadBalancerConfig {
 }
 
 export interface ServersTransportConfig {
+  /** SNI and the name the upstream certificate is verified against, instead of the URL's host. */
+  serverName?: string;
   insecureSkipVerify: boolean;
   rootCAs: string[];
+  /** Idle keep-alive connections kept per upstream host: 0 means Go's default (2), below 0 none. */
   maxIdleConnsPerHost: number;
   forwardingTimeouts: { dialTimeout: number; responseHeaderTimeout: number; idleConnTimeout: number };
 }

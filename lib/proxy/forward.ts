@@ -47,6 +47,15 @@ export const DEFAULT_TIMEOUTS: ForwardingTimeouts = {
   idleConnTimeout: 90_000,
 };
 
+/** How a pool reaches its upstreams (from a servers transport). */
+export interface UpstreamTransport {
+  insecureSkipVerify: boolean;
+  ca?: string[];
+  serverName?: string;
+  /** Idle connections kept per upstream host (0: none). */
+  maxIdlePerHost?: number;
+}
+
 /** Keep-alive agents, one pair per timeout profile, shared by every service. */
 export class UpstreamPool {
   readonly http: http.Agent;
@@ -55,17 +64,22 @@ export class UpstreamPool {
   readonly http1: Http1Pool;
   constructor(
     readonly timeouts: ForwardingTimeouts = DEFAULT_TIMEOUTS,
-    tls: { insecureSkipVerify: boolean; ca?: string[] } = { insecureSkipVerify: false },
+    readonly tls: UpstreamTransport = { insecureSkipVerify: false },
   ) {
+    const maxIdle = tls.maxIdlePerHost ?? 256;
     const common = {
-      keepAlive: true,
+      keepAlive: maxIdle > 0,
       maxSockets: 1024,
-      maxFreeSockets: 256,
+      maxFreeSockets: Math.max(1, maxIdle),
       timeout: timeouts.idleConnTimeout,
       scheduling: "lifo" as const,
     };
     this.http = new http.Agent(common);
-    this.http1 = new Http1Pool(timeouts, undefined, { caCerts: tls.ca, insecureSkipVerify: tls.insecureSkipVerify });
+    this.http1 = new Http1Pool(timeouts, maxIdle, {
+      caCerts: tls.ca,
+      insecureSkipVerify: tls.insecureSkipVerify,
+      serverName: tls.serverName,
+    });
     this.https = new https.Agent({ ...common, rejectUnauthorized: !tls.insecureSkipVerify, ca: tls.ca });
   }
   close(): void {
@@ -135,7 +149,8 @@ function forwardWithNode(pool: UpstreamPool, request: UpstreamRequest): Promise<
       setHost: false,
     };
     // SNI carries host names only; node:tls refuses an IP address there.
-    if (secure && !isIP(options.hostname!)) (options as https.RequestOptions).servername = request.target.hostname;
+    const servername = pool.tls.serverName ?? request.target.hostname;
+    if (secure && !isIP(servername)) (options as https.RequestOptions).servername = servername;
     const upstream = (secure ? https : http).request(options);
 
     let headerTimer: ReturnType<typeof setTimeout> | undefined;

@@ -64,6 +64,8 @@ export interface UpstreamTls {
   /** PEM roots trusted besides the system's (a servers transport's `rootCAs`). */
   caCerts?: string[];
   insecureSkipVerify: boolean;
+  /** SNI and verified name, when not the URL's host (a servers transport's `serverName`). */
+  serverName?: string;
 }
 
 export class Http1Pool {
@@ -96,7 +98,7 @@ export class Http1Pool {
     const port = target.port ? Number(target.port) : secure ? 443 : 80;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const connecting: Promise<Deno.Conn> = secure
-      ? Deno.connectTls({ hostname, port, caCerts: this.tls.caCerts, alpnProtocols: ["http/1.1"] }).then(
+      ? this.connectTls(hostname, port).then(
         async (conn) => {
           // The handshake runs inside the dial timeout, and a bad certificate is a dial error.
           try {
@@ -131,6 +133,17 @@ export class Http1Pool {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  private connectTls(hostname: string, port: number): Promise<Deno.TlsConn> {
+    const { caCerts, serverName } = this.tls;
+    const alpnProtocols = ["http/1.1"];
+    if (serverName === undefined) return Deno.connectTls({ hostname, port, caCerts, alpnProtocols });
+    // connectTls names the peer by the address it dials; startTls can name it otherwise.
+    return Deno.connect({ hostname, port }).then((tcp) => {
+      tcp.setNoDelay(true);
+      return Deno.startTls(tcp, { hostname: serverName, caCerts, alpnProtocols });
+    });
   }
 
   /** The most recently used idle connection to `key` (a target's host), if any. */

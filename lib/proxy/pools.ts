@@ -8,6 +8,15 @@
 import type { ServersTransportConfig } from "../config/types.ts";
 import { DEFAULT_TIMEOUTS, UpstreamPool } from "./forward.ts";
 
+/** Traefik's default `maxIdleConnsPerHost`. */
+const DEFAULT_MAX_IDLE = 200;
+
+/** Go's reading of `MaxIdleConnsPerHost`: 0 is its default of 2; below 0 nothing is kept idle. */
+export function idleLimit(setting: number): number {
+  if (setting === 0) return 2;
+  return setting < 0 ? 0 : setting;
+}
+
 export class UpstreamPools {
   private readonly pools = new Map<string, UpstreamPool>();
 
@@ -21,7 +30,12 @@ export class UpstreamPools {
         : undefined;
       pool = new UpstreamPool(
         transport ? { ...DEFAULT_TIMEOUTS, ...transport.forwardingTimeouts } : DEFAULT_TIMEOUTS,
-        { insecureSkipVerify: transport?.insecureSkipVerify ?? false, ca },
+        {
+          insecureSkipVerify: transport?.insecureSkipVerify ?? false,
+          ca,
+          serverName: transport?.serverName,
+          maxIdlePerHost: idleLimit(transport?.maxIdleConnsPerHost ?? DEFAULT_MAX_IDLE),
+        },
       );
       this.pools.set(key, pool);
     }
