@@ -104,9 +104,13 @@ const entryPointSchema = obj({
     trustedIPs: list(str({ validate: checkIpOrCidr }), { default: [] }),
     insecure: bool({ default: false }),
   }, { default: {}, unsupported: notYet("connection") }),
+  // PROXY protocol v1/v2 from the L4 balancer in front (trusted peers only, or all with insecure).
+  proxyProtocol: obj({
+    trustedIPs: list(str({ validate: checkIpOrCidr }), { default: [] }),
+    insecure: bool({ default: false }),
+  }),
 }, {
   unsupported: notYet(
-    "proxyProtocol",
     "http2",
     "http3",
     "udp",
@@ -399,6 +403,15 @@ export function validateStatic(
   const { global: _ignored, ...config } = decoded.value!;
 
   for (const entryPoint of Object.values(config.entryPoints)) addParsedAddress(entryPoint);
+  for (const [name, entryPoint] of Object.entries(config.entryPoints)) {
+    if (entryPoint.proxyProtocol && entryPoint.http.tls) {
+      issues.add(
+        ["entryPoints", name, "proxyProtocol"],
+        "not supported yet on an entrypoint with http.tls (the TLS listener reads the ClientHello first); " +
+          "use a plain entrypoint: TLS routers on it are served through its TLS side",
+      );
+    }
+  }
   if (Object.keys(config.entryPoints).length === 0) {
     config.entryPoints.http = defaultEntryPoint(":80", source);
   }

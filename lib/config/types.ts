@@ -53,6 +53,8 @@ export interface EntryPointConfig {
     maxConnections?: number;
   };
   forwardedHeaders: { trustedIPs: string[]; insecure: boolean };
+  /** Accept a PROXY protocol header (v1 or v2) from these peers, or from any with `insecure`. */
+  proxyProtocol?: { trustedIPs: string[]; insecure: boolean };
 }
 
 export interface ProvidersConfig {

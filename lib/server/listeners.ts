@@ -16,6 +16,8 @@ import type { EntryPointHandler, Listener, TlsListenerFactory, TlsRelay } from "
 import { pipe } from "../proxy/upgrade.ts";
 import { closeQuietly } from "../engine/socket.ts";
 import { guardHandler, limitsFor } from "./limits.ts";
+import { parseProxyHeader } from "../engine/proxy_protocol.ts";
+import { TrustedNetworks } from "../router/trusted.ts";
 
 /** How one entrypoint serves: the engine for HTTP/1.1, a Web handler for HTTP/2. */
 export interface EntryPointServing {
@@ -129,27 +131,48 @@ export function startPlainListener(
   const relayed = new Set<Deno.Conn>();
   const sniffing = new Set<Deno.Conn>();
   const { readTimeout } = limitsFor(entryPoint);
+  const proxyProtocol = entryPoint.proxyProtocol;
+  const proxyTrusted = proxyProtocol && !proxyProtocol.insecure ? new TrustedNetworks(proxyProtocol.trustedIPs) : undefined;
+  // Reads what decides how to serve the connection: a PROXY header (when
+  // configured) and the first byte of what follows it, within readTimeout.
   const sniff = async (conn: Deno.TcpConn, info: ConnectionInfo) => {
     const buf = new Uint8Array(16 * 1024);
+    let n = 0;
     const timer = readTimeout > 0 ? setTimeout(() => closeQuietly(conn), readTimeout) : undefined;
-    let n: number | null = null;
+    const readMore = async () => {
+      try {
+        const got = await conn.read(buf.subarray(n));
+        if (got === null) return false;
+        n += got;
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    let start = 0;
     try {
-      n = await conn.read(buf);
-    } catch {
-      n = null;
+      if (!(await readMore())) return closeQuietly(conn);
+      if (proxyProtocol) {
+        let header = parseProxyHeader(buf, n);
+        while (header.kind === "incomplete" && n < buf.length && await readMore()) header = parseProxyHeader(buf, n);
+        if (header.kind === "incomplete" || header.kind === "error") return closeQuietly(conn);
+        if (header.kind === "header") {
+          // A header from a peer that is not trusted could claim any client: refuse the connection.
+          if (proxyTrusted && !proxyTrusted.contains(info.remoteAddr)) return closeQuietly(conn);
+          if (header.source) info.remoteAddr = header.source.address;
+          start = header.end;
+          if (start === n && !(await readMore())) return closeQuietly(conn);
+        }
+      }
     } finally {
       clearTimeout(timer);
     }
-    if (n === null) return closeQuietly(conn);
-    const first = buf.subarray(0, n);
-    if (first[0] !== TLS_HANDSHAKE) {
-      sniffing.delete(conn);
-      return serving.engine.serve(conn, info, first);
-    }
+    const first = buf.subarray(start, n);
     sniffing.delete(conn);
+    if (!tlsRelay || first[0] !== TLS_HANDSHAKE) return serving.engine.serve(conn, info, first);
     relayed.add(conn);
     try {
-      await relayToTls(conn, first, info, tlsRelay!);
+      await relayToTls(conn, first, info, tlsRelay);
     } finally {
       relayed.delete(conn);
     }
@@ -167,7 +190,7 @@ export function startPlainListener(
       }
       accepted++;
       const info: ConnectionInfo = { remoteAddr: (conn.remoteAddr as Deno.NetAddr).hostname, tls: false, port };
-      if (!tlsRelay) {
+      if (!tlsRelay && !proxyProtocol) {
         serving.engine.serve(conn, info);
         continue;
       }
