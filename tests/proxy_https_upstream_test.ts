@@ -11,6 +11,7 @@ import { startTestProxy } from "./fixtures/proxy.ts";
 import { makePki } from "./fixtures/pki.ts";
 import { rawGet } from "./fixtures/http_client.ts";
 import { startRawBackend } from "./fixtures/raw_backend.ts";
+import { freePort } from "./fixtures/ports.ts";
 
 async function startHttpsBackend(dir: string, hostname = "127.0.0.1") {
   const ports = new Set<number>();
@@ -167,4 +168,107 @@ maxIdleConnsPerHost = -1
     await proxy.close();
     backend.close();
   }
+});
+
+/** nginx terminating TLS and requiring a client certificate signed by the test CA. */
+async function startMtlsNginx(dir: string): Promise<{ port: number; close(): Promise<void> }> {
+  const port = freePort();
+  await Deno.writeTextFile(`${dir}/nginx.conf`, `
+daemon off;
+master_process off;
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/nginx-error.log;
+events {}
+http {
+  access_log off;
+  client_body_temp_path ${dir};
+  proxy_temp_path ${dir};
+  fastcgi_temp_path ${dir};
+  uwsgi_temp_path ${dir};
+  scgi_temp_path ${dir};
+  server {
+    listen 127.0.0.1:${port} ssl;
+    ssl_certificate ${dir}/server.pem;
+    ssl_certificate_key ${dir}/server.key;
+    ssl_client_certificate ${dir}/ca.pem;
+    ssl_verify_client on;
+    location / { return 200 "client $ssl_client_s_dn"; }
+  }
+}
+`);
+  const child = new Deno.Command("nginx", { args: ["-p", dir, "-c", `${dir}/nginx.conf`], stdout: "null", stderr: "null" }).spawn();
+  for (let i = 0; i < 100; i++) {
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+      break;
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  return {
+    port,
+    async close() {
+      child.kill("SIGTERM");
+      await child.status;
+    },
+  };
+}
+
+Deno.test({
+  name: "servers transport certificates: the client certificate reaches an upstream that requires one",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "portico-mtls-" });
+    await makePki(dir);
+    const nginx = await startMtlsNginx(dir);
+    const route = (name: string) => `
+[http.routers.${name}]
+rule = "Host(\`${name}.test\`)"
+service = "${name}"
+[http.services.${name}.loadBalancer]
+serversTransport = "${name}"
+servers = [{ url = "https://127.0.0.1:${nginx.port}" }]
+`;
+    const proxy = await startTestProxy({
+      dynamic: route("mtls") + route("nocert") + route("skipverify") + `
+[http.serversTransports.mtls]
+rootCAs = ["${dir}/ca.pem"]
+certificates = [{ certFile = "${dir}/client.pem", keyFile = "${dir}/client.key" }]
+[http.serversTransports.nocert]
+rootCAs = ["${dir}/ca.pem"]
+[http.serversTransports.skipverify]
+insecureSkipVerify = true
+certificates = [{ certFile = "${dir}/client.pem", keyFile = "${dir}/client.key" }]
+`,
+    });
+    try {
+      const mtls = await rawGet(proxy.port(), "/", { host: "mtls.test" });
+      assert.equal(mtls.status, 200, mtls.body);
+      assert.match(mtls.body, /^client CN=client$/);
+      const skip = await rawGet(proxy.port(), "/", { host: "skipverify.test" });
+      assert.equal(skip.status, 200, "node:https presents the certificate too");
+      assert.match(skip.body, /CN=client/);
+      const nocert = await rawGet(proxy.port(), "/", { host: "nocert.test" });
+      assert.equal(nocert.status, 400, "nginx refuses a request without a client certificate");
+    } finally {
+      await proxy.close();
+      await nginx.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("servers transport certificates: more than one, or with serverName, is refused with the key named", async () => {
+  const { validateDynamic } = await import("../lib/config/dynamic.ts");
+  const two = { certFile: "a.pem", keyFile: "a.key" };
+  assert.throws(
+    () => validateDynamic({ http: { serversTransports: { t: { certificates: [two, two] } } } }, "d.toml"),
+    /http\.serversTransports\.t\.certificates\[1\]: not supported yet: more than one client certificate/,
+  );
+  assert.throws(
+    () => validateDynamic({ http: { serversTransports: { t: { serverName: "a", certificates: [two] } } } }, "d.toml"),
+    /http\.serversTransports\.t\.serverName: not possible on Deno 2\.9\.6/,
+  );
 });

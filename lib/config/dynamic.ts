@@ -160,6 +160,13 @@ const serviceSchema = union({
 /** Timeouts and trust for reaching upstreams (Traefik's `http.serversTransports`). */
 const serversTransportSchema = obj({
   serverName: str(),
+  // A client certificate towards the upstream (Deno's TLS client takes one).
+  certificates: list(obj({ certFile: str({ required: true }), keyFile: str({ required: true }) }), {
+    default: [],
+    check: (certificates: unknown[], ctx) => {
+      if (certificates.length > 1) ctx.report("not supported yet: more than one client certificate", 1);
+    },
+  }),
   insecureSkipVerify: bool({ default: false }),
   rootCAs: list(str(), { default: [] }),
   maxIdleConnsPerHost: int({ min: -1, default: 200 }),
@@ -168,7 +175,17 @@ const serversTransportSchema = obj({
     responseHeaderTimeout: duration({ default: "0s", min: 0 }),
     idleConnTimeout: duration({ default: "90s", min: 0 }),
   }, { default: {}, unsupported: notYet("readIdleTimeout", "pingTimeout") }),
-}, { unsupported: notYet("certificates", "disableHTTP2", "peerCertURI", "spiffe") });
+}, {
+  unsupported: notYet("disableHTTP2", "peerCertURI", "spiffe"),
+  check: (transport: { serverName?: string; certificates: unknown[] }, ctx) => {
+    if (transport.serverName !== undefined && transport.certificates.length > 0) {
+      ctx.report(
+        "not possible on Deno 2.9.6: its TLS client sets a custom server name only without a client certificate",
+        "serverName",
+      );
+    }
+  },
+});
 
 const middlewareSchema = union(
   Object.fromEntries(MIDDLEWARE_TYPES.map((type) => [type, table()])),

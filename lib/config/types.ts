@@ -183,6 +183,8 @@ export interface LoadBalancerConfig {
 export interface ServersTransportConfig {
   /** SNI and the name the upstream certificate is verified against, instead of the URL's host. */
   serverName?: string;
+  /** Client certificate files presented to the upstream (at most one). */
+  certificates: { certFile: string; keyFile: string }[];
   insecureSkipVerify: boolean;
   rootCAs: string[];
   /** Idle keep-alive connections kept per upstream host: 0 means Go's default (2), below 0 none. */

@@ -52,6 +52,8 @@ export interface UpstreamTransport {
   insecureSkipVerify: boolean;
   ca?: string[];
   serverName?: string;
+  /** PEM certificate chain and key presented to upstreams that ask for one. */
+  clientCertificate?: { cert: string; key: string };
   /** Idle connections kept per upstream host (0: none). */
   maxIdlePerHost?: number;
 }
@@ -79,8 +81,15 @@ export class UpstreamPool {
       caCerts: tls.ca,
       insecureSkipVerify: tls.insecureSkipVerify,
       serverName: tls.serverName,
+      clientCertificate: tls.clientCertificate,
     });
-    this.https = new https.Agent({ ...common, rejectUnauthorized: !tls.insecureSkipVerify, ca: tls.ca });
+    this.https = new https.Agent({
+      ...common,
+      rejectUnauthorized: !tls.insecureSkipVerify,
+      ca: tls.ca,
+      cert: tls.clientCertificate?.cert,
+      key: tls.clientCertificate?.key,
+    });
   }
   close(): void {
     this.http1.close();

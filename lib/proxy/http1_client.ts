@@ -66,6 +66,7 @@ export interface UpstreamTls {
   insecureSkipVerify: boolean;
   /** SNI and verified name, when not the URL's host (a servers transport's `serverName`). */
   serverName?: string;
+  clientCertificate?: { cert: string; key: string };
 }
 
 export class Http1Pool {
@@ -136,9 +137,11 @@ export class Http1Pool {
   }
 
   private connectTls(hostname: string, port: number): Promise<Deno.TlsConn> {
-    const { caCerts, serverName } = this.tls;
+    const { caCerts, serverName, clientCertificate } = this.tls;
     const alpnProtocols = ["http/1.1"];
-    if (serverName === undefined) return Deno.connectTls({ hostname, port, caCerts, alpnProtocols });
+    if (serverName === undefined) {
+      return Deno.connectTls({ hostname, port, caCerts, alpnProtocols, ...clientCertificate });
+    }
     // connectTls names the peer by the address it dials; startTls can name it otherwise.
     return Deno.connect({ hostname, port }).then((tcp) => {
       tcp.setNoDelay(true);

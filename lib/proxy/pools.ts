@@ -34,6 +34,12 @@ export class UpstreamPools {
           insecureSkipVerify: transport?.insecureSkipVerify ?? false,
           ca,
           serverName: transport?.serverName,
+          clientCertificate: transport?.certificates.length
+            ? {
+              cert: Deno.readTextFileSync(transport.certificates[0].certFile),
+              key: Deno.readTextFileSync(transport.certificates[0].keyFile),
+            }
+            : undefined,
           maxIdlePerHost: idleLimit(transport?.maxIdleConnsPerHost ?? DEFAULT_MAX_IDLE),
         },
       );
