@@ -139,7 +139,13 @@ Deno.test("section defaults", () => {
   assert.deepEqual(config.log, { level: "WARN", format: "json" });
   assert.deepEqual(config.accessLog, { format: "common" });
   assert.deepEqual(config.metrics, {
-    prometheus: { buckets: [0.1, 0.3, 1.2, 5], entryPoint: "traefik" },
+    prometheus: {
+      buckets: [0.1, 0.3, 1.2, 5],
+      entryPoint: "traefik",
+      addEntryPointsLabels: true,
+      addRoutersLabels: true,
+      addServicesLabels: true,
+    },
   });
   assert.deepEqual(config.certificatesResolvers.le.acme, {
     email: "a@b.c",

@@ -233,3 +233,34 @@ Deno.test("instance views: absent, throwing and partial views are tolerated", ()
     ],
   );
 });
+
+Deno.test("request metrics: addEntryPointsLabels/addRoutersLabels/addServicesLabels = false drop that family", async () => {
+  const sample = {
+    entryPoint: "web",
+    method: "GET",
+    status: 200,
+    protocol: 0 as const,
+    router: "app@file",
+    service: "app@file",
+    durationSeconds: 0.01,
+    nowMs: 10_000,
+  };
+  const names = (families: { entryPoints: boolean; routers: boolean; services: boolean }) => {
+    const m = new RequestMetrics([0.1], families);
+    m.record(sample);
+    return [...parsePrometheusText(m.render()).keys()].filter((n) => n.endsWith("_requests_total")).sort();
+  };
+  assert.deepEqual(names({ entryPoints: true, routers: true, services: true }), [
+    "traefik_entrypoint_requests_total",
+    "traefik_router_requests_total",
+    "traefik_service_requests_total",
+  ]);
+  assert.deepEqual(names({ entryPoints: true, routers: false, services: true }), [
+    "traefik_entrypoint_requests_total",
+    "traefik_service_requests_total",
+  ]);
+  assert.deepEqual(names({ entryPoints: false, routers: true, services: false }), ["traefik_router_requests_total"]);
+  const { validateStatic } = await import("../lib/config/static.ts");
+  const prometheus = validateStatic({ metrics: { prometheus: { addRoutersLabels: false } } }, "p.toml").metrics!.prometheus!;
+  assert.deepEqual([prometheus.addEntryPointsLabels, prometheus.addRoutersLabels, prometheus.addServicesLabels], [true, false, true]);
+});

@@ -316,10 +316,12 @@ export const staticConfigSchema: Schema = obj({
         },
       }),
       entryPoint: str({ default: INTERNAL_ENTRYPOINT }),
+      // false drops that family of request series. Routers default to on here (Traefik: off).
+      addEntryPointsLabels: bool({ default: true }),
+      addRoutersLabels: bool({ default: true }),
+      addServicesLabels: bool({ default: true }),
     }, {
       allowBoolean: true,
-      // Portico always labels by entrypoint, router and service.
-      ignored: ["addEntryPointsLabels", "addRoutersLabels", "addServicesLabels"],
       unsupported: notYet("manualRouting", "headerLabels", "addInternals"),
     }),
   }, { unsupported: notYet("datadog", "statsD", "influxDB2", "otlp") }),

@@ -96,7 +96,13 @@ export interface AccessLogConfig {
 }
 
 export interface MetricsConfig {
-  prometheus?: { buckets: number[]; entryPoint: string };
+  prometheus?: {
+    buckets: number[];
+    entryPoint: string;
+    addEntryPointsLabels: boolean;
+    addRoutersLabels: boolean;
+    addServicesLabels: boolean;
+  };
 }
 
 export interface CertificateResolverConfig {

@@ -38,8 +38,12 @@ export class PrometheusMetrics {
   /** Router → qualified service, for the current generation. */
   #serviceOf = new Map<string, string>();
 
-  constructor(private readonly state: InstanceState, buckets: readonly number[]) {
-    this.requests = new RequestMetrics(buckets);
+  constructor(
+    private readonly state: InstanceState,
+    buckets: readonly number[],
+    families?: { entryPoints: boolean; routers: boolean; services: boolean },
+  ) {
+    this.requests = new RequestMetrics(buckets, families);
   }
 
   /** The qualified service of `router` in the current generation (cached per generation). */

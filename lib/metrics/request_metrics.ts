@@ -110,9 +110,22 @@ export class RequestMetrics {
   /** Keyed by entrypoint, then protocol index. */
   readonly #busy = new Map<string, BusyWindow[]>();
 
-  /** `buckets`: increasing upper bounds in seconds (validated by the static config). */
-  constructor(buckets: readonly number[]) {
+  readonly #families: { entryPoints: boolean; routers: boolean; services: boolean };
+
+  /**
+   * `buckets`: increasing upper bounds in seconds (validated by the static
+   * config); `families`: which request series are exported (all by default).
+   */
+  constructor(
+    buckets: readonly number[],
+    families: { entryPoints: boolean; routers: boolean; services: boolean } = {
+      entryPoints: true,
+      routers: true,
+      services: true,
+    },
+  ) {
     this.#bounds = Float64Array.from(buckets);
+    this.#families = families;
   }
 
   /** Counts one request. Allocates only the first time a label set is seen. */
@@ -232,11 +245,10 @@ export class RequestMetrics {
   /** The request families in the text format. */
   render(): string {
     let out = "";
-    const families: [string, string, Map<string, Target>][] = [
-      ["entrypoint", "entrypoint", this.#entryPoints],
-      ["router", "router", this.#uniqueRouters()],
-      ["service", "service", this.#services],
-    ];
+    const families: [string, string, Map<string, Target>][] = [];
+    if (this.#families.entryPoints) families.push(["entrypoint", "entrypoint", this.#entryPoints]);
+    if (this.#families.routers) families.push(["router", "router", this.#uniqueRouters()]);
+    if (this.#families.services) families.push(["service", "service", this.#services]);
     for (const [kind, what, targets] of families) {
       if (targets.size === 0) continue;
       const counter = `traefik_${kind}_requests_total`;

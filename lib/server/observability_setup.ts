@@ -39,7 +39,11 @@ export function observabilityExtension(
 
   const prometheus = staticConfig.metrics?.prometheus;
   if (prometheus) {
-    const metrics = new PrometheusMetrics(state, prometheus.buckets);
+    const metrics = new PrometheusMetrics(state, prometheus.buckets, {
+      entryPoints: prometheus.addEntryPointsLabels ?? true,
+      routers: prometheus.addRoutersLabels ?? true,
+      services: prometheus.addServicesLabels ?? true,
+    });
     services.set(PROMETHEUS_SERVICE, metrics.service());
     extension.onRequest = metrics.observer();
     extension.onReload = (status) => metrics.onReload(status);
