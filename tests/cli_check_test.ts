@@ -104,3 +104,25 @@ Deno.test("cli: --help on every command, and version", async () => {
   assert.equal(version.code, 0);
   assert.match(version.stdout, /^portico \d+\.\d+\.\d+/);
 });
+
+Deno.test("check: a middleware no router uses is validated too", async () => {
+  const dir = await Deno.makeTempDir();
+  const staticFile = `${dir}/portico.toml`;
+  const dynamicFile = `${dir}/dynamic.toml`;
+  await Deno.writeTextFile(staticFile, `[entryPoints.web]\naddress = ":8081"\n\n[providers.file]\nfilename = "${dynamicFile}"\n`);
+  await Deno.writeTextFile(
+    dynamicFile,
+    `[http.middlewares.unused.retry]\nattempts = "many"\n\n[http.middlewares.fine.stripPrefix]\nprefixes = ["/a"]\n`,
+  );
+  try {
+    const bad = await cli(["check", `--configFile=${staticFile}`]);
+    assert.equal(bad.code, 1, bad.stdout);
+    assert.match(bad.stderr, /http\.middlewares\.unused.*attempts/);
+    assert.doesNotMatch(bad.stderr, /http\.middlewares\.fine/);
+    await Deno.writeTextFile(dynamicFile, (await Deno.readTextFile(dynamicFile)).replace('"many"', "2"));
+    const ok = await cli(["check", `--configFile=${staticFile}`]);
+    assert.equal(ok.code, 0, ok.stderr);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

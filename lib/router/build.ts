@@ -295,6 +295,15 @@ export function buildRouter(options: BuildOptions): RouterGeneration {
     }
   }
 
+  // A middleware no router uses is still validated, so `check` and the API
+  // report its bad options instead of passing it silently.
+  for (const name of merged.middlewares.keys()) {
+    if (builtMiddlewares.has(name) || middlewareErrors.has(name)) continue;
+    try {
+      buildMiddleware(name);
+    } catch { /* recorded in its state */ }
+  }
+
   const apps = new Map<string, EntryPointHandlers>();
   for (const ep of entryPointNames) {
     const lists = routesByEntryPoint.get(ep)!;
