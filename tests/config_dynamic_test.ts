@@ -89,6 +89,7 @@ Deno.test("routers and services get their defaults", () => {
     loadBalancer: {
       servers: [{ url: "http://10.0.0.1:8080", weight: 1 }, { url: "https://b", weight: 0 }],
       passHostHeader: true,
+      strategy: "wrr",
     },
   });
   assert.deepEqual(config.http.services.checked, {
@@ -99,6 +100,7 @@ Deno.test("routers and services get their defaults", () => {
       sticky: { cookie: { secure: false, httpOnly: false } },
       responseForwarding: { flushInterval: 100 },
       serversTransport: "t@file",
+      strategy: "wrr",
     },
   });
   assert.deepEqual(config.http.services.split, {
@@ -650,6 +652,7 @@ Deno.test("a KV-shaped tree decodes with the KV switches", () => {
       servers: [{ url: "http://10.0.0.1", weight: 1 }, { url: "http://10.0.0.2", weight: 2 }],
       passHostHeader: false,
       healthCheck: { path: "/h", interval: 5_000, timeout: 5_000, status: 0, headers: {} },
+      strategy: "wrr",
     },
   });
   assert.deepEqual(config.http.middlewares, {

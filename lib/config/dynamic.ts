@@ -133,7 +133,16 @@ const loadBalancerSchema = obj({
   // A negative interval means "flush after every write", as in Traefik.
   responseForwarding: obj({ flushInterval: duration({ default: "100ms", min: -Infinity }) }),
   serversTransport: str({ validate: checkReference }),
-}, { unsupported: notYet("strategy") });
+  strategy: str({
+    default: "wrr",
+    validate: (value) =>
+      value === "wrr" || value === "p2c"
+        ? undefined
+        : value === "hrw" || value === "leasttime"
+        ? `"${value}" is not supported yet (supported: "wrr", "p2c")`
+        : `expected one of "wrr", "p2c", "hrw", "leasttime"`,
+  }),
+});
 
 const serviceSchema = union({
   loadBalancer: loadBalancerSchema,

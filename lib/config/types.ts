@@ -184,6 +184,8 @@ export interface LoadBalancerConfig {
   sticky?: { cookie: StickyCookieConfig };
   responseForwarding?: { flushInterval: number };
   serversTransport?: string;
+  /** "wrr" (smooth weighted round robin, the default) or "p2c" (power of two choices). */
+  strategy: "wrr" | "p2c";
 }
 
 export interface ServersTransportConfig {

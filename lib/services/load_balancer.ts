@@ -14,6 +14,7 @@ import { upgradeUpstream } from "../proxy/upgrade.ts";
 import { isWebSocketUpgrade, relayWebSocket } from "../proxy/websocket.ts";
 import { HealthChecker } from "./health_check.ts";
 import { SmoothWeightedRoundRobin } from "./smooth_wrr.ts";
+import { powerOfTwoChoices } from "./power_of_two.ts";
 import { defaultCookieName, hashServer, readCookie, stickyCookie } from "./sticky.ts";
 import { errorHead } from "../engine/response_head.ts";
 import { errorResponse, type FastServe, type ProxyRequest, type Service, type ServerStatus } from "./types.ts";
@@ -56,6 +57,8 @@ export class LoadBalancerService implements Service {
     this.wrr = new SmoothWeightedRoundRobin(
       this.servers.map((item, i) => ({ item, weight: config.servers[i].weight })),
     );
+    this.servers.forEach((s, i) => this.weightOf.set(s, config.servers[i].weight));
+    this.p2c = config.strategy === "p2c";
     if (config.healthCheck) {
       this.health = new HealthChecker(
         this.servers.map((s) => s.url),
@@ -67,6 +70,25 @@ export class LoadBalancerService implements Service {
   }
 
   private readonly isUp = (s: Server): boolean => !this.health || this.health.isUp(s.url);
+  /** Requests in flight per server, for p2c (counted until the response is sent, or its head is in on the Web path). */
+  private readonly inFlight = new Map<Server, number>();
+  private readonly p2c: boolean;
+  private readonly weighted = (s: Server): boolean => this.isUp(s) && this.weightOf.get(s)! > 0;
+  private readonly weightOf = new Map<Server, number>();
+
+  /** The next server by the configured strategy. */
+  private next(): Server | undefined {
+    if (!this.p2c) return this.wrr.next(this.isUp);
+    return powerOfTwoChoices(this.servers, this.weighted, (s) => this.inFlight.get(s) ?? 0, Math.random);
+  }
+
+  private begin(server: Server): void {
+    if (this.p2c) this.inFlight.set(server, (this.inFlight.get(server) ?? 0) + 1);
+  }
+
+  private end(server: Server): void {
+    if (this.p2c) this.inFlight.set(server, this.inFlight.get(server)! - 1);
+  }
 
   available(): boolean {
     return this.servers.some(this.isUp) && this.wrr.size > 0;
@@ -90,14 +112,23 @@ export class LoadBalancerService implements Service {
       const pinned = readCookie(request.headers.get("cookie"), this.cookieName);
       const server = pinned ? this.byHash.get(pinned) : undefined;
       if (server && this.isUp(server)) return { server, setCookie: false };
-      return { server: this.wrr.next(this.isUp), setCookie: true };
+      return { server: this.next(), setCookie: true };
     }
-    return { server: this.wrr.next(this.isUp), setCookie: false };
+    return { server: this.next(), setCookie: false };
   }
 
   async serve(request: ProxyRequest): Promise<Response> {
     const { server, setCookie } = this.pick(request);
     if (!server) return errorResponse(503);
+    this.begin(server);
+    try {
+      return await this.serveOn(server, setCookie, request);
+    } finally {
+      this.end(server);
+    }
+  }
+
+  private async serveOn(server: Server, setCookie: boolean, request: ProxyRequest): Promise<Response> {
 
     const headers = upstreamRequestHeaders(request.headers, request, {
       keepUpgrade: false,
@@ -156,19 +187,24 @@ export class LoadBalancerService implements Service {
     if (!this.servers.every((s) => pool.http1.serves(s.target))) return undefined;
     const passHost = this.config.passHostHeader;
     return async (exchange, headers, info, pathAndQuery, responseEdits) => {
-      const server = this.wrr.next(this.isUp);
+      const server = this.next();
       if (!server) {
         await exchange.write(errorHead(503, !exchange.head.keepAlive));
         return { status: 503, size: undefined };
       }
       const head = `${exchange.head.method} ${server.basePath + pathAndQuery} HTTP/1.1\r\n` +
         upstreamHeaderLines(headers, info, passHost ? undefined : server.target.host);
-      return await relay(pool.http1, pool.timeouts, exchange, {
-        target: server.target,
-        head,
-        responseLines: responseEdits?.lines,
-        dropResponse: responseEdits?.dropped,
-      });
+      this.begin(server);
+      try {
+        return await relay(pool.http1, pool.timeouts, exchange, {
+          target: server.target,
+          head,
+          responseLines: responseEdits?.lines,
+          dropResponse: responseEdits?.dropped,
+        });
+      } finally {
+        this.end(server);
+      }
     };
   }
 }

@@ -1,0 +1,99 @@
+/**
+ * `loadBalancer.strategy`: the power-of-two-choices chooser on its own
+ * (deterministic, random source passed in), then over real sockets: with
+ * `p2c` a slow server holding requests gets few new ones, with `wrr` it
+ * gets its turn regardless. Unknown and not-yet-supported strategies are
+ * refused with the key named.
+ */
+
+import assert from "node:assert/strict";
+import { powerOfTwoChoices } from "../lib/services/power_of_two.ts";
+import { validateDynamic } from "../lib/config/dynamic.ts";
+import { startTestProxy } from "./fixtures/proxy.ts";
+import { rawGet } from "./fixtures/http_client.ts";
+
+const sequence = (...values: number[]) => () => values.shift()!;
+
+Deno.test("p2c: two distinct draws, fewer in flight wins, ties to the first draw, ineligible never picked", () => {
+  const load: Record<string, number> = { a: 3, b: 0, c: 1 };
+  const all = () => true;
+  const inFlight = (s: string) => load[s];
+  // First draw index 0 (a); second 0 over the others → b.
+  assert.equal(powerOfTwoChoices(["a", "b", "c"], all, inFlight, sequence(0, 0)), "b");
+  // a (0.0) against c (second draw 0.99 over [b, c] → c): c has fewer.
+  assert.equal(powerOfTwoChoices(["a", "b", "c"], all, inFlight, sequence(0, 0.99)), "c");
+  assert.equal(powerOfTwoChoices(["x", "y"], all, () => 0, sequence(0.9, 0)), "y", "tie: the first draw");
+  assert.equal(powerOfTwoChoices(["a", "b", "c"], (s) => s !== "b", inFlight, sequence(0, 0)), "c");
+  assert.equal(powerOfTwoChoices(["a", "b"], (s) => s === "a", inFlight, sequence(0.5, 0.5)), "a");
+  assert.equal(powerOfTwoChoices(["a"], () => false, inFlight, Math.random), undefined);
+  // The two draws are always distinct servers.
+  for (let r1 = 0; r1 < 1; r1 += 0.05) {
+    for (let r2 = 0; r2 < 1; r2 += 0.05) {
+      const seen: string[] = [];
+      powerOfTwoChoices(["a", "b", "c", "d"], all, (s) => (seen.push(s), 0), sequence(r1, r2));
+      assert.notEqual(seen[0], seen[1], `draws ${r1}, ${r2}`);
+    }
+  }
+});
+
+Deno.test("strategy: hrw and leasttime are refused as not supported yet; unknown values name the choices", () => {
+  const lb = (strategy: string) => ({ http: { services: { s: { loadBalancer: { strategy, servers: [{ url: "http://a" }] } } } } });
+  assert.throws(() => validateDynamic(lb("hrw"), "d.toml"), /http\.services\.s\.loadBalancer\.strategy: "hrw" is not supported yet/);
+  assert.throws(() => validateDynamic(lb("fastest"), "d.toml"), /strategy: expected one of "wrr", "p2c", "hrw", "leasttime"/);
+  const strategyOf = (raw: unknown) =>
+    (validateDynamic(raw, "d.toml").http.services.s as { loadBalancer: { strategy: string } }).loadBalancer.strategy;
+  assert.equal(strategyOf(lb("p2c")), "p2c");
+  assert.equal(strategyOf({ http: { services: { s: { loadBalancer: { servers: [] } } } } }), "wrr");
+});
+
+/** A backend that answers after `delayMs`, counting what it received. */
+function delayedBackend(delayMs: number) {
+  let hits = 0;
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async () => {
+    hits++;
+    await new Promise((r) => setTimeout(r, delayMs));
+    return new Response("ok");
+  });
+  return { url: `http://127.0.0.1:${server.addr.port}`, hits: () => hits, close: () => server.shutdown() };
+}
+
+Deno.test({
+  name: "strategy over sockets: p2c steers new requests away from a server holding requests; wrr does not",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const slow = delayedBackend(500);
+    const fast = delayedBackend(0);
+    const service = (name: string, strategy: string) => `
+[http.routers.${name}]
+rule = "Host(\`${name}.test\`)"
+service = "${name}"
+[http.services.${name}.loadBalancer]
+strategy = "${strategy}"
+servers = [{ url = "${slow.url}" }, { url = "${fast.url}" }]
+`;
+    const proxy = await startTestProxy({ dynamic: service("p2c", "p2c") + service("wrr", "wrr") });
+    try {
+      // 16 requests, one every 20 ms, none awaited before the next: the slow server holds its own.
+      const burst = async (host: string) => {
+        const before = slow.hits();
+        const pending = [];
+        for (let i = 0; i < 16; i++) {
+          pending.push(rawGet(proxy.port(), "/", { host }));
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        const answers = await Promise.all(pending);
+        assert.ok(answers.every((a) => a.status === 200));
+        return slow.hits() - before;
+      };
+      const viaP2c = await burst("p2c.test");
+      const viaWrr = await burst("wrr.test");
+      assert.ok(viaP2c <= 2, `p2c sent ${viaP2c} of 16 to the busy server`);
+      assert.equal(viaWrr, 8, "wrr alternates whatever the load");
+    } finally {
+      await proxy.close();
+      await slow.close();
+      await fast.close();
+    }
+  },
+});
