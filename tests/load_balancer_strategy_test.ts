@@ -8,6 +8,9 @@
 
 import assert from "node:assert/strict";
 import { powerOfTwoChoices } from "../lib/services/power_of_two.ts";
+import { rendezvous } from "../lib/services/rendezvous.ts";
+import { startEchoBackend } from "./fixtures/backend.ts";
+import { rawExchange } from "./fixtures/raw_backend.ts";
 import { validateDynamic } from "../lib/config/dynamic.ts";
 import { startTestProxy } from "./fixtures/proxy.ts";
 import { rawGet } from "./fixtures/http_client.ts";
@@ -36,9 +39,10 @@ Deno.test("p2c: two distinct draws, fewer in flight wins, ties to the first draw
   }
 });
 
-Deno.test("strategy: hrw and leasttime are refused as not supported yet; unknown values name the choices", () => {
+Deno.test("strategy: leasttime is refused as not supported yet; unknown values name the choices", () => {
   const lb = (strategy: string) => ({ http: { services: { s: { loadBalancer: { strategy, servers: [{ url: "http://a" }] } } } } });
-  assert.throws(() => validateDynamic(lb("hrw"), "d.toml"), /http\.services\.s\.loadBalancer\.strategy: "hrw" is not supported yet/);
+  assert.throws(() => validateDynamic(lb("leasttime"), "d.toml"), /http\.services\.s\.loadBalancer\.strategy: "leasttime" is not supported yet/);
+  assert.equal((validateDynamic(lb("hrw"), "d.toml").http.services.s as { loadBalancer: { strategy: string } }).loadBalancer.strategy, "hrw");
   assert.throws(() => validateDynamic(lb("fastest"), "d.toml"), /strategy: expected one of "wrr", "p2c", "hrw", "leasttime"/);
   const strategyOf = (raw: unknown) =>
     (validateDynamic(raw, "d.toml").http.services.s as { loadBalancer: { strategy: string } }).loadBalancer.strategy;
@@ -94,6 +98,65 @@ servers = [{ url = "${slow.url}" }, { url = "${fast.url}" }]
       await proxy.close();
       await slow.close();
       await fast.close();
+    }
+  },
+});
+
+Deno.test("hrw: a client keeps its server, weights set the shares, a server going away moves only its clients", () => {
+  const servers = ["http://a", "http://b", "http://c"];
+  const weights: Record<string, number> = { "http://a": 1, "http://b": 1, "http://c": 2 };
+  const pick = (client: string, up: (s: string) => boolean = () => true) =>
+    rendezvous(servers, up, (s) => s, (s) => weights[s], client)!;
+  const clients = Array.from({ length: 4000 }, (_, i) => `10.${(i >> 8) & 255}.${i & 255}.${i % 7}`);
+  const first = clients.map((c) => pick(c));
+  assert.deepEqual(clients.map((c) => pick(c)), first, "the same client, the same server");
+  const share = (s: string) => first.filter((x) => x === s).length / clients.length;
+  assert.ok(Math.abs(share("http://c") - 0.5) < 0.05, `weight 2 of 4 takes about half: ${share("http://c")}`);
+  assert.ok(Math.abs(share("http://a") - 0.25) < 0.05, `weight 1 of 4 takes about a quarter: ${share("http://a")}`);
+  const withoutB = clients.map((c) => pick(c, (s) => s !== "http://b"));
+  const moved = clients.filter((_, i) => withoutB[i] !== first[i]);
+  assert.ok(moved.every((c) => first[clients.indexOf(c)] === "http://b"), "only b's clients moved");
+  assert.equal(rendezvous(servers, () => false, (s) => s, () => 1, "x"), undefined);
+  assert.equal(rendezvous(servers, () => true, (s) => s, () => 0, "x"), undefined, "weight 0 is never picked");
+});
+
+Deno.test({
+  name: "hrw over sockets: each client address (from a PROXY header) always reaches the same backend",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const backends = [startEchoBackend("one"), startEchoBackend("two"), startEchoBackend("three")];
+    const proxy = await startTestProxy({
+      entryPointExtra: { web: `[entryPoints.web.proxyProtocol]\ninsecure = true\n` },
+      dynamic: `
+[http.routers.h]
+rule = "Host(\`h.test\`)"
+service = "h"
+[http.services.h.loadBalancer]
+strategy = "hrw"
+servers = [${backends.map((b) => `{ url = "${b.url}" }`).join(", ")}]
+`,
+    });
+    try {
+      const backendFor = async (client: string) => {
+        const answer = await rawExchange(
+          proxy.port(),
+          `PROXY TCP4 ${client} 127.0.0.1 40000 80\r\nGET / HTTP/1.1\r\nHost: h.test\r\nConnection: close\r\n\r\n`,
+        );
+        return JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4)).backend as string;
+      };
+      const used = new Set<string>();
+      for (let i = 1; i <= 20; i++) {
+        const client = `198.51.100.${i}`;
+        const a = await backendFor(client);
+        const b = await backendFor(client);
+        assert.equal(a, b, `client ${client} stayed on one backend`);
+        used.add(a);
+      }
+      assert.ok(used.size >= 2, `20 clients spread over the backends: ${[...used]}`);
+    } finally {
+      await proxy.close();
+      for (const b of backends) await b.close();
     }
   },
 });

@@ -136,10 +136,10 @@ const loadBalancerSchema = obj({
   strategy: str({
     default: "wrr",
     validate: (value) =>
-      value === "wrr" || value === "p2c"
+      value === "wrr" || value === "p2c" || value === "hrw"
         ? undefined
-        : value === "hrw" || value === "leasttime"
-        ? `"${value}" is not supported yet (supported: "wrr", "p2c")`
+        : value === "leasttime"
+        ? `"${value}" is not supported yet (supported: "wrr", "p2c", "hrw")`
         : `expected one of "wrr", "p2c", "hrw", "leasttime"`,
   }),
 });

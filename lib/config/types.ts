@@ -184,8 +184,8 @@ export interface LoadBalancerConfig {
   sticky?: { cookie: StickyCookieConfig };
   responseForwarding?: { flushInterval: number };
   serversTransport?: string;
-  /** "wrr" (smooth weighted round robin, the default) or "p2c" (power of two choices). */
-  strategy: "wrr" | "p2c";
+  /** "wrr" (smooth weighted round robin, the default), "p2c" (power of two choices) or "hrw" (rendezvous hashing of the client address). */
+  strategy: "wrr" | "p2c" | "hrw";
 }
 
 export interface ServersTransportConfig {

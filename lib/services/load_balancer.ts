@@ -15,6 +15,7 @@ import { isWebSocketUpgrade, relayWebSocket } from "../proxy/websocket.ts";
 import { HealthChecker } from "./health_check.ts";
 import { SmoothWeightedRoundRobin } from "./smooth_wrr.ts";
 import { powerOfTwoChoices } from "./power_of_two.ts";
+import { rendezvous } from "./rendezvous.ts";
 import { defaultCookieName, hashServer, readCookie, stickyCookie } from "./sticky.ts";
 import { errorHead } from "../engine/response_head.ts";
 import { errorResponse, type FastServe, type ProxyRequest, type Service, type ServerStatus } from "./types.ts";
@@ -59,6 +60,7 @@ export class LoadBalancerService implements Service {
     );
     this.servers.forEach((s, i) => this.weightOf.set(s, config.servers[i].weight));
     this.p2c = config.strategy === "p2c";
+    this.hrw = config.strategy === "hrw";
     if (config.healthCheck) {
       this.health = new HealthChecker(
         this.servers.map((s) => s.url),
@@ -73,11 +75,13 @@ export class LoadBalancerService implements Service {
   /** Requests in flight per server, for p2c (counted until the response is sent, or its head is in on the Web path). */
   private readonly inFlight = new Map<Server, number>();
   private readonly p2c: boolean;
+  private readonly hrw: boolean;
   private readonly weighted = (s: Server): boolean => this.isUp(s) && this.weightOf.get(s)! > 0;
   private readonly weightOf = new Map<Server, number>();
 
-  /** The next server by the configured strategy. */
-  private next(): Server | undefined {
+  /** The next server by the configured strategy; `client` is the client's address (for hrw). */
+  private next(client: string): Server | undefined {
+    if (this.hrw) return rendezvous(this.servers, this.isUp, (s) => s.url, (s) => this.weightOf.get(s)!, client);
     if (!this.p2c) return this.wrr.next(this.isUp);
     return powerOfTwoChoices(this.servers, this.weighted, (s) => this.inFlight.get(s) ?? 0, Math.random);
   }
@@ -112,9 +116,9 @@ export class LoadBalancerService implements Service {
       const pinned = readCookie(request.headers.get("cookie"), this.cookieName);
       const server = pinned ? this.byHash.get(pinned) : undefined;
       if (server && this.isUp(server)) return { server, setCookie: false };
-      return { server: this.next(), setCookie: true };
+      return { server: this.next(request.clientIp), setCookie: true };
     }
-    return { server: this.next(), setCookie: false };
+    return { server: this.next(request.clientIp), setCookie: false };
   }
 
   async serve(request: ProxyRequest): Promise<Response> {
@@ -187,7 +191,7 @@ export class LoadBalancerService implements Service {
     if (!this.servers.every((s) => pool.http1.serves(s.target))) return undefined;
     const passHost = this.config.passHostHeader;
     return async (exchange, headers, info, pathAndQuery, responseEdits) => {
-      const server = this.next();
+      const server = this.next(info.clientIp);
       if (!server) {
         await exchange.write(errorHead(503, !exchange.head.keepAlive));
         return { status: 503, size: undefined };
