@@ -44,17 +44,20 @@ Deno.test("exposition: labels with hostile values round-trip through the strict 
   assert.deepEqual(family.samples[0].labels, { service: hostile, url: "http://a:1" });
 });
 
+/** One request on web through app@file, without its duration. */
+const SAMPLE = {
+  entryPoint: "web",
+  method: "GET",
+  status: 200,
+  protocol: 0 as const,
+  router: "app@file",
+  service: "app@file",
+  nowMs: 10_000,
+};
+
 Deno.test("request metrics: counters, cumulative histogram buckets and per-target labels", () => {
   const m = new RequestMetrics([0.1, 0.3, 1.2, 5]);
-  const base = {
-    entryPoint: "web",
-    method: "GET",
-    status: 200,
-    protocol: 0 as const,
-    router: "app@file",
-    service: "app@file",
-    nowMs: 10_000,
-  };
+  const base = SAMPLE;
   const durations = [0.05, 0.2, 0.2, 2, 10];
   for (const d of durations) m.record({ ...base, durationSeconds: d });
   m.record({ ...base, status: 502, method: "PROPFIND", durationSeconds: 0.01 });
@@ -235,16 +238,7 @@ Deno.test("instance views: absent, throwing and partial views are tolerated", ()
 });
 
 Deno.test("request metrics: addEntryPointsLabels/addRoutersLabels/addServicesLabels = false drop that family", async () => {
-  const sample = {
-    entryPoint: "web",
-    method: "GET",
-    status: 200,
-    protocol: 0 as const,
-    router: "app@file",
-    service: "app@file",
-    durationSeconds: 0.01,
-    nowMs: 10_000,
-  };
+  const sample = { ...SAMPLE, durationSeconds: 0.01 };
   const names = (families: { entryPoints: boolean; routers: boolean; services: boolean }) => {
     const m = new RequestMetrics([0.1], families);
     m.record(sample);

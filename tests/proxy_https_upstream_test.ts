@@ -35,6 +35,18 @@ async function startHttpsBackend(dir: string, hostname = "127.0.0.1") {
   return { port: server.addr.port, connections: ports, close: () => server.shutdown() };
 }
 
+/** A router for `NAME.test` to a one-server service, through servers transport `transport` if given. */
+function routeTo(name: string, url: string, transport?: string): string {
+  return `
+[http.routers.${name}]
+rule = "Host(\`${name}.test\`)"
+service = "${name}"
+[http.services.${name}.loadBalancer]
+${transport ? `serversTransport = "${transport}"` : ""}
+servers = [{ url = "${url}" }]
+`;
+}
+
 Deno.test({
   name: "HTTPS upstream: verified with rootCAs, pooled, bodies both ways; untrusted is 502; insecureSkipVerify works",
   sanitizeOps: false,
@@ -109,16 +121,9 @@ Deno.test({
     const backend = await startHttpsBackend(dir, "127.0.0.2");
     // 127.0.0.2 is not in the certificate (it names localhost and 127.0.0.1): only serverName can make it pass.
     const upstream = `https://127.0.0.2:${backend.port}`;
-    const route = (name: string, transport: string) => `
-[http.routers.${name}]
-rule = "Host(\`${name}.test\`)"
-service = "${name}"
-[http.services.${name}.loadBalancer]
-serversTransport = "${transport}"
-servers = [{ url = "${upstream}" }]
-`;
+    const route = (name: string) => routeTo(name, upstream, name);
     const proxy = await startTestProxy({
-      dynamic: route("named", "named") + route("wrong", "wrong") + route("bare", "bare") + `
+      dynamic: route("named") + route("wrong") + route("bare") + `
 [http.serversTransports.named]
 serverName = "localhost"
 rootCAs = ["${dir}/ca.pem"]
@@ -145,16 +150,9 @@ rootCAs = ["${dir}/ca.pem"]
 
 Deno.test("servers transport maxIdleConnsPerHost: below 0 keeps no idle upstream connection; the default reuses one", async () => {
   const backend = startRawBackend();
-  const route = (name: string, transport: string) => `
-[http.routers.${name}]
-rule = "Host(\`${name}.test\`)"
-service = "${name}"
-[http.services.${name}.loadBalancer]
-${transport}
-servers = [{ url = "http://127.0.0.1:${backend.port}" }]
-`;
+  const route = (name: string, transport?: string) => routeTo(name, `http://127.0.0.1:${backend.port}`, transport);
   const proxy = await startTestProxy({
-    dynamic: route("pooled", "") + route("unpooled", `serversTransport = "noidle"`) + `
+    dynamic: route("pooled") + route("unpooled", "noidle") + `
 [http.serversTransports.noidle]
 maxIdleConnsPerHost = -1
 `,
@@ -223,14 +221,7 @@ Deno.test({
     const dir = await Deno.makeTempDir({ prefix: "portico-mtls-" });
     await makePki(dir);
     const nginx = await startMtlsNginx(dir);
-    const route = (name: string) => `
-[http.routers.${name}]
-rule = "Host(\`${name}.test\`)"
-service = "${name}"
-[http.services.${name}.loadBalancer]
-serversTransport = "${name}"
-servers = [{ url = "https://127.0.0.1:${nginx.port}" }]
-`;
+    const route = (name: string) => routeTo(name, `https://127.0.0.1:${nginx.port}`, name);
     const proxy = await startTestProxy({
       dynamic: route("mtls") + route("nocert") + route("skipverify") + `
 [http.serversTransports.mtls]

@@ -19,12 +19,11 @@ export type ProxyHeader =
   | { kind: "none" }
   | { kind: "error"; reason: string };
 
-function startsWith(buf: Uint8Array, end: number, prefix: readonly number[]): boolean | undefined {
-  for (let i = 0; i < prefix.length; i++) {
-    if (i >= end) return undefined;
-    if (buf[i] !== prefix[i]) return false;
-  }
-  return true;
+/** How `buf[0, end)` stands against `prefix`: all of it is there, a start of it, or something else. */
+function against(buf: Uint8Array, end: number, prefix: readonly number[]): "match" | "partial" | "no" {
+  const n = Math.min(end, prefix.length);
+  for (let i = 0; i < n; i++) if (buf[i] !== prefix[i]) return "no";
+  return end >= prefix.length ? "match" : "partial";
 }
 
 /**
@@ -32,17 +31,11 @@ function startsWith(buf: Uint8Array, end: number, prefix: readonly number[]): bo
  * cannot be one; "incomplete" when more bytes could still make one.
  */
 export function parseProxyHeader(buf: Uint8Array, end: number): ProxyHeader {
-  const v2 = startsWith(buf, end, V2_SIGNATURE);
-  if (v2) return parseV2(buf, end);
-  const v1 = startsWith(buf, end, V1_PREFIX);
-  if (v1) return parseV1(buf, end);
-  if (v1 === undefined || v2 === undefined) {
-    // Too short to tell yet, unless the bytes already differ from both.
-    const couldBeV1 = buf.subarray(0, end).every((b, i) => b === V1_PREFIX[i]);
-    const couldBeV2 = buf.subarray(0, end).every((b, i) => b === V2_SIGNATURE[i]);
-    if (couldBeV1 || couldBeV2) return { kind: "incomplete" };
-  }
-  return { kind: "none" };
+  const v2 = against(buf, end, V2_SIGNATURE);
+  if (v2 === "match") return parseV2(buf, end);
+  const v1 = against(buf, end, V1_PREFIX);
+  if (v1 === "match") return parseV1(buf, end);
+  return v1 === "partial" || v2 === "partial" ? { kind: "incomplete" } : { kind: "none" };
 }
 
 function parseV1(buf: Uint8Array, end: number): ProxyHeader {

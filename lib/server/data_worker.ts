@@ -57,9 +57,17 @@ export function runDataWorker(scope: WorkerScope = globalThis as unknown as Work
   const pools = new UpstreamPools();
   const ruleCache = new RuleCache();
   const internalServices = new Map<string, Service>();
-  const pending = new Map<number, (message: Extract<ToWorker, { type: "internal-response" }>) => void>();
-  const relayPorts = new Map<number, (message: Extract<ToWorker, { type: "relay-port" }>) => void>();
+  type Answer = Extract<ToWorker, { id: number }>;
+  const pending = new Map<number, (message: Answer) => void>();
   let nextId = 1;
+  /** Posts a question to main and resolves with main's answer of the same id. */
+  const ask = <A extends Answer>(question: (id: number) => FromWorker): Promise<A> => {
+    const id = nextId++;
+    return new Promise<A>((resolve) => {
+      pending.set(id, resolve as (message: Answer) => void);
+      post(question(id));
+    });
+  };
   let serverName = "";
   let testHooks = false;
 
@@ -76,12 +84,13 @@ export function runDataWorker(scope: WorkerScope = globalThis as unknown as Work
   const remoteService = (name: string): Service => ({
     name,
     async serve(request: ProxyRequest): Promise<Response> {
-      const id = nextId++;
       const wire = await toWireProxyRequest(request);
-      const answer = await new Promise<Extract<ToWorker, { type: "internal-response" }>>((resolve) => {
-        pending.set(id, resolve);
-        post({ type: "internal-request", id, service: name, request: wire });
-      });
+      const answer = await ask<Extract<ToWorker, { type: "internal-response" }>>((id) => ({
+        type: "internal-request",
+        id,
+        service: name,
+        request: wire,
+      }));
       if (!answer.response) throw new Error(`internal service ${name}: ${answer.error ?? "no answer"}`);
       return fromWireResponse(answer.response);
     },
@@ -94,11 +103,7 @@ export function runDataWorker(scope: WorkerScope = globalThis as unknown as Work
   // The TLS side of a shared entrypoint is main's; the worker only carries the bytes there.
   const relayToMain = (entryPoint: string): TlsRelay => ({
     async port() {
-      const id = nextId++;
-      const answer = await new Promise<Extract<ToWorker, { type: "relay-port" }>>((resolve) => {
-        relayPorts.set(id, resolve);
-        post({ type: "relay-port", id, entryPoint });
-      });
+      const answer = await ask<Extract<ToWorker, { type: "relay-port" }>>((id) => ({ type: "relay-port", id, entryPoint }));
       if (answer.port === undefined) throw new Error(answer.error ?? "no TLS side");
       return answer.port;
     },
@@ -184,12 +189,9 @@ export function runDataWorker(scope: WorkerScope = globalThis as unknown as Work
         apply(message);
         break;
       case "internal-response":
+      case "relay-port":
         pending.get(message.id)?.(message);
         pending.delete(message.id);
-        break;
-      case "relay-port":
-        relayPorts.get(message.id)?.(message);
-        relayPorts.delete(message.id);
         break;
       case "stats":
         post({

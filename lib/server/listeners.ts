@@ -14,7 +14,7 @@ import type { Logger } from "../log/logger.ts";
 import type { AcceptedConnections } from "../tls/listener.ts";
 import type { EntryPointHandler, Listener, TlsListenerFactory, TlsRelay } from "./extension.ts";
 import { pipe } from "../proxy/upgrade.ts";
-import { closeQuietly } from "../engine/socket.ts";
+import { closeQuietly, ReadBuffer } from "../engine/socket.ts";
 import { guardHandler, limitsFor } from "./limits.ts";
 import { parseProxyHeader } from "../engine/proxy_protocol.ts";
 import { TrustedNetworks } from "../router/trusted.ts";
@@ -110,6 +110,9 @@ export function servingFor(
   return { engine, tls };
 }
 
+/** What the sniff step reads at most before deciding: a PROXY header and the first bytes after it. */
+const SNIFF_BYTES = 16 * 1024;
+
 /** The first byte of a TLS record (a ClientHello starts with a handshake record). */
 const TLS_HANDSHAKE = 0x16;
 
@@ -136,38 +139,30 @@ export function startPlainListener(
   // Reads what decides how to serve the connection: a PROXY header (when
   // configured) and the first byte of what follows it, within readTimeout.
   const sniff = async (conn: Deno.TcpConn, info: ConnectionInfo) => {
-    const buf = new Uint8Array(16 * 1024);
-    let n = 0;
+    const rb = new ReadBuffer(conn, SNIFF_BYTES);
+    const readMore = () => rb.readMore().catch(() => false);
     const timer = readTimeout > 0 ? setTimeout(() => closeQuietly(conn), readTimeout) : undefined;
-    const readMore = async () => {
-      try {
-        const got = await conn.read(buf.subarray(n));
-        if (got === null) return false;
-        n += got;
-        return true;
-      } catch {
-        return false;
-      }
-    };
     let start = 0;
     try {
       if (!(await readMore())) return closeQuietly(conn);
       if (proxyProtocol) {
-        let header = parseProxyHeader(buf, n);
-        while (header.kind === "incomplete" && n < buf.length && await readMore()) header = parseProxyHeader(buf, n);
+        let header = parseProxyHeader(rb.buf, rb.end);
+        while (header.kind === "incomplete" && rb.end < SNIFF_BYTES && await readMore()) {
+          header = parseProxyHeader(rb.buf, rb.end);
+        }
         if (header.kind === "incomplete" || header.kind === "error") return closeQuietly(conn);
         if (header.kind === "header") {
           // A header from a peer that is not trusted could claim any client: refuse the connection.
           if (proxyTrusted && !proxyTrusted.contains(info.remoteAddr)) return closeQuietly(conn);
           if (header.source) info.remoteAddr = header.source.address;
           start = header.end;
-          if (start === n && !(await readMore())) return closeQuietly(conn);
+          if (start === rb.end && !(await readMore())) return closeQuietly(conn);
         }
       }
     } finally {
       clearTimeout(timer);
     }
-    const first = buf.subarray(start, n);
+    const first = rb.buf.subarray(start, rb.end);
     sniffing.delete(conn);
     if (!tlsRelay || first[0] !== TLS_HANDSHAKE) return serving.engine.serve(conn, info, first);
     relayed.add(conn);
