@@ -30,6 +30,7 @@ function issuesOf(raw: unknown): ConfigIssue[] {
 const EMPTY: DynamicConfig = {
   http: { routers: {}, services: {}, middlewares: {}, serversTransports: {} },
   tls: { certificates: [], options: {}, stores: {} },
+  tcp: { routers: {}, services: {}, middlewares: {}, serversTransports: {} },
 };
 
 Deno.test("an empty or missing dynamic config is valid and empty", () => {
@@ -524,9 +525,27 @@ Deno.test("dynamic errors name the dotted key and say what was expected", () => 
       issues: [["http.middlewares.m", /^expected a table with exactly one middleware type/]],
     },
     {
-      name: "tcp and udp",
+      name: "udp",
       raw: { tcp: { routers: {} }, udp: {} },
-      issues: [["tcp", /"tcp" is not supported yet/], ["udp", /"udp" is not supported yet/]],
+      issues: [["udp", /"udp" is not supported yet/]],
+    },
+    {
+      name: "tcp router, service, middleware and transport fields",
+      raw: {
+        tcp: {
+          routers: { r: { rule: "HostSNI(`*`)", ruleSyntax: "v2" } },
+          services: { s: { loadBalancer: { servers: [{ address: "10.0.0.1" }] } } },
+          middlewares: { m: { inFlightConn: { amount: 0 } } },
+          serversTransports: { t: { proxyProtocol: { version: 3 } } },
+        },
+      },
+      issues: [
+        ["tcp.routers.r.service", /^missing; expected a string naming a service/],
+        ["tcp.routers.r.ruleSyntax", /"v3"/],
+        ["tcp.services.s.loadBalancer.servers[0].address", /expected "host:port"/],
+        ["tcp.middlewares.m.inFlightConn.amount", />= 1/],
+        ["tcp.serversTransports.t.proxyProtocol.version", /1 or 2/],
+      ],
     },
     {
       name: "top-level typo",

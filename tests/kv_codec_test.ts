@@ -320,9 +320,14 @@ const BAD_CASES: { name: string; set: [string, string][]; line: string | RegExp 
       /^etcd: traefik\/http\/routers\/app\/rule\/x: traefik\/http\/routers\/app\/rule holds a value/,
   },
   {
-    name: "tcp is not supported",
+    name: "a TCP router without its service",
     set: [["traefik/tcp/routers/t/rule", "HostSNI(`*`)"]],
-    line: /^etcd: traefik\/tcp: "tcp" is not supported yet/,
+    line: /^etcd: traefik\/tcp\/routers\/t\/service: missing/,
+  },
+  {
+    name: "udp is not supported",
+    set: [["traefik/udp/routers/u/service", "x"]],
+    line: /^etcd: traefik\/udp: "udp" is not supported yet/,
   },
 ];
 
@@ -359,4 +364,34 @@ Deno.test("issue paths parse back into segments", () => {
     ['a."x\\"y"[12]', ["a", 'x"y', 12]],
   ];
   for (const [text, segments] of table) assert.deepEqual(parseIssuePath(text), segments, text);
+});
+
+Deno.test("TCP routers, services, middlewares and transports decode from Traefik's KV keys", () => {
+  const config = decodeKVEntries(
+    new Map([
+      ["traefik/tcp/routers/db/rule", "HostSNI(`db.example.com`)"],
+      ["traefik/tcp/routers/db/service", "db"],
+      ["traefik/tcp/routers/db/entrypoints/0", "edge"],
+      ["traefik/tcp/routers/db/middlewares/0", "office"],
+      ["traefik/tcp/routers/db/tls/passthrough", "true"],
+      ["traefik/tcp/services/db/loadbalancer/servers/0/address", "10.0.0.5:5432"],
+      ["traefik/tcp/services/db/loadbalancer/servers/1/address", "10.0.0.6:5432"],
+      ["traefik/tcp/services/db/loadbalancer/serverstransport", "pp"],
+      ["traefik/tcp/middlewares/office/ipallowlist/sourcerange/0", "10.0.0.0/8"],
+      ["traefik/tcp/serverstransports/pp/proxyprotocol/version", "1"],
+      ["traefik/tcp/serverstransports/pp/dialtimeout", "5s"],
+    ]),
+    "traefik",
+    "etcd",
+  );
+  const tcp = config.tcp!;
+  assert.deepEqual(tcp.routers.db.tls, { passthrough: true, domains: [] });
+  assert.deepEqual(tcp.routers.db.entryPoints, ["edge"]);
+  assert.deepEqual(
+    "loadBalancer" in tcp.services.db ? tcp.services.db.loadBalancer.servers.map((s) => s.address) : [],
+    ["10.0.0.5:5432", "10.0.0.6:5432"],
+  );
+  assert.deepEqual(tcp.middlewares.office, { ipAllowList: { sourceRange: ["10.0.0.0/8"] } });
+  assert.equal(tcp.serversTransports.pp.proxyProtocol?.version, 1);
+  assert.equal(tcp.serversTransports.pp.dialTimeout, 5000);
 });

@@ -28,6 +28,7 @@ import {
 import { checkHttpUrl, checkName, checkReference } from "./values.ts";
 import { routerTlsSchema } from "./static.ts";
 import { ConfigError } from "./errors.ts";
+import { tcpConfigSchema } from "./tcp.ts";
 import type { DynamicConfig } from "./types.ts";
 
 function notYet(...keys: string[]): Record<string, string> {
@@ -276,10 +277,10 @@ export const dynamicConfigSchema: Schema = obj({
       { default: {}, validateKey: checkName },
     ),
   }, { default: {} }),
+  tcp: tcpConfigSchema,
 }, {
   unsupported: {
-    tcp: '"tcp" is not supported yet; Portico routes HTTP only',
-    udp: '"udp" is not supported yet; Portico routes HTTP only',
+    udp: '"udp" is not supported yet; Portico routes HTTP and TCP',
   },
 });
 
@@ -288,6 +289,7 @@ export function emptyDynamicConfig(): DynamicConfig {
   return {
     http: { routers: {}, services: {}, middlewares: {}, serversTransports: {} },
     tls: { certificates: [], options: {}, stores: {} },
+    tcp: { routers: {}, services: {}, middlewares: {}, serversTransports: {} },
   };
 }
 

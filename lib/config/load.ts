@@ -179,6 +179,13 @@ export function mergeDynamicConfigs(
     take("http.services", config.http.services, merged.http.services, source);
     take("http.middlewares", config.http.middlewares, merged.http.middlewares, source);
     take("http.serversTransports", config.http.serversTransports, merged.http.serversTransports, source);
+    const tcp = config.tcp, into = merged.tcp!;
+    if (tcp) {
+      take("tcp.routers", tcp.routers, into.routers, source);
+      take("tcp.services", tcp.services, into.services, source);
+      take("tcp.middlewares", tcp.middlewares, into.middlewares, source);
+      take("tcp.serversTransports", tcp.serversTransports, into.serversTransports, source);
+    }
     take("tls.options", config.tls.options, merged.tls.options, source);
     take("tls.stores", config.tls.stores, merged.tls.stores, source);
     merged.tls.certificates.push(...config.tls.certificates);

@@ -153,6 +153,64 @@ export interface DynamicConfig {
     options: Record<string, TLSOptionsConfig>;
     stores: Record<string, { defaultCertificate?: { certFile: string; keyFile: string } }>;
   };
+  /** Always present once validated; optional so that literal configs may leave it out. */
+  tcp?: TcpConfig;
+}
+
+/** Traefik's `tcp` section: routers on the ClientHello and client address, backends by address. */
+export interface TcpConfig {
+  routers: Record<string, TcpRouterConfig>;
+  services: Record<string, TcpServiceConfig>;
+  middlewares: Record<string, TcpMiddlewareConfig>;
+  serversTransports: Record<string, TcpServersTransportConfig>;
+}
+
+export interface TcpRouterConfig {
+  rule: string;
+  service: string;
+  /** Empty means every entrypoint. */
+  entryPoints: string[];
+  middlewares: string[];
+  /** 0 means "use the rule's length". */
+  priority: number;
+  ruleSyntax?: "v3";
+  /** Present: the router takes TLS connections (terminated here, or passed through). */
+  tls?: { passthrough: boolean; certResolver?: string; options?: string; domains: TLSDomain[] };
+}
+
+export interface TcpProxyProtocolConfig {
+  version: 1 | 2;
+}
+
+export type TcpServiceConfig =
+  | {
+    loadBalancer: {
+      servers: { address: string; tls: boolean; weight: number }[];
+      serversTransport?: string;
+      proxyProtocol?: TcpProxyProtocolConfig;
+      /** Deprecated (ms; below 0: wait forever); the servers transport's terminationDelay wins. */
+      terminationDelay?: number;
+    };
+  }
+  | { weighted: { services: { name: string; weight: number }[] } };
+
+export type TcpMiddlewareConfig =
+  | { ipAllowList: { sourceRange: string[] } }
+  | { ipWhiteList: { sourceRange: string[] } }
+  | { inFlightConn: { amount: number } };
+
+export interface TcpServersTransportConfig {
+  dialTimeout: number;
+  dialKeepAlive: number;
+  /** How long a half-closed connection may stay open for the other direction; below 0 means forever. */
+  terminationDelay: number;
+  proxyProtocol?: TcpProxyProtocolConfig;
+  tls?: {
+    serverName?: string;
+    insecureSkipVerify: boolean;
+    rootCAs: string[];
+    certificates: { certFile: string; keyFile: string }[];
+  };
 }
 
 export interface RouterConfig {

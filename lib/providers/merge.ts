@@ -12,6 +12,10 @@ import type {
   RouterConfig,
   ServersTransportConfig,
   ServiceConfig,
+  TcpMiddlewareConfig,
+  TcpRouterConfig,
+  TcpServersTransportConfig,
+  TcpServiceConfig,
   TLSCertificateConfig,
   TLSOptionsConfig,
 } from "../config/types.ts";
@@ -29,6 +33,12 @@ export interface MergedConfig {
   services: Map<string, Qualified<ServiceConfig>>;
   middlewares: Map<string, Qualified<MiddlewareConfig>>;
   serversTransports: Map<string, Qualified<ServersTransportConfig>>;
+  tcp: {
+    routers: Map<string, Qualified<TcpRouterConfig>>;
+    services: Map<string, Qualified<TcpServiceConfig>>;
+    middlewares: Map<string, Qualified<TcpMiddlewareConfig>>;
+    serversTransports: Map<string, Qualified<TcpServersTransportConfig>>;
+  };
   tls: {
     certificates: (TLSCertificateConfig & { provider: string })[];
     options: Map<string, TLSOptionsConfig>;
@@ -48,7 +58,22 @@ export function mergeProviders(snapshots: ReadonlyMap<string, DynamicConfig>): M
     services: new Map(),
     middlewares: new Map(),
     serversTransports: new Map(),
+    tcp: {
+      routers: new Map(),
+      services: new Map(),
+      middlewares: new Map(),
+      serversTransports: new Map(),
+    },
     tls: { certificates: [], options: new Map(), stores: {} },
+  };
+  const put = <T>(
+    into: Map<string, Qualified<T>>,
+    from: Record<string, T> | undefined,
+    provider: string,
+  ) => {
+    for (const [name, c] of Object.entries(from ?? {})) {
+      into.set(`${name}@${provider}`, { name: `${name}@${provider}`, provider, config: c });
+    }
   };
   for (const provider of [...snapshots.keys()].sort()) {
     const config = snapshots.get(provider)!;
@@ -64,6 +89,10 @@ export function mergeProviders(snapshots: ReadonlyMap<string, DynamicConfig>): M
     for (const [name, c] of Object.entries(config.http.serversTransports ?? {})) {
       merged.serversTransports.set(`${name}@${provider}`, { name: `${name}@${provider}`, provider, config: c });
     }
+    put(merged.tcp.routers, config.tcp?.routers, provider);
+    put(merged.tcp.services, config.tcp?.services, provider);
+    put(merged.tcp.middlewares, config.tcp?.middlewares, provider);
+    put(merged.tcp.serversTransports, config.tcp?.serversTransports, provider);
     for (const cert of config.tls.certificates) merged.tls.certificates.push({ ...cert, provider });
     // TLS options and stores are global in Traefik; the first provider to define a name wins.
     for (const [name, o] of Object.entries(config.tls.options)) {

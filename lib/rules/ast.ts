@@ -70,7 +70,7 @@ export function matcherSpellings(name: string): string[] {
   return [name, lower, name.toUpperCase(), lower.charAt(0).toUpperCase() + lower.slice(1)];
 }
 
-function spellingTable(names: readonly string[]): Map<string, string> {
+export function spellingTable(names: readonly string[]): Map<string, string> {
   const table = new Map<string, string>();
   for (const name of names) {
     for (const spelling of matcherSpellings(name)) table.set(spelling, name);

@@ -28,15 +28,26 @@ interface RawArg {
   start: number;
 }
 
-type RawNode =
+/** A parsed rule before its matchers are checked (shared with the TCP rule engine). */
+export type RawNode =
   | { type: "call"; name: string; args: RawArg[]; start: number; end: number }
   | { type: "not"; expr: RawNode }
   | { type: "and" | "or"; left: RawNode; right: RawNode };
 
 const VALID_MATCHERS_HINT = `valid matchers: ${MATCHER_NAMES.join(", ")}`;
 
-/** Parses without checking arity or values; matcher names are resolved through `spellings`. */
-function parseRaw(rule: string, spellings: ReadonlyMap<string, string>): RawNode {
+/**
+ * Parses without checking arity or values; matcher names are resolved
+ * through `spellings`, and `names` are the ones error hints list.
+ */
+export function parseRaw(
+  rule: string,
+  spellings: ReadonlyMap<string, string>,
+  names: readonly string[] = MATCHER_NAMES,
+): RawNode {
+  const validHint = names === MATCHER_NAMES
+    ? VALID_MATCHERS_HINT
+    : `valid matchers: ${names.join(", ")}`;
   const fail = (reason: string, at: number, near?: string, hint?: string): never => {
     throw new RuleSyntaxError(rule, reason, at, near ?? nearText(rule, at), hint);
   };
@@ -94,7 +105,7 @@ function parseRaw(rule: string, spellings: ReadonlyMap<string, string>): RawNode
         `expected a matcher before value ${JSON.stringify(t.value)}`,
         t.start,
         undefined,
-        VALID_MATCHERS_HINT,
+        validHint,
       );
     }
     return fail(`expected a matcher, "!" or "(", found ${describe(t)}`, t.start);
@@ -108,7 +119,7 @@ function parseRaw(rule: string, spellings: ReadonlyMap<string, string>): RawNode
           `unknown matcher ${JSON.stringify(nameTok.value)}`,
           nameTok.start,
           undefined,
-          VALID_MATCHERS_HINT,
+          validHint,
         );
       }
       fail(
@@ -140,7 +151,7 @@ function parseRaw(rule: string, spellings: ReadonlyMap<string, string>): RawNode
     }
     const end = tokens[pos++].end;
     if (name === undefined) {
-      const canonical = MATCHER_NAMES.find((m) => m.toLowerCase() === nameTok.value.toLowerCase());
+      const canonical = names.find((m) => m.toLowerCase() === nameTok.value.toLowerCase());
       fail(
         `unknown matcher ${JSON.stringify(nameTok.value)}`,
         nameTok.start,
@@ -149,7 +160,7 @@ function parseRaw(rule: string, spellings: ReadonlyMap<string, string>): RawNode
           ? `matcher names are case-sensitive: write ${canonical}, ${canonical.toLowerCase()}, ${canonical.toUpperCase()} or ${
             canonical.charAt(0) + canonical.slice(1).toLowerCase()
           }`
-          : VALID_MATCHERS_HINT,
+          : validHint,
       );
     }
     return { type: "call", name: name!, args, start: nameTok.start, end };
