@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and benchmarks run for real:
 # etcd, Redis, Pebble (ACME test CA), the peer proxies whose configs the
-# benchmark smoke test validates, and Chromium for the dashboard test.
+# benchmark smoke test validates (with nginx's stream module), and Chromium for the dashboard test.
 # Skips what is there.
 set -euo pipefail
 need=()
@@ -10,6 +10,8 @@ command -v redis-server >/dev/null || need+=(redis-server)
 command -v pebble >/dev/null || need+=(pebble)
 command -v openssl >/dev/null || need+=(openssl)
 command -v nginx >/dev/null || need+=(nginx)
+# nginx's stream module: a TCP backend that reads PROXY headers (tests), and nginx as a TCP proxy (bench).
+[ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || need+=(libnginx-mod-stream)
 command -v haproxy >/dev/null || need+=(haproxy)
 command -v caddy >/dev/null || need+=(caddy)
 command -v wrk >/dev/null || need+=(wrk)

@@ -268,3 +268,31 @@ Deno.test("manager: a new manager resumes the journalled order and continues the
   assert.equal(m3.view()[0].problem?.type, "urn:ietf:params:acme:error:rejectedIdentifier");
   m3.deactivate();
 });
+
+Deno.test("terminating TCP routers with a certResolver ask for their HostSNI names; passthrough ones do not", async () => {
+  const { wantedCertificates } = await import("../lib/acme/domains.ts");
+  const { mergeProviders } = await import("../lib/providers/merge.ts");
+  const { validateDynamic } = await import("../lib/config/dynamic.ts");
+  const { validateStatic } = await import("../lib/config/static.ts");
+  const staticConfig = validateStatic({
+    entryPoints: { edge: { address: ":8443" } },
+    certificatesResolvers: { le: { acme: { email: "a@b.test", storage: "/tmp/x.json", httpChallenge: { entryPoint: "edge" } } } },
+  }, "static.toml");
+  const dynamic = validateDynamic({
+    tcp: {
+      routers: {
+        db: { rule: "HostSNI(`db.test`) || HostSNI(`*`)", service: "s", tls: { certResolver: "le" } },
+        mq: { rule: "HostSNI(`mq.test`)", service: "s", tls: { certResolver: "le", domains: [{ main: "mq.test", sans: ["amqp.test"] }] } },
+        pt: { rule: "HostSNI(`pt.test`)", service: "s", tls: { certResolver: "le", passthrough: true } },
+        bad: { rule: "HostSNI(`x.test`)", service: "s", tls: { certResolver: "nope" } },
+      },
+      services: { s: { loadBalancer: { servers: [{ address: "127.0.0.1:1" }] } } },
+    },
+  }, "dynamic.toml");
+  const { wanted, errors } = wantedCertificates(mergeProviders(new Map([["file", dynamic]])), staticConfig);
+  assert.deepEqual(wanted.map((w) => [w.main, w.sans, w.routers]), [
+    ["db.test", [], ["db@file"]],
+    ["mq.test", ["amqp.test"], ["mq@file"]],
+  ]);
+  assert.deepEqual(errors, ['router "bad@file": tls.certResolver "nope" is not defined in certificatesResolvers']);
+});

@@ -129,3 +129,59 @@ servers = [{ url = "${backend.url}" }]
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("api: TCP routers, services and middlewares in Traefik's shapes, counted in the overview", async () => {
+  const proxy = await startTestProxy({
+    entryPoints: ["db", "traefik"],
+    extraStatic: `[api]\ninsecure = true\n`,
+    dynamic: `
+[tcp.routers.pg]
+rule = "HostSNI(\`*\`)"
+service = "pg"
+entryPoints = ["db"]
+middlewares = ["office"]
+[tcp.routers.broken]
+rule = "HostSNI(\`x.test\`)"
+service = "pg"
+entryPoints = ["db"]
+[tcp.services.pg.loadBalancer]
+[[tcp.services.pg.loadBalancer.servers]]
+address = "10.0.0.5:5432"
+[tcp.middlewares.office.ipAllowList]
+sourceRange = ["10.0.0.0/8"]
+`,
+  });
+  const api = async (path: string) => {
+    const res = await rawGet(proxy.port("traefik"), path, { host: "localhost" });
+    return { status: res.status, json: res.status === 200 ? JSON.parse(res.body) : res.body };
+  };
+  try {
+    assert.deepEqual((await api("/api/tcp/routers/pg@file")).json, {
+      entryPoints: ["db"],
+      middlewares: ["office@file"],
+      service: "pg",
+      rule: "HostSNI(`*`)",
+      priority: -1,
+      status: "enabled",
+      using: ["db"],
+      name: "pg@file",
+      provider: "file",
+    });
+    const broken = (await api("/api/tcp/routers/broken@file")).json;
+    assert.equal(broken.status, "disabled");
+    assert.match(broken.error[0], /HostSNI matcher, but the router has no tls/);
+    assert.deepEqual((await api("/api/tcp/routers?status=disabled")).json.map((r: { name: string }) => r.name), ["broken@file"]);
+    const service = (await api("/api/tcp/services/pg@file")).json;
+    assert.deepEqual(service.loadBalancer.servers, [{ address: "10.0.0.5:5432", tls: false, weight: 1 }]);
+    assert.deepEqual([service.type, service.status, service.usedBy], ["loadbalancer", "enabled", ["pg@file", "broken@file"]]);
+    const mw = (await api("/api/tcp/middlewares/office@file")).json;
+    assert.deepEqual([mw.type, mw.ipAllowList, mw.usedBy], ["ipallowlist", { sourceRange: ["10.0.0.0/8"] }, ["pg@file"]]);
+    assert.equal((await api("/api/tcp/routers/nope@file")).status, 404);
+    const overview = (await api("/api/overview")).json;
+    assert.deepEqual(overview.tcp.routers, { total: 2, warnings: 0, errors: 1 });
+    assert.deepEqual(overview.tcp.services, { total: 1, warnings: 0, errors: 0 });
+    assert.ok((await api("/api/rawdata")).json.tcpRouters["pg@file"]);
+  } finally {
+    await proxy.close();
+  }
+});

@@ -126,3 +126,44 @@ Deno.test("check: a middleware no router uses is validated too", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("check: TCP routers are validated: rule, service, TLS-only entrypoint; exit 0 once fixed", async () => {
+  const dir = await Deno.makeTempDir();
+  const staticFile = `${dir}/portico.toml`;
+  const dynamicFile = `${dir}/dynamic.toml`;
+  await Deno.writeTextFile(
+    staticFile,
+    `[entryPoints.edge]\naddress = ":8443"\n[entryPoints.secure]\naddress = ":9443"\n[entryPoints.secure.http.tls]\n\n[providers.file]\nfilename = "${dynamicFile}"\n`,
+  );
+  const bad = `
+[tcp.routers.db]
+rule = "HostSNI(\`db.test\`)"
+service = "db"
+entryPoints = ["edge"]
+[tcp.routers.typo]
+rule = "HostSni(\`*\`) && Port(\`5\`)"
+service = "dbx"
+entryPoints = ["secure"]
+[tcp.services.db.loadBalancer]
+[[tcp.services.db.loadBalancer.servers]]
+address = "127.0.0.1:5432"
+`;
+  await Deno.writeTextFile(dynamicFile, bad);
+  try {
+    const out = await cli(["check", `--configFile=${staticFile}`]);
+    assert.equal(out.code, 1, out.stdout);
+    assert.match(out.stderr, /tcp\.routers\.db\.rule.*HostSNI matcher, but the router has no tls/);
+    assert.match(out.stderr, /tcp\.routers\.typo\.rule.*unknown matcher "HostSni".*write HostSNI/);
+    assert.match(out.stderr, /tcp\.routers\.typo\.service.*TCP service "dbx@file" does not exist/);
+    assert.match(out.stderr, /tcp\.routers\.typo\.entryPoints.*entryPoint "secure" has http\.tls/);
+    await Deno.writeTextFile(
+      dynamicFile,
+      bad.replace('service = "db"\nentryPoints = ["edge"]', 'service = "db"\nentryPoints = ["edge"]\ntls = { passthrough = true }')
+        .replace(/\[tcp\.routers\.typo\]\n(.+\n){3}/, ""),
+    );
+    const ok = await cli(["check", `--configFile=${staticFile}`]);
+    assert.equal(ok.code, 0, ok.stderr);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

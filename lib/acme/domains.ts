@@ -3,6 +3,7 @@
  * `tls.domains` (`main` + `sans`) when given, otherwise the literal hosts of
  * the rule (`Host(...)`), as one certificate per router like Traefik.
  * Routers on an entrypoint with `http.tls.certResolver` inherit it.
+ * Terminating TCP routers ask the same way, with their `HostSNI` names.
  *
  * @module
  */
@@ -10,6 +11,7 @@
 import type { StaticConfig } from "../config/types.ts";
 import type { MergedConfig } from "../providers/merge.ts";
 import { parseDomains } from "../rules/mod.ts";
+import { parseHostSNI } from "../rules/tcp.ts";
 
 /** One certificate a resolver should obtain. */
 export interface WantedCertificate {
@@ -32,26 +34,13 @@ export function wantedCertificates(merged: MergedConfig, staticConfig: StaticCon
 } {
   const byKey = new Map<string, WantedCertificate>();
   const errors: string[] = [];
-  for (const [name, entry] of merged.routers) {
-    const tls = entry.config.tls;
-    const eps = entry.config.entryPoints.length
-      ? entry.config.entryPoints
-      : Object.keys(staticConfig.entryPoints);
-    const epTls = eps.map((e) => staticConfig.entryPoints[e]?.http.tls).find((t) =>
-      t?.certResolver
-    );
-    const resolver = tls?.certResolver ?? (tls || epTls ? epTls?.certResolver : undefined);
-    if (!resolver) continue;
+  const want = (name: string, resolver: string, sets: string[][]) => {
     if (!staticConfig.certificatesResolvers[resolver]) {
       errors.push(
         `router "${name}": tls.certResolver "${resolver}" is not defined in certificatesResolvers`,
       );
-      continue;
+      return;
     }
-    const declared = tls?.domains?.length ? tls.domains : epTls?.domains ?? [];
-    const sets = declared.length
-      ? declared.map((d) => [d.main, ...d.sans])
-      : [parseDomains(entry.config.rule)];
     for (const names of sets) {
       const clean = [...new Set(names.map((n) => n.toLowerCase()))].filter(Boolean);
       if (clean.length === 0) continue;
@@ -68,6 +57,28 @@ export function wantedCertificates(merged: MergedConfig, staticConfig: StaticCon
       if (existing) existing.routers.push(name);
       else byKey.set(key, { resolver, main, sans, routers: [name] });
     }
+  };
+  for (const [name, entry] of merged.tcp.routers) {
+    const tls = entry.config.tls;
+    if (!tls?.certResolver || tls.passthrough) continue;
+    let sni: string[] = [];
+    try {
+      sni = parseHostSNI(entry.config.rule).filter((h) => h !== "*");
+    } catch { /* the router reports its bad rule */ }
+    want(name, tls.certResolver, tls.domains.length ? tls.domains.map((d) => [d.main, ...d.sans]) : [sni]);
+  }
+  for (const [name, entry] of merged.routers) {
+    const tls = entry.config.tls;
+    const eps = entry.config.entryPoints.length
+      ? entry.config.entryPoints
+      : Object.keys(staticConfig.entryPoints);
+    const epTls = eps.map((e) => staticConfig.entryPoints[e]?.http.tls).find((t) =>
+      t?.certResolver
+    );
+    const resolver = tls?.certResolver ?? (tls || epTls ? epTls?.certResolver : undefined);
+    if (!resolver) continue;
+    const declared = tls?.domains?.length ? tls.domains : epTls?.domains ?? [];
+    want(name, resolver, declared.length ? declared.map((d) => [d.main, ...d.sans]) : [parseDomains(entry.config.rule)]);
   }
   return { wanted: [...byKey.values()], errors };
 }

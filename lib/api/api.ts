@@ -5,13 +5,14 @@
  * @module
  */
 
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import type { Service } from "../services/types.ts";
 import type { ProxyRequest } from "../services/types.ts";
 import type { InstanceState } from "./state.ts";
 import type { MiddlewareState, RouterState, ServiceState } from "../router/build.ts";
+import type { TcpMiddlewareState, TcpRouterState, TcpServiceState } from "../tcp/build.ts";
 
-function routerJson(r: RouterState) {
+function routerJson(r: RouterState | TcpRouterState) {
   const c = r.config;
   return {
     entryPoints: r.entryPoints,
@@ -77,7 +78,20 @@ export function maskSecrets(value: unknown, key = ""): unknown {
   return value;
 }
 
-function middlewareJson(m: MiddlewareState) {
+function tcpServiceJson(s: TcpServiceState, state: InstanceState) {
+  const raw = state.generation().merged.tcp.services.get(s.name)?.config;
+  return {
+    ...(raw ? maskSecrets(raw) as Record<string, unknown> : {}),
+    status: s.status,
+    ...(s.errors.length ? { error: s.errors } : {}),
+    usedBy: s.usedBy,
+    name: s.name,
+    provider: s.provider,
+    type: s.type.toLowerCase(),
+  };
+}
+
+function middlewareJson(m: MiddlewareState | TcpMiddlewareState) {
   return {
     [m.type]: maskSecrets(m.config),
     status: m.status,
@@ -127,7 +141,11 @@ export function apiApp(state: InstanceState): Hono {
         services: counts([...g.serviceStates.values()]),
         middlewares: counts([...g.middlewareStates.values()]),
       },
-      tcp: { routers: counts([]), services: counts([]), middlewares: counts([]) },
+      tcp: {
+        routers: counts([...g.tcp.routers.values()]),
+        services: counts([...g.tcp.services.values()]),
+        middlewares: counts([...g.tcp.middlewares.values()]),
+      },
       udp: { routers: counts([]), services: counts([]) },
       features: {
         tracing: "",
@@ -166,12 +184,28 @@ export function apiApp(state: InstanceState): Hono {
     const m = gen().middlewareStates.get(c.req.param("name"));
     return m ? c.json(middlewareJson(m)) : c.json({ message: "middleware not found" }, 404);
   });
+  const one = <T>(items: ReadonlyMap<string, T>, json: (t: T) => unknown, what: string) => (c: Context) => {
+    const item = items.get(c.req.param("name") ?? "");
+    return item ? c.json(json(item)) : c.json({ message: `${what} not found` }, 404);
+  };
+  app.get("/api/tcp/routers", (c) =>
+    c.json(page([...gen().tcp.routers.values()].map(routerJson), new URL(c.req.url).searchParams)));
+  app.get("/api/tcp/routers/:name", (c) => one(gen().tcp.routers, routerJson, "router")(c));
+  app.get("/api/tcp/services", (c) =>
+    c.json(page([...gen().tcp.services.values()].map((s) => tcpServiceJson(s, state)), new URL(c.req.url).searchParams)));
+  app.get("/api/tcp/services/:name", (c) => one(gen().tcp.services, (s) => tcpServiceJson(s, state), "service")(c));
+  app.get("/api/tcp/middlewares", (c) =>
+    c.json(page([...gen().tcp.middlewares.values()].map(middlewareJson), new URL(c.req.url).searchParams)));
+  app.get("/api/tcp/middlewares/:name", (c) => one(gen().tcp.middlewares, middlewareJson, "middleware")(c));
   app.get("/api/rawdata", (c) => {
     const g = gen();
     return c.json({
       routers: Object.fromEntries([...g.routers.values()].map((r) => [r.name, routerJson(r)])),
       services: Object.fromEntries([...g.serviceStates.values()].map((s) => [s.name, serviceJson(s, state)])),
       middlewares: Object.fromEntries([...g.middlewareStates.values()].map((m) => [m.name, middlewareJson(m)])),
+      tcpRouters: Object.fromEntries([...g.tcp.routers.values()].map((r) => [r.name, routerJson(r)])),
+      tcpServices: Object.fromEntries([...g.tcp.services.values()].map((s) => [s.name, tcpServiceJson(s, state)])),
+      tcpMiddlewares: Object.fromEntries([...g.tcp.middlewares.values()].map((m) => [m.name, middlewareJson(m)])),
     });
   });
   app.all("/api/*", (c) => c.json({ message: "not found" }, 404));

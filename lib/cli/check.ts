@@ -139,6 +139,19 @@ function buildIssues(
       issues.push({ source, path: `http.middlewares.${bare(m.name)}`, message: e });
     }
   }
+  const tcp = generation.tcp;
+  for (const r of tcp.routers.values()) {
+    for (const e of r.errors) {
+      const key = /^rule |^invalid rule|^unknown matcher/.test(e) ? ".rule" : /^TCP service /.test(e) ? ".service" : /^entryPoint /.test(e) ? ".entryPoints" : /^TCP middleware /.test(e) ? ".middlewares" : "";
+      issues.push({ source, path: `tcp.routers.${bare(r.name)}${key}`, message: e });
+    }
+  }
+  for (const s of tcp.services.values()) {
+    for (const e of s.errors) issues.push({ source, path: `tcp.services.${bare(s.name)}`, message: e });
+  }
+  for (const m of tcp.middlewares.values()) {
+    for (const e of m.errors) issues.push({ source, path: `tcp.middlewares.${bare(m.name)}`, message: e });
+  }
   generation.stop();
   pools.close();
   // A router broken only because its middleware is broken repeats that error; keep the middleware's.

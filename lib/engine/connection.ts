@@ -28,6 +28,8 @@ export interface ConnectionInfo {
   tls: boolean;
   /** The port the client connected to. */
   port: number;
+  /** Set on a TLS connection handed to the TLS side for a terminating TCP router: its name. */
+  tcpRouter?: string;
 }
 
 /** What the engine enforces; times in ms, 0 = no limit. */

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { parseIp } from "../rules/ip.ts";
+
 /** The 12-byte signature that opens a version 2 header. */
 const V2_SIGNATURE = [0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a];
 const V1_PREFIX = [0x50, 0x52, 0x4f, 0x58, 0x59, 0x20]; // "PROXY "
@@ -118,4 +120,52 @@ function compressIPv6(groups: string[]): string {
   }
   if (best < 0) return groups.join(":");
   return `${groups.slice(0, best).join(":")}::${groups.slice(best + bestLength).join(":")}`;
+}
+
+/** The two ends of a proxied connection, as a PROXY header announces them. */
+export interface ProxyEndpoints {
+  source: { address: string; port: number };
+  destination: { address: string; port: number };
+}
+
+/**
+ * The PROXY header (v1 text or v2 binary) that tells a backend who the
+ * client is. Addresses of different families, or ones that do not parse,
+ * give v1's `UNKNOWN` and v2's LOCAL command: the backend then keeps the
+ * connection's own addresses, as the spec says.
+ */
+export function encodeProxyHeader(version: 1 | 2, ends: ProxyEndpoints): Uint8Array {
+  const src = parseIp(ends.source.address), dst = parseIp(ends.destination.address);
+  const family = src && dst && src.length === dst.length ? (src.length === 4 ? 4 : 6) : 0;
+  if (version === 1) {
+    const line = family === 0
+      ? "PROXY UNKNOWN\r\n"
+      : `PROXY TCP${family} ${textOf(src!, ends.source.address)} ${
+        textOf(dst!, ends.destination.address)
+      } ${ends.source.port} ${ends.destination.port}\r\n`;
+    return new TextEncoder().encode(line);
+  }
+  const addrLength = family === 4 ? 12 : family === 6 ? 36 : 0;
+  const out = new Uint8Array(16 + addrLength);
+  out.set(V2_SIGNATURE);
+  out[12] = family === 0 ? 0x20 : 0x21; // version 2; LOCAL or PROXY
+  out[13] = family === 4 ? 0x11 : family === 6 ? 0x21 : 0x00; // TCP over IPv4 / IPv6, or unspecified
+  out[14] = addrLength >> 8;
+  out[15] = addrLength & 0xff;
+  if (family !== 0) {
+    const n = family === 4 ? 4 : 16;
+    out.set(src!, 16);
+    out.set(dst!, 16 + n);
+    const ports = 16 + 2 * n;
+    out[ports] = ends.source.port >> 8;
+    out[ports + 1] = ends.source.port & 0xff;
+    out[ports + 2] = ends.destination.port >> 8;
+    out[ports + 3] = ends.destination.port & 0xff;
+  }
+  return out;
+}
+
+/** An IPv4 address in dotted form even when it was written IPv4-mapped (`::ffff:1.2.3.4`). */
+function textOf(bytes: Uint8Array, written: string): string {
+  return bytes.length === 4 ? bytes.join(".") : written;
 }

@@ -11,6 +11,7 @@ import type { ReloadStatus } from "../server/config_watcher.ts";
 import { formatFamily, type Sample } from "./exposition.ts";
 import { acmeFailures, certificatesView, clusterView } from "./instance_views.ts";
 import type { RequestMetrics } from "./request_metrics.ts";
+import type { TcpGeneration } from "../tcp/build.ts";
 
 /** Remembers when reloads last succeeded and failed (the watcher keeps only the latest). */
 export class ReloadTimes {
@@ -92,8 +93,10 @@ export function renderStateMetrics(
     [...open.values()],
   );
 
-  const up: Sample[] = [];
   const generation = state.generation();
+  out += renderTcpMetrics(generation.tcp.stats());
+
+  const up: Sample[] = [];
   for (const [name, service] of generation.services) {
     if (name.endsWith("@internal")) continue;
     for (const [url, status] of Object.entries(service.serverStatus())) {
@@ -181,4 +184,23 @@ export function renderStateMetrics(
     );
   }
   return out;
+}
+
+/** Per TCP router: connections, refusals, dial failures, bytes each way, and connections open now. */
+function renderTcpMetrics(stats: ReturnType<TcpGeneration["stats"]>): string {
+  const of = (pick: (s: (typeof stats)[number]) => number): Sample[] =>
+    stats.map((s) => ({ labels: [["router", s.router]], value: pick(s) }));
+  return formatFamily("portico_tcp_router_connections_total", "counter", "TCP connections a router took.", of((s) => s.counters.connections)) +
+    formatFamily("portico_tcp_router_refused_total", "counter", "TCP connections a router's middlewares refused.", of((s) => s.counters.refused)) +
+    formatFamily("portico_tcp_router_backend_failures_total", "counter", "TCP connections whose backend could not be reached.", of((s) => s.counters.failed)) +
+    formatFamily(
+      "portico_tcp_router_bytes_total",
+      "counter",
+      "Bytes relayed by a TCP router; direction in is client to backend.",
+      stats.flatMap((s) => [
+        { labels: [["router", s.router], ["direction", "in"]], value: s.counters.bytesIn },
+        { labels: [["router", s.router], ["direction", "out"]], value: s.counters.bytesOut },
+      ]),
+    ) +
+    formatFamily("portico_tcp_router_open_connections", "gauge", "TCP connections open through a router now.", of((s) => s.open));
 }

@@ -15,6 +15,8 @@ import { type MergedConfig, qualify } from "../providers/merge.ts";
 import { UpstreamError } from "../proxy/forward.ts";
 import { listWithoutForwarded, withoutForwardedHeaders } from "../proxy/headers.ts";
 import { alreadySwitched } from "../proxy/upgrade.ts";
+import { buildTcp, type TcpGeneration, type TcpRouterCounters } from "../tcp/build.ts";
+import { TcpConnections } from "../tcp/connections.ts";
 import type { Exchange } from "../engine/connection.ts";
 import { errorHead, writeWebResponse } from "../engine/response_head.ts";
 import { HeadHeaders, pathAndQueryOf, toWebRequest } from "../engine/web_request.ts";
@@ -99,6 +101,8 @@ export interface RouterGeneration {
   handle(entryPoint: string, request: Request, conn: ConnectionInfo): Promise<Response>;
   /** Serves one request the HTTP/1.1 engine parsed on `entryPoint`. */
   serveExchange(entryPoint: string, exchange: Exchange): Promise<void>;
+  /** The TCP routers, services and middlewares of this generation. */
+  readonly tcp: TcpGeneration;
   start(): void;
   stop(): void;
 }
@@ -116,6 +120,10 @@ export interface BuildOptions {
   ruleCache?: RuleCache;
   /** Called once per finished request, for access logs and metrics. */
   onRequest?: RequestObserver;
+  /** TCP connections and counters, shared across generations so reloads keep them. */
+  tcp?: { connections: TcpConnections; counters: Map<string, TcpRouterCounters> };
+  /** Connection-level TCP events (refusals, dial failures), for debug logging. */
+  onTcpEvent?: (event: string, fields: Record<string, unknown>) => void;
 }
 
 const NOT_FOUND = () => errorResponse(404);
@@ -311,7 +319,15 @@ export function buildRouter(options: BuildOptions): RouterGeneration {
   }
 
   options.ruleCache?.finishBuild();
+  const tcp = buildTcp({
+    merged,
+    staticConfig,
+    connections: options.tcp?.connections ?? new TcpConnections(),
+    counters: options.tcp?.counters ?? new Map(),
+    onEvent: options.onTcpEvent,
+  });
   return {
+    tcp,
     generation: options.generation,
     merged,
     routers: routerStates,
@@ -330,6 +346,7 @@ export function buildRouter(options: BuildOptions): RouterGeneration {
     },
     start() {
       for (const s of services.values()) s.start();
+      tcp.start();
     },
     stop() {
       for (const s of services.values()) s.stop();

@@ -20,6 +20,7 @@ import type { ProxyRequest, Service } from "../services/types.ts";
 import { drainListeners } from "./drain.ts";
 import type { Listener, TlsRelay } from "./extension.ts";
 import { startEntryPoints } from "./listeners.ts";
+import { TcpConnections } from "../tcp/connections.ts";
 import {
   type ConfigMessage,
   type FromWorker,
@@ -56,6 +57,7 @@ export function runDataWorker(scope: WorkerScope = globalThis as unknown as Work
   let log: Logger | undefined;
   const pools = new UpstreamPools();
   const ruleCache = new RuleCache();
+  const tcpShared = { connections: new TcpConnections(), counters: new Map() };
   const internalServices = new Map<string, Service>();
   type Answer = Extract<ToWorker, { id: number }>;
   const pending = new Map<number, (message: Answer) => void>();
@@ -122,6 +124,7 @@ export function runDataWorker(scope: WorkerScope = globalThis as unknown as Work
         internalServices,
         serverName,
         ruleCache,
+        tcp: tcpShared,
         // Main logs health changes from its own checks; a worker's would repeat them.
         onRequest: (entryPoint, request, conn, router, started) => {
           batch.push(toWireObservation(entryPoint, request, conn, router, started, performance.now()));
@@ -163,6 +166,11 @@ export function runDataWorker(scope: WorkerScope = globalThis as unknown as Work
         log,
         (name) => (message.relayed.includes(name) ? relayToMain(name) : undefined),
         true,
+        {
+          table: (name) => generation?.tcp.entryPoint(name),
+          // Terminating TCP routes run where TLS ends: on main, behind the relay.
+          terminating: () => undefined,
+        },
       );
       post({ type: "listening" });
     } catch (err) {

@@ -18,6 +18,18 @@ import { closeQuietly, ReadBuffer } from "../engine/socket.ts";
 import { guardHandler, limitsFor } from "./limits.ts";
 import { parseProxyHeader } from "../engine/proxy_protocol.ts";
 import { TrustedNetworks } from "../router/trusted.ts";
+import { parseClientHello } from "../engine/client_hello.ts";
+import { dispatchPlain, type DispatchTable, dispatchTls, routesAtAccept } from "../tcp/dispatch.ts";
+import type { TcpRoute } from "../tcp/build.ts";
+import type { TcpClient } from "../tcp/service.ts";
+
+/** The current generation's TCP routes, as the listeners read them per connection. */
+export interface TcpAccess {
+  /** The dispatch table of an entrypoint; undefined when no TCP route is on it. */
+  table(entryPoint: string): DispatchTable<TcpRoute> | undefined;
+  /** A terminating TCP route, which the TLS side serves once the handshake is done. */
+  terminating(entryPoint: string, router: string): TcpRoute | undefined;
+}
 
 /** How one entrypoint serves: the engine for HTTP/1.1, a Web handler for HTTP/2. */
 export interface EntryPointServing {
@@ -56,6 +68,7 @@ export function servingFor(
   exchangeHandler: ExchangeHandler,
   webHandler: EntryPointHandler,
   log: Logger,
+  tcp?: TcpAccess,
 ): EntryPointServing {
   const limits = limitsFor(entryPoint);
   const engine = new HttpEngine({
@@ -77,6 +90,12 @@ export function servingFor(
       const timer = limits.readTimeout > 0 ? setTimeout(() => closeQuietly(conn), limits.readTimeout) : undefined;
       tlsConn.handshake().then((hs) => {
         clearTimeout(timer);
+        if (info.tcpRouter !== undefined) {
+          // A terminating TCP router: the plain bytes go to its service.
+          const route = tcp?.terminating(name, info.tcpRouter);
+          if (!route) return closeQuietly(conn);
+          return route.serve(tcpClient(conn, info, new Uint8Array(0)));
+        }
         if (hs.alpnProtocol !== "h2") return engine.serve(conn, info);
         if (engine.draining) return closeQuietly(conn);
         try {
@@ -127,6 +146,7 @@ export function startPlainListener(
   serving: EntryPointServing,
   tlsRelay?: TlsRelay,
   reusePort = false,
+  tcpTable?: () => DispatchTable<TcpRoute> | undefined,
 ): Listener {
   const socket = listenPlain(entryPoint, reusePort);
   const port = (socket.addr as Deno.NetAddr).port;
@@ -138,7 +158,11 @@ export function startPlainListener(
   const proxyTrusted = proxyProtocol && !proxyProtocol.insecure ? new TrustedNetworks(proxyProtocol.trustedIPs) : undefined;
   // Reads what decides how to serve the connection: a PROXY header (when
   // configured) and the first byte of what follows it, within readTimeout.
-  const sniff = async (conn: Deno.TcpConn, info: ConnectionInfo) => {
+  const sniff = async (
+    conn: Deno.TcpConn,
+    info: ConnectionInfo,
+    tcp: DispatchTable<TcpRoute> | undefined,
+  ) => {
     const rb = new ReadBuffer(conn, SNIFF_BYTES);
     const readMore = () => rb.readMore().catch(() => false);
     const timer = readTimeout > 0 ? setTimeout(() => closeQuietly(conn), readTimeout) : undefined;
@@ -156,7 +180,39 @@ export function startPlainListener(
           if (proxyTrusted && !proxyTrusted.contains(info.remoteAddr)) return closeQuietly(conn);
           if (header.source) info.remoteAddr = header.source.address;
           start = header.end;
+          if (tcp && routesAtAccept(tcp)) {
+            // Behind the header may come nothing until the backend speaks first.
+            const decision = dispatchPlain(tcp, { serverName: "", clientIp: info.remoteAddr, alpn: [] });
+            if (decision.to === "tcp") {
+              clearTimeout(timer);
+              sniffing.delete(conn);
+              return decision.route.serve(tcpClient(conn, info, rb.buf.slice(start, rb.end)));
+            }
+          }
           if (start === rb.end && !(await readMore())) return closeQuietly(conn);
+        }
+      }
+      if (tcp && rb.buf[start] === TLS_HANDSHAKE) {
+        // A TLS connection on an entrypoint with TCP routes: its ClientHello decides.
+        let hello = parseClientHello(rb.buf.subarray(start, rb.end), rb.end - start);
+        while (hello.kind === "incomplete" && await readMore()) {
+          hello = parseClientHello(rb.buf.subarray(start, rb.end), rb.end - start);
+        }
+        if (hello.kind !== "hello") return closeQuietly(conn);
+        const decision = dispatchTls(tcp, {
+          serverName: hello.info.serverName,
+          clientIp: info.remoteAddr,
+          alpn: hello.info.alpn,
+        });
+        if (decision.to === "tcp") {
+          clearTimeout(timer);
+          const bytes = rb.buf.slice(start, rb.end);
+          sniffing.delete(conn);
+          if (decision.route.kind === "passthrough") {
+            return decision.route.serve(tcpClient(conn, info, bytes));
+          }
+          if (!tlsRelay) return closeQuietly(conn);
+          return await relayed_(conn, bytes, { ...info, tcpRouter: decision.route.name });
         }
       }
     } finally {
@@ -164,10 +220,17 @@ export function startPlainListener(
     }
     const first = rb.buf.subarray(start, rb.end);
     sniffing.delete(conn);
+    if (first[0] !== TLS_HANDSHAKE && tcp) {
+      const decision = dispatchPlain(tcp, { serverName: "", clientIp: info.remoteAddr, alpn: [] });
+      if (decision.to === "tcp") return decision.route.serve(tcpClient(conn, info, first.slice()));
+    }
     if (!tlsRelay || first[0] !== TLS_HANDSHAKE) return serving.engine.serve(conn, info, first);
+    await relayed_(conn, first, info);
+  };
+  const relayed_ = async (conn: Deno.TcpConn, first: Uint8Array, info: ConnectionInfo) => {
     relayed.add(conn);
     try {
-      await relayToTls(conn, first, info, tlsRelay);
+      await relayToTls(conn, first, info, tlsRelay!);
     } finally {
       relayed.delete(conn);
     }
@@ -185,14 +248,27 @@ export function startPlainListener(
       }
       accepted++;
       const info: ConnectionInfo = { remoteAddr: (conn.remoteAddr as Deno.NetAddr).hostname, tls: false, port };
-      if (!tlsRelay && !proxyProtocol) {
+      const tcp = tcpTable?.();
+      if (!tlsRelay && !proxyProtocol && !tcp) {
         serving.engine.serve(conn, info);
         continue;
       }
       // Sockets still being sniffed or relayed count against the cap too.
       if (serving.engine.refuseOverCap(conn, sniffing.size + relayed.size)) continue;
+      if (tcp && !proxyProtocol && routesAtAccept(tcp)) {
+        // Only non-TLS TCP routes here: route now, so server-first protocols work.
+        const decision = dispatchPlain(tcp, {
+          serverName: "",
+          clientIp: info.remoteAddr,
+          alpn: [],
+        });
+        if (decision.to === "tcp") {
+          decision.route.serve(tcpClient(conn, info, new Uint8Array(0)));
+          continue;
+        }
+      }
       sniffing.add(conn);
-      void sniff(conn, info).finally(() => sniffing.delete(conn));
+      void sniff(conn, info, tcp).finally(() => sniffing.delete(conn));
     }
   })();
   return {
@@ -265,13 +341,16 @@ export async function startEntryPoints(
   log: Logger,
   tlsRelayFor?: (name: string, entryPoint: EntryPointConfig, serving: EntryPointServing) => TlsRelay | undefined,
   reusePort = false,
+  tcp?: TcpAccess,
 ): Promise<Map<string, Listener>> {
   const listeners = new Map<string, Listener>();
   try {
     for (const [name, ep] of Object.entries(entryPoints)) {
-      const serving = servingFor(name, ep, exchangeHandlerFor(name), webHandlerFor(name), log);
+      const serving = servingFor(name, ep, exchangeHandlerFor(name), webHandlerFor(name), log, tcp);
       const tls = tlsListener?.(name, ep, serving);
-      const listener = tls ? await tls : startPlainListener(ep, serving, tlsRelayFor?.(name, ep, serving), reusePort);
+      const listener = tls
+        ? await tls
+        : startPlainListener(ep, serving, tlsRelayFor?.(name, ep, serving), reusePort, tcp && (() => tcp.table(name)));
       listeners.set(name, listener);
       log.info("entrypoint listening", { entryPoint: name, address: ep.address, port: listener.port, tls: Boolean(tls) });
     }
@@ -284,4 +363,18 @@ export async function startEntryPoints(
     throw new Error(`cannot listen on ${where}: ${(err as Error).message}`);
   }
   return listeners;
+}
+
+/** What a TCP service needs of an accepted connection. */
+function tcpClient(conn: Deno.Conn, info: ConnectionInfo, initial: Uint8Array): TcpClient {
+  const remote = conn.remoteAddr as Deno.NetAddr, local = conn.localAddr as Deno.NetAddr;
+  return {
+    conn,
+    initial,
+    clientIp: info.remoteAddr,
+    // Behind a PROXY header the port is the balancer's; the address is the client's.
+    clientPort: remote.port ?? 0,
+    localIp: local.hostname ?? "",
+    localPort: local.port ?? info.port,
+  };
 }

@@ -23,6 +23,7 @@ import type { ExtensionContext, Listener, RequestObserver, ServerExtension, TlsR
 import { createExtensions } from "./extensions.ts";
 import { internalConfig, redirectServices } from "./internal.ts";
 import { startEntryPoints } from "./listeners.ts";
+import { TcpConnections } from "../tcp/connections.ts";
 import { VERSION } from "../version.ts";
 import { drainListeners } from "./drain.ts";
 import { type AcceptedCounts, WorkerPool } from "./worker_pool.ts";
@@ -162,6 +163,8 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
 
   const routerLog = log.child("router");
   const ruleCache = new RuleCache();
+  const tcpShared = { connections: new TcpConnections(), counters: new Map() };
+  const tcpLog = log.child("tcp");
   const listenerCount = workerCount(staticConfig);
   let pool: WorkerPool | undefined;
   // The snapshots of the generation last built, for the workers to build the same one.
@@ -178,6 +181,8 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
       ruleCache,
       onHealth: (service, server, status) => routerLog.warn("server health changed", { service, server, status }),
       onRequest,
+      tcp: tcpShared,
+      onTcpEvent: (event, fields) => tcpLog.debug(event, fields),
     });
     if (listenerCount > 1) built = { type: "config", generation, snapshots: new Map(snapshots) };
     return next;
@@ -209,6 +214,7 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
     watcher!.stop();
     for (const ext of [...extensions.values()].reverse()) await ext.stop?.();
     pools.close();
+    tcpShared.connections.closeAll();
     await accessLog?.close();
   };
 
@@ -246,6 +252,10 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
         return relay;
       }),
       listenerCount > 1,
+      {
+        table: (name) => watcher!.current.tcp.entryPoint(name),
+        terminating: (name, router) => watcher!.current.tcp.terminating(name, router),
+      },
     );
   } catch (err) {
     await stopAll();
