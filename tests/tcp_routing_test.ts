@@ -517,3 +517,79 @@ address = "127.0.0.1:${echo.port}"
     echo.close();
   }
 });
+
+Deno.test("an http.tls entrypoint takes TCP routers: its port switches to ClientHello sniffing and back", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "portico-tcp-websecure-" });
+  await Deno.mkdir(`${dir}/backend`);
+  await Deno.mkdir(`${dir}/portico`);
+  await makePki(`${dir}/backend`);
+  await makePki(`${dir}/portico`);
+  await makeServerCert(`${dir}/backend`, "a", ["a.test"]);
+  await makeServerCert(`${dir}/portico`, "edge", ["c.test"]);
+  const backendCa = Deno.readTextFileSync(`${dir}/backend/ca.pem`);
+  const porticoCa = Deno.readTextFileSync(`${dir}/portico/ca.pem`);
+  const tlsA = startTlsBackend(`${dir}/backend`, "a");
+  const http = startHttpBackend("http");
+  const base = `
+[http.routers.secure]
+rule = "Host(\`c.test\`)"
+service = "http"
+[http.services.http.loadBalancer]
+[[http.services.http.loadBalancer.servers]]
+url = "${http.url}"
+[[tls.certificates]]
+certFile = "${dir}/portico/edge.pem"
+keyFile = "${dir}/portico/edge.key"
+`;
+  const withTcp = base + `
+[tcp.routers.a]
+rule = "HostSNI(\`a.test\`)"
+service = "a"
+tls = { passthrough = true }
+[tcp.services.a.loadBalancer]
+[[tcp.services.a.loadBalancer.servers]]
+address = "127.0.0.1:${tlsA.port}"
+`;
+  const proxy = await startTestProxy({
+    entryPoints: ["websecure"],
+    entryPointExtra: { websecure: `[entryPoints.websecure.http.tls]\n` },
+    dynamic: base,
+  });
+  const https = async () => {
+    const conn = await tlsTo(proxy.port("websecure"), "c.test", porticoCa, ["http/1.1"]);
+    await conn.write(enc.encode("GET / HTTP/1.1\r\nHost: c.test\r\nConnection: close\r\n\r\n"));
+    return (await readAll(conn)).split("\r\n")[0];
+  };
+  const switches = () => proxy.logs.filter((l) => l.includes("entrypoint listening mode switched")).map((l) => JSON.parse(l).mode);
+  try {
+    assert.equal(await https(), "HTTP/1.1 200 OK");
+    // No TCP route yet: the TLS listener serves the port, a passthrough name gets Portico's TLS side.
+    await assert.rejects(() => tlsTo(proxy.port("websecure"), "a.test", backendCa));
+
+    await proxy.writeDynamic(withTcp);
+    await waitFor(() => switches().length === 1);
+    assert.deepEqual(switches(), ["sniff"]);
+    const conn = await tlsTo(proxy.port("websecure"), "a.test", backendCa);
+    assert.equal(await readAll(conn), "backend-a\n");
+    assert.equal(await https(), "HTTP/1.1 200 OK", "HTTPS routers still answer while the port sniffs");
+
+    await proxy.writeDynamic(base);
+    await waitFor(() => switches().length === 2);
+    assert.deepEqual(switches(), ["sniff", "tls"]);
+    assert.equal(await https(), "HTTP/1.1 200 OK");
+    await assert.rejects(() => tlsTo(proxy.port("websecure"), "a.test", backendCa));
+  } finally {
+    await proxy.close();
+    tlsA.close();
+    await http.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+async function waitFor(check: () => boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

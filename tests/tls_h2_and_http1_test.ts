@@ -67,6 +67,9 @@ servers = [{ url = "${backend.url}" }]
       assert.equal(two.alpn, "h2");
       assert.equal(two.status, 200);
       assert.equal(JSON.parse(two.body).path, "/x?y=1", `h2 body ${two.body}`);
+      // h2 has no Host field; the HTTP/1.1 upstream must still get one (nginx answers 400 without it).
+      assert.equal(JSON.parse(two.body).headers.host, "a.test");
+      assert.equal(JSON.parse(two.body).headers["x-forwarded-host"], "a.test");
       const one = await http1Get(port, "/api/x?y=2");
       assert.equal(one.alpn, "http/1.1");
       assert.match(one.head, /^HTTP\/1\.1 200 /);

@@ -108,6 +108,8 @@ export function upstreamRequestHeaders(
       out["upgrade"] = upgrade;
     }
   }
+  // An HTTP/2 request has no Host field (its :authority is the host): HTTP/1.1 upstreams need one.
+  if (out["host"] === undefined && info.host) out["host"] = info.host;
   // Traefik keeps `te: trailers` because gRPC needs it.
   const te = incoming.get("te");
   if (te && te.toLowerCase().includes("trailers")) out["te"] = "trailers";

@@ -408,6 +408,13 @@ function observedWeb(request: Request, response: Response, target: string): Obse
   };
 }
 
+/** The host[:port] of an absolute URL, without parsing all of it. */
+function authorityOf(url: string): string {
+  const from = url.indexOf("//") + 2;
+  const to = url.indexOf("/", from);
+  return to === -1 ? url.slice(from) : url.slice(from, to);
+}
+
 /** Path and query of a native server's `request.url` (kept as sent). */
 function rawPathAndQuery(url: string): string {
   const pathStart = url.indexOf("/", url.indexOf("//") + 2);
@@ -540,7 +547,8 @@ function entryPointHandlers(
         routerName: route.name,
         clientIp: conn.remoteAddr,
         proto: conn.tls ? "https" : "http",
-        host: request.headers.get("host") ?? "",
+        // HTTP/2 carries the host as :authority, which Deno's Request keeps only in its URL.
+        host: request.headers.get("host") ?? authorityOf(request.url),
         port: conn.port,
         serverName: options.serverName,
         trustForwarded,

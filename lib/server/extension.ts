@@ -31,6 +31,10 @@ export interface Listener {
   accepted?(): number;
   /** Stops accepting, lets in-flight requests finish. */
   shutdown(): Promise<void>;
+  /** Closes the listening socket only: connections, engine and TLS side stay (a mode switch). */
+  stopAccepting?(): Promise<void>;
+  /** Re-reads the current configuration for anything that changes how the port listens. */
+  reconsider?(): Promise<void>;
   /** Closes every connection still open (when the grace period is over). */
   closeAll?(): void;
 }

@@ -19,6 +19,7 @@ import { guardHandler, limitsFor } from "./limits.ts";
 import { parseProxyHeader } from "../engine/proxy_protocol.ts";
 import { TrustedNetworks } from "../router/trusted.ts";
 import { parseClientHello } from "../engine/client_hello.ts";
+import { startSwitchingListener } from "./switching_listener.ts";
 import { dispatchPlain, type DispatchTable, dispatchTls, routesAtAccept } from "../tcp/dispatch.ts";
 import type { TcpRoute } from "../tcp/build.ts";
 import type { TcpClient } from "../tcp/service.ts";
@@ -271,15 +272,19 @@ export function startPlainListener(
       void sniff(conn, info, tcp).finally(() => sniffing.delete(conn));
     }
   })();
+  const stopAccepting = async () => {
+    try {
+      socket.close();
+    } catch { /* closed */ }
+    await accepting;
+  };
   return {
     port,
     shareable: true,
     accepted: () => accepted,
+    stopAccepting,
     async shutdown() {
-      try {
-        socket.close();
-      } catch { /* closed */ }
-      await accepting;
+      await stopAccepting();
       await Promise.all([serving.engine.shutdown(), tlsRelay?.shutdown()]);
     },
     closeAll: () => {
@@ -347,12 +352,36 @@ export async function startEntryPoints(
   try {
     for (const [name, ep] of Object.entries(entryPoints)) {
       const serving = servingFor(name, ep, exchangeHandlerFor(name), webHandlerFor(name), log, tcp);
-      const tls = tlsListener?.(name, ep, serving);
-      const listener = tls
-        ? await tls
-        : startPlainListener(ep, serving, tlsRelayFor?.(name, ep, serving), reusePort, tcp && (() => tcp.table(name)));
+      const tcpTable = tcp && (() => tcp.table(name));
+      let listener: Listener;
+      if (tlsListener && ep.http.tls && tcp) {
+        // TLS through and through, unless TCP routes need the ClientHello first.
+        let relay: TlsRelay | undefined;
+        // A port picked by the system (0) is kept across switches.
+        let bound = ep;
+        const start = async (mode: "tls" | "sniff") => {
+          const l = mode === "sniff"
+            ? startPlainListener(bound, serving, relay ??= tlsRelayFor?.(name, ep, serving), false, tcpTable)
+            : await tlsListener(name, bound, serving)!;
+          bound = { ...ep, port: l.port };
+          return l;
+        };
+        listener = await startSwitchingListener({
+          name,
+          log,
+          wanted: () => (tcpTable!() ? "sniff" : "tls"),
+          start,
+          shutdownShared: async () => {
+            await Promise.all([serving.tls.shutdown(), relay?.shutdown()]);
+          },
+          closeAllShared: () => serving.engine.closeAll(),
+        });
+      } else {
+        const tls = tlsListener?.(name, ep, serving);
+        listener = tls ? await tls : startPlainListener(ep, serving, tlsRelayFor?.(name, ep, serving), reusePort, tcpTable);
+      }
       listeners.set(name, listener);
-      log.info("entrypoint listening", { entryPoint: name, address: ep.address, port: listener.port, tls: Boolean(tls) });
+      log.info("entrypoint listening", { entryPoint: name, address: ep.address, port: listener.port, tls: Boolean(ep.http.tls) });
     }
   } catch (err) {
     await Promise.all([...listeners.values()].map((l) => l.shutdown()));

@@ -170,6 +170,8 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
   // The snapshots of the generation last built, for the workers to build the same one.
   let built: ConfigMessage | undefined;
   let published: ConfigMessage | undefined;
+  // Set once the entrypoints listen; reloads before that need no listener changes.
+  let listenersStarted: Map<string, Listener> | undefined;
   const build = (snapshots: ReadonlyMap<string, DynamicConfig>, generation: number) => {
     const next = buildRouter({
       generation,
@@ -203,6 +205,8 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
         }
       }
       for (const ext of extensions.values()) ext.onApplied?.(generation);
+      // TCP routes coming to or leaving an http.tls entrypoint change how its port listens.
+      for (const l of listenersStarted?.values() ?? []) void l.reconsider?.();
     },
     onReload: (status) => {
       for (const ext of extensions.values()) ext.onReload?.(status);
@@ -261,6 +265,8 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
     await stopAll();
     throw new StartupError((err as Error).message);
   }
+  listenersStarted = listeners;
+  for (const l of listeners.values()) await l.reconsider?.();
   const ports = new Map([...listeners].map(([name, l]) => [name, l.port]));
 
   if (listenerCount > 1) {

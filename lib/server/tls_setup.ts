@@ -393,6 +393,7 @@ export async function startTls(options: StartTlsOptions): Promise<TlsExtension> 
         get port() {
           return l.port;
         },
+        stopAccepting: () => l.stopAccepting(),
         shutdown: () => l.shutdown(),
         closeAll: () => serving.engine.closeAll(),
       }));

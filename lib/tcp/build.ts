@@ -94,11 +94,9 @@ export interface TcpBuildOptions {
   onEvent?: (event: string, fields: Record<string, unknown>) => void;
 }
 
-/** Every entrypoint TCP routers use when they name none: all but `traefik`, and not TLS-only ones. */
+/** Every entrypoint TCP routers use when they name none: all but `traefik`. */
 function defaultEntryPoints(staticConfig: StaticConfig): string[] {
-  return Object.keys(staticConfig.entryPoints).filter((e) =>
-    e !== "traefik" && !staticConfig.entryPoints[e].http.tls
-  );
+  return Object.keys(staticConfig.entryPoints).filter((e) => e !== "traefik");
 }
 
 /** HTTPS routers per entrypoint, as the SNI names their Host rules give (Traefik's HTTPS muxer). */
@@ -186,14 +184,7 @@ export function buildTcp(options: TcpBuildOptions): TcpGeneration {
     const errors: string[] = [];
     const eps = config.entryPoints.length ? config.entryPoints : defaultEntryPoints(staticConfig);
     for (const ep of eps) {
-      const epConfig = staticConfig.entryPoints[ep];
-      if (!epConfig) errors.push(`entryPoint "${ep}" does not exist`);
-      else if (epConfig.http.tls) {
-        errors.push(
-          `entryPoint "${ep}" has http.tls, so Portico ends TLS on it before any routing; ` +
-            `put TCP routers on an entrypoint without http.tls (Portico serves TLS and plain connections there, and HTTP routers with tls)`,
-        );
-      }
+      if (!staticConfig.entryPoints[ep]) errors.push(`entryPoint "${ep}" does not exist`);
     }
     let rule: CompiledTcpRule | undefined;
     try {

@@ -47,6 +47,8 @@ export interface TlsListener {
   readonly port: number;
   /** How many times the listening socket was replaced to drop stale SNI answers. */
   readonly swaps: number;
+  /** Closes the listening socket; the connections handed over are left as they are. */
+  stopAccepting(): Promise<void>;
   shutdown(): Promise<void>;
 }
 
@@ -211,6 +213,13 @@ export async function startTlsListener(options: TlsListenerOptions): Promise<Tls
     })();
   };
   const unsubscribe = options.store.onChange(onStoreChange);
+  const stopAccepting = async () => {
+    closed = true;
+    unsubscribe();
+    await swapping;
+    await current.close();
+    await Promise.allSettled([...draining]);
+  };
 
   return {
     get port() {
@@ -219,12 +228,9 @@ export async function startTlsListener(options: TlsListenerOptions): Promise<Tls
     get swaps() {
       return swaps;
     },
+    stopAccepting,
     async shutdown() {
-      closed = true;
-      unsubscribe();
-      await swapping;
-      await current.close();
-      await Promise.allSettled([...draining]);
+      await stopAccepting();
       await handOver.shutdown();
     },
   };
