@@ -593,3 +593,75 @@ async function waitFor(check: () => boolean, ms = 5000): Promise<void> {
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+/** A backend that answers its name and closes. */
+function startNamed(name: string): { port: number; close(): void } {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  (async () => {
+    for await (const conn of listener) {
+      conn.write(enc.encode(name)).catch(() => {}).finally(() => conn.close());
+    }
+  })().catch(() => {});
+  return { port: (listener.addr as Deno.NetAddr).port, close: () => listener.close() };
+}
+
+Deno.test("TCP services: weighted spreads by weight, TLS to the backend verifies it, an unreachable backend is counted", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "portico-tcp-services-" });
+  await makePki(dir);
+  await makeServerCert(dir, "a", ["a.test"]);
+  const heavy = startNamed("heavy"), light = startNamed("light");
+  const tlsA = startTlsBackend(dir, "a");
+  const closed = freePort();
+  const proxy = await startTestProxy({
+    entryPoints: ["split", "upstream-tls", "down"],
+    dynamic: `
+[tcp.routers.split]
+rule = "HostSNI(\`*\`)"
+service = "split"
+entryPoints = ["split"]
+[tcp.routers.upstream-tls]
+rule = "HostSNI(\`*\`)"
+service = "secure"
+entryPoints = ["upstream-tls"]
+[tcp.routers.down]
+rule = "HostSNI(\`*\`)"
+service = "down"
+entryPoints = ["down"]
+[tcp.services.split.weighted]
+services = [{ name = "heavy", weight = 3 }, { name = "light", weight = 1 }]
+[tcp.services.heavy.loadBalancer]
+servers = [{ address = "127.0.0.1:${heavy.port}" }]
+[tcp.services.light.loadBalancer]
+servers = [{ address = "127.0.0.1:${light.port}" }]
+[tcp.services.secure.loadBalancer]
+serversTransport = "backend-ca"
+servers = [{ address = "127.0.0.1:${tlsA.port}", tls = true }]
+[tcp.serversTransports.backend-ca]
+dialTimeout = "2s"
+[tcp.serversTransports.backend-ca.tls]
+serverName = "a.test"
+rootCAs = ["${dir}/ca.pem"]
+[tcp.services.down.loadBalancer]
+servers = [{ address = "127.0.0.1:${closed}" }]
+`,
+  });
+  const fetchOnce = async (ep: string) => readAll(await Deno.connect({ hostname: "127.0.0.1", port: proxy.port(ep) }));
+  try {
+    const got: string[] = [];
+    for (let i = 0; i < 8; i++) got.push(await fetchOnce("split"));
+    assert.equal(got.filter((g) => g === "heavy").length, 6, got.join());
+    assert.equal(got.filter((g) => g === "light").length, 2, got.join());
+
+    assert.equal(await fetchOnce("upstream-tls"), "backend-a\n", "TLS to the backend, verified against rootCAs as a.test");
+
+    assert.equal(await fetchOnce("down"), "", "the client is closed when the backend refuses");
+    const stats = proxy.server.watcher.current.tcp.stats().find((s) => s.router === "down@file");
+    assert.equal(stats?.counters.failed, 1);
+  } finally {
+    await proxy.close();
+    heavy.close();
+    light.close();
+    tlsA.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
