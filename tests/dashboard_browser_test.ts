@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import { chromium, type Page } from "playwright-core";
+import { chromium } from "playwright-core";
 import { startEchoBackend } from "./fixtures/backend.ts";
 import { freePort } from "./fixtures/ports.ts";
 import { startTestProxy } from "./fixtures/proxy.ts";
@@ -209,6 +209,171 @@ timeout = "100ms"
       await browser.close();
       await proxy.close();
       await backend.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "dashboard (browser): the TCP tab shows TCP routers, services, middlewares and counts, as text",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await ensureChromium();
+    await Deno.mkdir(ARTIFACTS, { recursive: true });
+    const deadPort = freePort();
+    // Names cannot hold spaces or "/", so the full payload goes in a rule (shown as the rule and in its error).
+    const payload = "<img src=x onerror=window.__xss=1>";
+    const proxy = await startTestProxy({
+      entryPoints: ["web", "db", "traefik"],
+      extraStatic: `[api]\ninsecure = true\ndashboard = true\n`,
+      dynamic: `
+[tcp.routers.pg]
+rule = "HostSNI(\`*\`)"
+service = "pg"
+entryPoints = ["db"]
+middlewares = ["office"]
+[tcp.routers.broken]
+rule = "HostSNI(\`x.test\`)"
+service = "pg"
+entryPoints = ["db"]
+[tcp.routers.pass]
+rule = "HostSNI(\`pass.test\`)"
+service = "pg"
+entryPoints = ["db"]
+[tcp.routers.pass.tls]
+passthrough = true
+[tcp.routers.term]
+rule = "HostSNI(\`term.test\`)"
+service = "split"
+entryPoints = ["db"]
+[tcp.routers.term.tls]
+[tcp.routers."<u>x<u>"]
+rule = "ClientIP(\`${payload}\`)"
+service = "pg"
+entryPoints = ["db"]
+[tcp.services.pg.loadBalancer]
+[[tcp.services.pg.loadBalancer.servers]]
+address = "127.0.0.1:${deadPort}"
+[tcp.services.split.weighted]
+services = [{ name = "pg", weight = 3 }]
+[tcp.middlewares.office.ipAllowList]
+sourceRange = ["10.0.0.0/8"]
+`,
+    });
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+    try {
+      const api = async (path: string) =>
+        await (await fetch(`${proxy.url("traefik")}/api/${path}`)).json();
+      const broken = await api("tcp/routers/broken@file");
+      assert.equal(broken.status, "disabled");
+      const brokenError: string = broken.error[0];
+      assert.match(brokenError, /HostSNI matcher, but the router has no tls/);
+      const injected = await api(`tcp/routers/${encodeURIComponent("<u>x<u>@file")}`);
+      assert.equal(injected.status, "disabled");
+      const injectedError: string = injected.error[0];
+      assert.ok(injectedError.includes(payload), injectedError);
+
+      const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+      const consoleErrors: string[] = [];
+      page.on("pageerror", (e) => consoleErrors.push(e.message));
+      const base = `${proxy.url("traefik")}/dashboard/`;
+      const open = async (view: string) => {
+        await page.goto(`${base}#/${view}`);
+        await page.waitForSelector(`body[data-loaded="${view}"]`, { timeout: 10_000 });
+      };
+      const text = (selector: string) => page.locator(selector).innerText();
+
+      await open("overview");
+      assert.match(
+        await text("[data-view=overview] [data-test=tcp-counts-routers]"),
+        /TCP routers\s+5\s+2 errors/i,
+      );
+      assert.match(
+        await text("[data-view=overview] [data-test=tcp-counts-services]"),
+        /TCP services\s+2\s+0 errors/i,
+      );
+      assert.match(
+        await text("[data-view=overview] [data-test=tcp-counts-middlewares]"),
+        /TCP middlewares\s+1\s+0 errors/i,
+      );
+
+      // The nav link leads to the tab.
+      await page.click("[data-nav=tcp]", { timeout: 5000 });
+      await page.waitForSelector(`body[data-loaded="tcp"]`, { timeout: 10_000 });
+      assert.match(await text("[data-nav=tcp].active"), /TCP/);
+      assert.match(await text("[data-view=tcp] [data-test=tcp-counts-routers]"), /5\s+2 errors/);
+      assert.equal(await page.locator("[data-tcp-router]").count(), 5);
+      assert.match(
+        await text("[data-tcp-router='pg@file']"),
+        /enabled\s+pg@file\s+HostSNI\(`\*`\)\s+db\s+office@file\s+pg\s+none\s+-1/,
+      );
+      const brokenRow = await text("[data-tcp-router='broken@file']");
+      assert.match(brokenRow, /disabled/);
+      assert.ok(
+        brokenRow.includes(brokenError),
+        `row shows the error:\n${brokenRow}\nexpected:\n${brokenError}`,
+      );
+      assert.match(
+        await text("[data-tcp-router='pass@file']"),
+        /enabled[\s\S]*HostSNI\(`pass\.test`\)[\s\S]*passthrough/,
+      );
+      assert.match(
+        await text("[data-tcp-router='term@file']"),
+        /enabled[\s\S]*split\s+terminating/,
+      );
+      // Markup in a name, a rule and an error is text: no element made from it.
+      const injectedRow = await text("[data-tcp-router='<u>x<u>@file']");
+      assert.ok(injectedRow.includes("<u>x<u>@file"), injectedRow);
+      assert.ok(injectedRow.includes(`ClientIP(\`${payload}\`)`), injectedRow);
+      assert.ok(injectedRow.includes(injectedError), injectedRow);
+      assert.equal(await page.locator("#view img, #view u").count(), 0);
+      assert.equal(
+        await page.evaluate(() => (globalThis as unknown as { __xss?: number }).__xss),
+        undefined,
+      );
+
+      const pgService = await text("[data-tcp-service='pg@file']");
+      assert.match(
+        pgService,
+        new RegExp(`enabled\\s+pg@file\\s+loadbalancer\\s+127\\.0\\.0\\.1:${deadPort}`),
+      );
+      assert.match(pgService, /pg@file, broken@file, pass@file, <u>x<u>@file/);
+      assert.equal(
+        await page.locator(`[data-tcp-service='pg@file'] [data-server='127.0.0.1:${deadPort}']`)
+          .count(),
+        1,
+      );
+      assert.match(await text("[data-tcp-service='split@file']"), /weighted: pg \(3\)\s+term@file/);
+      assert.match(
+        await text("[data-tcp-middleware='office@file']"),
+        /enabled\s+office@file\s+ipallowlist\s+\{"sourceRange":\["10\.0\.0\.0\/8"\]\}\s+pg@file/,
+      );
+      await page.screenshot({ path: `${ARTIFACTS}dashboard-tcp.png`, fullPage: true });
+
+      // Search narrows all three tables.
+      await page.fill("#search", "pass.test");
+      assert.equal(await page.locator("[data-tcp-router]").count(), 1);
+      assert.equal(await page.locator("[data-tcp-router='pass@file']").count(), 1);
+      assert.equal(await page.locator("[data-tcp-service], [data-tcp-middleware]").count(), 0);
+      await page.fill("#search", "");
+
+      // A TCP router added to the file shows up on the next poll, without a reload.
+      await page.evaluate(() => ((globalThis as unknown as { __marker: number }).__marker = 7));
+      await proxy.writeDynamic(
+        (await Deno.readTextFile(proxy.dynamicFile)) +
+          `\n[tcp.routers.late]\nrule = "ClientIP(\`10.0.0.0/8\`)"\nservice = "pg"\nentryPoints = ["db"]\n`,
+      );
+      await page.waitForSelector("[data-tcp-router='late@file']", { timeout: 6000 });
+      assert.equal(
+        await page.evaluate(() => (globalThis as unknown as { __marker?: number }).__marker),
+        7,
+        "no reload happened",
+      );
+      assert.deepEqual(consoleErrors, []);
+    } finally {
+      await browser.close();
+      await proxy.close();
     }
   },
 });

@@ -41,7 +41,29 @@ Deno.test("dashboard: redirects, embedded assets and portico endpoints on the AP
     }
     assert.equal((await rawGet(port, "/dashboard/nope.js")).status, 404);
     // The page's own script parses (no stray template interpolation in the embedded string).
-    new Function((await rawGet(port, "/dashboard/app.js")).body);
+    const js = (await rawGet(port, "/dashboard/app.js")).body;
+    new Function(js);
+    // The TCP tab: a nav link, a view of that name, and every API path the script reads answers JSON.
+    assert.match(
+      (await rawGet(port, "/dashboard/")).body,
+      /<a href="#\/tcp" data-nav="tcp">TCP<\/a>/,
+    );
+    assert.match(js, /\btcp: \{\s+searchable: true,/);
+    const paths = [...js.matchAll(/getJson\("([^"]+)"\)/g)].map((m) => m[1]);
+    for (
+      const path of [
+        "tcp/routers?per_page=10000",
+        "tcp/services?per_page=10000",
+        "tcp/middlewares?per_page=10000",
+      ]
+    ) {
+      assert.ok(paths.includes(path), `app.js reads ${path}: ${paths.join(", ")}`);
+    }
+    for (const path of paths) {
+      const res = await rawGet(port, `/api/${path}`);
+      assert.equal(res.status, 200, path);
+      JSON.parse(res.body);
+    }
 
     const overview = JSON.parse((await rawGet(port, "/api/portico/overview")).body);
     assert.deepEqual(

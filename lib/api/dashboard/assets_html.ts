@@ -21,6 +21,7 @@ export const INDEX_HTML = `<!doctype html>
     <a href="#/routers" data-nav="routers">Routers</a>
     <a href="#/services" data-nav="services">Services</a>
     <a href="#/middlewares" data-nav="middlewares">Middlewares</a>
+    <a href="#/tcp" data-nav="tcp">TCP</a>
     <a href="#/cluster" data-nav="cluster">Cluster</a>
     <a href="#/certificates" data-nav="certificates">Certificates</a>
   </nav>

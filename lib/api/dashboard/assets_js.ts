@@ -59,6 +59,55 @@ export const APP_JS = String.raw`"use strict";
   }
   function matches(item, q) { return !q || JSON.stringify(item).toLowerCase().indexOf(q) !== -1; }
   function counts(c) { return h("div", null, h("div", { cls: "big", text: String(c.total) }), h("div", { cls: "muted" }, c.errors + " errors, " + c.warnings + " warnings")); }
+  var NO_COUNTS = { total: 0, errors: 0, warnings: 0 };
+  function countCards(prefix, group, test) {
+    group = group || {};
+    return h("div", { cls: "cards", "data-test": test },
+      ["routers", "services", "middlewares"].map(function (k) {
+        return h("div", { cls: "card", "data-test": test + "-" + k }, h("h3", { text: prefix + " " + k }), counts(group[k] || NO_COUNTS));
+      }));
+  }
+  // One row per router, HTTP or TCP: attr names the row ("data-router", "data-tcp-router"), tls is the TLS cell's text.
+  function routerRow(r, attr, tls) {
+    var a = {};
+    a[attr] = r.name;
+    return h("tr", a,
+      td(statusBadge(r.status)),
+      td(h("strong", { text: r.name }), errors(r.error)),
+      td(h("code", { text: r.rule })),
+      td((r.entryPoints || []).join(", ")),
+      td((r.middlewares || []).join(", ")),
+      td(r.service),
+      td(tls),
+      td(String(r.priority)));
+  }
+  var ROUTER_HEADERS = ["Status", "Name", "Rule", "Entrypoints", "Middlewares", "Service", "TLS", "Priority"];
+  // A TCP router's TLS: none (plain TCP), passthrough (the backend ends TLS), or terminating (Portico ends it).
+  function tcpTls(tls) {
+    if (!tls) return "none";
+    if (tls.passthrough) return "passthrough";
+    return "terminating" + (tls.certResolver ? " (resolver " + tls.certResolver + ")" : "");
+  }
+  function middlewareRow(m, attr) {
+    var key = Object.keys(m).filter(function (k) { return k.toLowerCase() === m.type && typeof m[k] === "object"; })[0];
+    var cfg = key ? JSON.stringify(m[key]) : "";
+    // basicAuth users and other secrets are hashes, but do not put them on a screen anyway.
+    if (/auth/i.test(m.type)) cfg = "(options hidden)";
+    var a = {};
+    a[attr] = m.name;
+    return h("tr", a, td(statusBadge(m.status)), td(h("strong", { text: m.name }), errors(m.error)), td(m.type), td(h("code", { text: cfg })), td((m.usedBy || []).join(", ")));
+  }
+  var MIDDLEWARE_HEADERS = ["Status", "Name", "Type", "Options", "Used by"];
+  function weightedText(w) { return "weighted: " + w.services.map(function (x) { return x.name + " (" + x.weight + ")"; }).join(", "); }
+  function tcpServiceRow(s) {
+    var servers = ((s.loadBalancer || {}).servers || []).map(function (x) {
+      return h("li", { "data-server": x.address }, h("code", { text: x.address }), x.tls ? " (tls)" : "");
+    });
+    var detail = servers.length ? h("ul", { cls: "plain" }, servers)
+      : s.weighted ? h("span", { text: weightedText(s.weighted) })
+      : h("span", { cls: "muted", text: s.type });
+    return h("tr", { "data-tcp-service": s.name }, td(statusBadge(s.status)), td(h("strong", { text: s.name }), errors(s.error)), td(s.type), td(detail), td((s.usedBy || []).join(", ")));
+  }
 
   var views = {
     overview: {
@@ -75,11 +124,13 @@ export const APP_JS = String.raw`"use strict";
         });
         return h("div", { "data-view": "overview" },
           h("div", { cls: "cards" },
-            h("div", { cls: "card" }, h("h3", { text: "Routers" }), counts(o.http.routers)),
-            h("div", { cls: "card" }, h("h3", { text: "Services" }), counts(o.http.services)),
-            h("div", { cls: "card" }, h("h3", { text: "Middlewares" }), counts(o.http.middlewares)),
+            h("div", { cls: "card" }, h("h3", { text: "HTTP routers" }), counts(o.http.routers)),
+            h("div", { cls: "card" }, h("h3", { text: "HTTP services" }), counts(o.http.services)),
+            h("div", { cls: "card" }, h("h3", { text: "HTTP middlewares" }), counts(o.http.middlewares)),
             h("div", { cls: "card" }, h("h3", { text: "Last reload" }), reload,
               p.reloadCounts ? h("div", { cls: "muted", text: p.reloadCounts.success + " accepted, " + p.reloadCounts.failure + " rejected" }) : null)),
+          h("h2", { text: "TCP" }),
+          countCards("TCP", o.tcp, "tcp-counts"),
           h("h2", { text: "Entrypoints" }),
           table(["Name", "Address"], eps.map(function (e) { return h("tr", null, td(e.name), td(h("code", { text: e.address }))); })),
           h("h2", { text: "Providers" }),
@@ -93,18 +144,10 @@ export const APP_JS = String.raw`"use strict";
       load: function () { return getJson("http/routers?per_page=10000"); },
       render: function (list, q) {
         var rows = (list || []).filter(function (r) { return matches(r, q); }).map(function (r) {
-          return h("tr", { "data-router": r.name },
-            td(statusBadge(r.status)),
-            td(h("strong", { text: r.name }), errors(r.error)),
-            td(h("code", { text: r.rule })),
-            td((r.entryPoints || []).join(", ")),
-            td((r.middlewares || []).join(", ")),
-            td(r.service),
-            td(r.tls ? JSON.stringify(r.tls) : ""),
-            td(String(r.priority)));
+          return routerRow(r, "data-router", r.tls ? JSON.stringify(r.tls) : "");
         });
         return h("div", { "data-view": "routers" },
-          rows.length ? table(["Status", "Name", "Rule", "Entrypoints", "Middlewares", "Service", "TLS", "Priority"], rows) : h("div", { cls: "empty", text: "no routers match" }));
+          rows.length ? table(ROUTER_HEADERS, rows) : h("div", { cls: "empty", text: "no routers match" }));
       },
     },
     services: {
@@ -119,7 +162,7 @@ export const APP_JS = String.raw`"use strict";
             return h("li", { "data-server": x.url }, statusBadge(health), " ", h("code", { text: x.url }));
           });
           var detail = servers.length ? h("ul", { cls: "plain" }, servers)
-            : s.weighted ? h("span", { text: "weighted: " + s.weighted.services.map(function (w) { return w.name + " (" + w.weight + ")"; }).join(", ") })
+            : s.weighted ? h("span", { text: weightedText(s.weighted) })
             : s.failover ? h("span", { text: "failover: " + s.failover.service + " → " + s.failover.fallback })
             : s.mirroring ? h("span", { text: "mirroring: " + s.mirroring.service })
             : h("span", { cls: "muted", text: s.type });
@@ -133,15 +176,30 @@ export const APP_JS = String.raw`"use strict";
       searchable: true,
       load: function () { return getJson("http/middlewares?per_page=10000"); },
       render: function (list, q) {
-        var rows = (list || []).filter(function (m) { return matches(m, q); }).map(function (m) {
-          var key = Object.keys(m).filter(function (k) { return k.toLowerCase() === m.type && typeof m[k] === "object"; })[0];
-          var cfg = key ? JSON.stringify(m[key]) : "";
-          // basicAuth users and other secrets are hashes, but do not put them on a screen anyway.
-          if (/auth/i.test(m.type)) cfg = "(options hidden)";
-          return h("tr", { "data-middleware": m.name }, td(statusBadge(m.status)), td(h("strong", { text: m.name }), errors(m.error)), td(m.type), td(h("code", { text: cfg })), td((m.usedBy || []).join(", ")));
-        });
+        var rows = (list || []).filter(function (m) { return matches(m, q); }).map(function (m) { return middlewareRow(m, "data-middleware"); });
         return h("div", { "data-view": "middlewares" },
-          rows.length ? table(["Status", "Name", "Type", "Options", "Used by"], rows) : h("div", { cls: "empty", text: "no middlewares" }));
+          rows.length ? table(MIDDLEWARE_HEADERS, rows) : h("div", { cls: "empty", text: "no middlewares" }));
+      },
+    },
+    tcp: {
+      searchable: true,
+      load: function () {
+        return Promise.all([getJson("overview"), getJson("tcp/routers?per_page=10000"), getJson("tcp/services?per_page=10000"), getJson("tcp/middlewares?per_page=10000")]);
+      },
+      render: function (d, q) {
+        var o = d[0] || {};
+        var keep = function (x) { return matches(x, q); };
+        var routers = (d[1] || []).filter(keep).map(function (r) { return routerRow(r, "data-tcp-router", tcpTls(r.tls)); });
+        var services = (d[2] || []).filter(keep).map(tcpServiceRow);
+        var mws = (d[3] || []).filter(keep).map(function (m) { return middlewareRow(m, "data-tcp-middleware"); });
+        return h("div", { "data-view": "tcp" },
+          countCards("TCP", o.tcp, "tcp-counts"),
+          h("h2", { text: "TCP routers" }),
+          routers.length ? table(ROUTER_HEADERS, routers, { "data-test": "tcp-routers" }) : h("div", { cls: "empty", text: "no TCP routers match" }),
+          h("h2", { text: "TCP services" }),
+          services.length ? table(["Status", "Name", "Type", "Servers", "Used by"], services, { "data-test": "tcp-services" }) : h("div", { cls: "empty", text: "no TCP services match" }),
+          h("h2", { text: "TCP middlewares" }),
+          mws.length ? table(MIDDLEWARE_HEADERS, mws, { "data-test": "tcp-middlewares" }) : h("div", { cls: "empty", text: "no TCP middlewares match" }));
       },
     },
     cluster: {
