@@ -665,3 +665,39 @@ servers = [{ address = "127.0.0.1:${closed}" }]
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("maxConnections counts connections held by TCP routes", async () => {
+  const greeter = startGreeter();
+  const proxy = await startTestProxy({
+    entryPoints: ["capped"],
+    entryPointExtra: { capped: `[entryPoints.capped.transport]\nmaxConnections = 2\n` },
+    dynamic: `
+[tcp.routers.greet]
+rule = "HostSNI(\`*\`)"
+service = "greet"
+[tcp.services.greet.loadBalancer]
+servers = [{ address = "127.0.0.1:${greeter.port}" }]
+`,
+  });
+  const open: Deno.Conn[] = [];
+  try {
+    for (let i = 0; i < 2; i++) {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: proxy.port("capped") });
+      open.push(conn);
+      assert.match(await readUntil(conn, "\r\n"), /^220 /);
+    }
+    const third = await Deno.connect({ hostname: "127.0.0.1", port: proxy.port("capped") });
+    const answer = await readAll(third, 3000);
+    assert.doesNotMatch(answer, /220 greeter/, "the third connection is refused, not relayed");
+    open[0].close();
+    open.shift();
+    await new Promise((r) => setTimeout(r, 100));
+    const fourth = await Deno.connect({ hostname: "127.0.0.1", port: proxy.port("capped") });
+    open.push(fourth);
+    assert.match(await readUntil(fourth, "\r\n"), /^220 /, "a slot freed by a closed TCP connection is reused");
+  } finally {
+    for (const c of open) c.close();
+    await proxy.close();
+    greeter.close();
+  }
+});

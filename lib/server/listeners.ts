@@ -95,7 +95,7 @@ export function servingFor(
           // A terminating TCP router: the plain bytes go to its service.
           const route = tcp?.terminating(name, info.tcpRouter);
           if (!route) return closeQuietly(conn);
-          return route.serve(tcpClient(conn, info, new Uint8Array(0)));
+          return void route.serve(tcpClient(conn, info, new Uint8Array(0)));
         }
         if (hs.alpnProtocol !== "h2") return engine.serve(conn, info);
         if (engine.draining) return closeQuietly(conn);
@@ -154,6 +154,12 @@ export function startPlainListener(
   let accepted = 0;
   const relayed = new Set<Deno.Conn>();
   const sniffing = new Set<Deno.Conn>();
+  // Connections relayed by TCP routes: they count against maxConnections too.
+  const tcpOpen = new Set<Deno.Conn>();
+  const serveTcp = (route: TcpRoute, client: TcpClient) => {
+    tcpOpen.add(client.conn);
+    void route.serve(client).finally(() => tcpOpen.delete(client.conn));
+  };
   const { readTimeout } = limitsFor(entryPoint);
   const proxyProtocol = entryPoint.proxyProtocol;
   const proxyTrusted = proxyProtocol && !proxyProtocol.insecure ? new TrustedNetworks(proxyProtocol.trustedIPs) : undefined;
@@ -187,7 +193,7 @@ export function startPlainListener(
             if (decision.to === "tcp") {
               clearTimeout(timer);
               sniffing.delete(conn);
-              return decision.route.serve(tcpClient(conn, info, rb.buf.slice(start, rb.end)));
+              return serveTcp(decision.route, tcpClient(conn, info, rb.buf.slice(start, rb.end)));
             }
           }
           if (start === rb.end && !(await readMore())) return closeQuietly(conn);
@@ -210,7 +216,7 @@ export function startPlainListener(
           const bytes = rb.buf.slice(start, rb.end);
           sniffing.delete(conn);
           if (decision.route.kind === "passthrough") {
-            return decision.route.serve(tcpClient(conn, info, bytes));
+            return serveTcp(decision.route, tcpClient(conn, info, bytes));
           }
           if (!tlsRelay) return closeQuietly(conn);
           return await relayed_(conn, bytes, { ...info, tcpRouter: decision.route.name });
@@ -223,7 +229,7 @@ export function startPlainListener(
     sniffing.delete(conn);
     if (first[0] !== TLS_HANDSHAKE && tcp) {
       const decision = dispatchPlain(tcp, { serverName: "", clientIp: info.remoteAddr, alpn: [] });
-      if (decision.to === "tcp") return decision.route.serve(tcpClient(conn, info, first.slice()));
+      if (decision.to === "tcp") return serveTcp(decision.route, tcpClient(conn, info, first.slice()));
     }
     if (!tlsRelay || first[0] !== TLS_HANDSHAKE) return serving.engine.serve(conn, info, first);
     await relayed_(conn, first, info);
@@ -255,7 +261,7 @@ export function startPlainListener(
         continue;
       }
       // Sockets still being sniffed or relayed count against the cap too.
-      if (serving.engine.refuseOverCap(conn, sniffing.size + relayed.size)) continue;
+      if (serving.engine.refuseOverCap(conn, sniffing.size + relayed.size + tcpOpen.size)) continue;
       if (tcp && !proxyProtocol && routesAtAccept(tcp)) {
         // Only non-TLS TCP routes here: route now, so server-first protocols work.
         const decision = dispatchPlain(tcp, {
@@ -264,7 +270,7 @@ export function startPlainListener(
           alpn: [],
         });
         if (decision.to === "tcp") {
-          decision.route.serve(tcpClient(conn, info, new Uint8Array(0)));
+          serveTcp(decision.route, tcpClient(conn, info, new Uint8Array(0)));
           continue;
         }
       }
@@ -290,6 +296,7 @@ export function startPlainListener(
     closeAll: () => {
       serving.engine.closeAll();
       for (const c of relayed) closeQuietly(c);
+      for (const c of tcpOpen) closeQuietly(c);
     },
   };
 }

@@ -27,8 +27,8 @@ export interface TcpRoute {
   readonly name: string;
   readonly kind: TcpRouteKind;
   readonly rule: CompiledTcpRule;
-  /** Takes the connection over; never throws (failures close the client and are counted). */
-  serve(client: TcpClient): void;
+  /** Takes the connection over; resolves when it is closed, never rejects (failures close the client and are counted). */
+  serve(client: TcpClient): Promise<void>;
 }
 
 export interface TcpRouterState {
@@ -189,7 +189,8 @@ export function buildTcp(options: TcpBuildOptions): TcpGeneration {
     let rule: CompiledTcpRule | undefined;
     try {
       rule = compileTcpRule(config.rule, config.priority);
-      if (!config.tls && rule.hostSNIs.some((h) => h !== "*")) {
+      // As Traefik: only the first HostSNI decides (HostSNI(`*`) first is the non-TLS exception).
+      if (!config.tls && rule.hostSNIs.length > 0 && rule.hostSNIs[0] !== "*") {
         errors.push(
           `invalid rule ${
             JSON.stringify(config.rule)
@@ -312,13 +313,13 @@ function makeRoute(
             clientIp: client.clientIp,
           });
           closeQuietly(client.conn);
-          return;
+          return Promise.resolve();
         }
         releases.push(release);
       }
       counters.connections++;
       const forget = connections.add(name, client.conn, graceMs);
-      serveTcp(service, client, counters).catch((err) => {
+      return serveTcp(service, client, counters).catch((err) => {
         counters.failed++;
         onEvent?.("TCP backend unreachable", { router: name, error: (err as Error).message });
       }).finally(() => {
