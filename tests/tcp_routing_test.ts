@@ -701,3 +701,54 @@ servers = [{ address = "127.0.0.1:${greeter.port}" }]
     greeter.close();
   }
 });
+
+Deno.test("TCP backpressure: a client that does not read stops the backend's writes, nothing piles up in Portico", async () => {
+  let written = 0;
+  let stop = false;
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const chunk = new Uint8Array(256 * 1024);
+  const serving = (async () => {
+    const conn = await listener.accept();
+    try {
+      // Bounded: at most 512 MB, and only until the test says stop.
+      while (!stop && written < 512 * 1024 * 1024) written += await conn.write(chunk);
+    } catch { /* closed */ }
+    try {
+      conn.close();
+    } catch { /* closed */ }
+  })();
+  const proxy = await startTestProxy({
+    entryPoints: ["flood"],
+    dynamic: `
+[tcp.routers.flood]
+rule = "HostSNI(\`*\`)"
+service = "flood"
+[tcp.services.flood.loadBalancer]
+servers = [{ address = "127.0.0.1:${(listener.addr as Deno.NetAddr).port}" }]
+`,
+  });
+  const client = await Deno.connect({ hostname: "127.0.0.1", port: proxy.port("flood") });
+  try {
+    await new Promise((r) => setTimeout(r, 1000));
+    const stalledAt = written;
+    // Kernel buffers on both loopback hops hold some megabytes; 512 MB would mean no backpressure.
+    assert.ok(stalledAt < 64 * 1024 * 1024, `the backend wrote ${stalledAt} bytes to a client that reads nothing`);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(written - stalledAt < 4 * 1024 * 1024, "the backend stays stalled while the client does not read");
+    // Reading resumes the flow.
+    const buf = new Uint8Array(1024 * 1024);
+    let read = 0;
+    while (read < 32 * 1024 * 1024) {
+      const n = await client.read(buf);
+      if (n === null) break;
+      read += n;
+    }
+    assert.ok(written > stalledAt, "the backend writes again once the client reads");
+  } finally {
+    stop = true;
+    client.close();
+    await proxy.close();
+    listener.close();
+    await serving;
+  }
+});
