@@ -1,6 +1,6 @@
 /**
  * `deno task bench`: Portico against nginx, HAProxy and Caddy, side by side
- * in one run on loopback (issues 9 and 15). Each proxy is pinned to core 0
+ * in one run on loopback (issues 9, 15 and 19). Each proxy is pinned to core 0
  * with one worker; wrk and the nginx backend share core 1. For every
  * scenario and proxy: a warm-up, then R rounds of `wrk -t1 -c50 --latency`,
  * interleaved; the median round is reported with CPU µs per request (the
@@ -18,6 +18,8 @@
  * deno task bench --profile                # CPU profile of Portico under scenario 1
  * deno task bench --profile --profile-middlewares 50   # … under scenario 6
  * deno task bench --profile --profile-out bench/profile-after.json   # saved for profile_compare.ts
+ * deno task bench --scenarios tcp          # TCP relay only (Portico, HAProxy, nginx)
+ * deno task bench --profile --scenarios tcp   # CPU profile of Portico under the TCP echo load
  * ```
  *
  * Scenarios: 1 plain keep-alive, 1b the same with headers + stripPrefix +
@@ -28,9 +30,15 @@
  * = N` for each N of `--workers` (req/s, CPU per request, connections per
  * process and CPU per thread; skipped when the build refuses the option),
  * mem (Portico's RSS: idle, with 10,000 routers, peak under 1,000
- * keep-alive connections, and 1, 5, 10 and 20 s after they close).
- * Target checks for issue 15's table (and the rest of issue 9's) close the
- * report. Results go to bench/results.json.
+ * keep-alive connections, and 1, 5, 10 and 20 s after they close), tcp
+ * (issue 19: Portico's `HostSNI(\`*\`)` TCP router against HAProxy `mode tcp`
+ * and nginx `stream`, no Caddy: its Debian build has no TCP proxy; a C echo
+ * backend and a C load generator, scripts/bench/tcp_echo.c and tcp_load.c,
+ * built with gcc and pinned to the load core; a 100 KB echo over 50
+ * persistent connections, messages/s, MB/s, p99 and CPU µs per message, and
+ * connect + 64-byte echo + close, connections/s).
+ * Target checks for issue 15's table (and the rest of issue 9's, and issue
+ * 19's TCP ratios) close the report. Results go to bench/results.json.
  *
  * @module
  */
@@ -68,6 +76,7 @@ import {
   checkAtLeast,
   checkAtMost,
   formatTable,
+  formatTcpTable,
   type Measurement,
   medianOf,
   medianRound,
@@ -86,12 +95,25 @@ import {
   startBackend,
   startFloor,
   startProxy,
+  startTcpProxy,
   writeProxyConfig,
 } from "./bench/servers.ts";
+import {
+  buildTool,
+  echoedWhole,
+  ensureTcpTools,
+  runTcpLoad,
+  startEcho,
+  tcpLoadCommand,
+  type TcpLoadOptions,
+  type TcpLoadOutput,
+  type TcpLoadResult,
+  waitEchoReady,
+} from "./bench/tcp_load.ts";
 import { runWrk, wrkCommand, type WrkResult } from "./bench/wrk.ts";
 
 const REPO = dirname(dirname(fileURLToPath(import.meta.url)));
-const ALL_SCENARIOS = ["1", "1b", "2", "3", "4", "5", "6", "w", "mem"] as const;
+const ALL_SCENARIOS = ["1", "1b", "2", "3", "4", "5", "6", "w", "tcp", "mem"] as const;
 
 /** `[server] workers` values the "w" scenario runs by default (`--workers`). */
 const DEFAULT_WORKERS = "1,2";
@@ -111,6 +133,8 @@ interface Options {
   profileOut?: string;
   /** `[server] workers` values for scenario "w". */
   workers: (number | "auto")[];
+  /** `--profile --scenarios tcp`: profile Portico under the TCP echo load instead. */
+  profileTcp: boolean;
 }
 
 function parseDuration(text: string, flag: string): number {
@@ -140,10 +164,11 @@ function parseOptions(args: string[]): Options {
   });
   if (values.help) {
     console.log(
-      "deno task bench [--scenarios 1,1b,2,3,4,5,6,w,mem] [--proxies portico,nginx,haproxy,caddy]\n" +
+      "deno task bench [--scenarios 1,1b,2,3,4,5,6,w,tcp,mem] [--proxies portico,nginx,haproxy,caddy]\n" +
         "                [--rounds 3] [--duration 5s] [--warmup 2s] [--connections 50] [--quick] [--out FILE]\n" +
         "                [--workers 1,2,auto]   (scenario w: Portico with [server] workers = N)\n" +
-        "deno task bench --profile [--profile-middlewares 50] [--duration 10s] [--profile-out FILE]",
+        "deno task bench --profile [--profile-middlewares 50] [--duration 10s] [--profile-out FILE]\n" +
+        "deno task bench --profile --scenarios tcp   (Portico under the TCP 100 KB echo load)",
     );
     Deno.exit(0);
   }
@@ -188,6 +213,7 @@ function parseOptions(args: string[]): Options {
     profileMiddlewares: Number(values["profile-middlewares"]),
     profileOut: values["profile-out"],
     workers,
+    profileTcp: scenarios.length === 1 && scenarios[0] === "tcp",
   };
 }
 
@@ -219,6 +245,22 @@ interface Contender {
   spread?: boolean;
   /** Checked once the server answers 200: an error message, or undefined when all is well. */
   verify?: (port: number) => Promise<string | undefined>;
+  /** Readiness and load for a non-HTTP contender (scenario tcp) instead of the HTTP probe and wrk. */
+  driver?: LoadDriver;
+}
+
+/** How a non-HTTP contender is probed and loaded; `run` reports in wrk's shape (req/s = its unit/s). */
+interface LoadDriver {
+  /** Undefined once `port` answers as it should, else why not (after a bounded wait). */
+  ready(proc: Proc, port: number): Promise<string | undefined>;
+  run(port: number, durationSec: number): Promise<WrkResult>;
+}
+
+/** One load run against a contender: its driver's, else wrk's. */
+function runLoad(ctx: BenchContext, opts: Options, r: Running, durationSec: number) {
+  return r.contender.driver
+    ? r.contender.driver.run(r.port, durationSec)
+    : runWrk(wrkOptions(ctx, opts, r, durationSec));
 }
 
 interface Running {
@@ -245,7 +287,7 @@ async function measuredRound(ctx: BenchContext, opts: Options, r: Running): Prom
   const pid = r.proc?.pid;
   const cpu0 = pid ? groupCpuSeconds(pid) : 0;
   const threads0 = pid && r.contender.spread ? groupThreadTicks(pid) : undefined;
-  const wrk = runWrk(wrkOptions(ctx, opts, r, opts.durationSec));
+  const wrk = runLoad(ctx, opts, r, opts.durationSec);
   let connections: Map<number, number> | undefined;
   if (pid && r.contender.spread) {
     await Promise.race([sleep((opts.durationSec * 1000) / 2), wrk.catch(() => {})]);
@@ -313,17 +355,21 @@ async function measureInterleaved(
       running.push(r);
       try {
         r.proc = await c.start(ports);
-        const status = await waitReady(r.proc, {
-          port: r.port,
-          host: c.target.host,
-          path: c.target.path,
-          caCert: c.target.tls ? caCert : undefined,
-        });
-        if (status !== 200) {
-          const why = status === 0 ? "never answered" : `answered ${status}`;
-          r.failure = `${why}; log: ${logTail(r.proc.logFile, 5).replaceAll("\n", " | ")}`;
-        } else if (c.verify) {
-          r.failure = await c.verify(r.port);
+        if (c.driver) {
+          r.failure = await c.driver.ready(r.proc, r.port);
+        } else {
+          const status = await waitReady(r.proc, {
+            port: r.port,
+            host: c.target.host,
+            path: c.target.path,
+            caCert: c.target.tls ? caCert : undefined,
+          });
+          if (status !== 200) {
+            const why = status === 0 ? "never answered" : `answered ${status}`;
+            r.failure = `${why}; log: ${logTail(r.proc.logFile, 5).replaceAll("\n", " | ")}`;
+          } else if (c.verify) {
+            r.failure = await c.verify(r.port);
+          }
         }
       } catch (err) {
         r.failure = (err as Error).message;
@@ -336,7 +382,7 @@ async function measureInterleaved(
     const live = () => running.filter((r) => !r.failure);
     for (const r of live()) {
       try {
-        await runWrk(wrkOptions(ctx, opts, r, opts.warmupSec));
+        await runLoad(ctx, opts, r, opts.warmupSec);
       } catch (err) {
         r.failure = (err as Error).message;
       }
@@ -811,6 +857,175 @@ async function scenario6(ctx: BenchContext, opts: Options): Promise<ScenarioResu
   ]);
 }
 
+// ---------------------------------------------------------------- TCP (issue 19)
+
+/** The TCP loads: "echo" (100 KB messages over persistent connections) and "connect". */
+type TcpMode = TcpLoadOptions["mode"];
+
+const TCP_TITLES: Record<TcpMode, string> = {
+  echo: "TCP relay: 100 KB echo over persistent connections",
+  connect: "TCP connection rate: connect, 64-byte echo, close",
+};
+
+/** Where nginx writes what goes wrong before its error_log is open, and its stream error log. */
+function nginxTcpLogs(ctx: BenchContext): string[] {
+  return [`${ctx.files.dir}/nginx_proxy_startup.log`, `${ctx.files.dir}/nginx_stream_error.log`];
+}
+
+/**
+ * The rows of one TCP load: the echo backend alone (the ceiling, on the load
+ * core with tcp_load), then every selected proxy that has a TCP proxy; Caddy
+ * is listed as not available.
+ */
+function tcpContenders(
+  ctx: BenchContext,
+  opts: Options,
+  loadBinary: string,
+  mode: TcpMode,
+): Contender[] {
+  const target: Target = { host: "", path: "", tls: false };
+  const driver = (logs: string[] = []): LoadDriver => ({
+    ready: (proc, port) => waitEchoReady(proc, port, 20_000, logs),
+    run: (port, durationSec) =>
+      runTcpLoad(loadBinary, {
+        mode,
+        port,
+        connections: opts.connections,
+        durationSec,
+        cpu: ctx.loadCpu,
+      }),
+  });
+  const contenders: Contender[] = [{
+    label: "echo (direct)",
+    proxy: "backend",
+    target,
+    driver: driver(),
+  }];
+  for (const proxy of opts.proxies) {
+    if (proxy === "caddy") {
+      contenders.push({
+        label: "caddy",
+        proxy,
+        target,
+        skip: {
+          status: "not available",
+          note: "Debian's Caddy has no TCP proxy (layer4 is a plugin)",
+        },
+      });
+      continue;
+    }
+    contenders.push({
+      label: proxy,
+      proxy,
+      target,
+      start: (ports) => startTcpProxy(ctx, proxy, ports),
+      driver: driver(proxy === "nginx" ? nginxTcpLogs(ctx) : []),
+    });
+  }
+  return contenders;
+}
+
+/** The tcp_load output of each round of a row (every TCP row's rounds carry it). */
+function tcpRounds(row: Measurement): TcpLoadOutput[] {
+  return row.rounds.map((x) => (x as TcpLoadResult).tcp).filter(Boolean);
+}
+
+/**
+ * Scenario tcp (issue 19): Portico's TCP router (`HostSNI(\`*\`)`, routed at
+ * accept) against HAProxy `mode tcp` and nginx `stream`, each pinned to the
+ * proxy core in front of a C echo backend (scripts/bench/tcp_echo.c) on the
+ * load core, loaded by scripts/bench/tcp_load.c on the load core. Two loads,
+ * each in its own interleaved rounds: "echo", N persistent connections each
+ * echoing a 100 KB message again and again (messages/s, MB/s each way, p99
+ * per message, CPU µs per message), and "connect", N loops of connect →
+ * 64-byte echo → close (connections/s, CPU µs per connection). Every round
+ * checks that the bytes that came back are the bytes that were sent.
+ */
+async function scenarioTcp(ctx: BenchContext, opts: Options): Promise<ScenarioResult[]> {
+  console.log(`\n-- scenario tcp: TCP relay (100 KB echo) and connection rate`);
+  await ensureTcpTools();
+  const tools = {
+    echo: await buildTool(REPO, "tcp_echo"),
+    load: await buildTool(REPO, "tcp_load"),
+  };
+  const echoPort = freePort();
+  const echo = startEcho(tools.echo, echoPort, ctx.loadCpu, `${ctx.files.dir}/tcp_echo.log`);
+  const results: ScenarioResult[] = [];
+  try {
+    const err = await waitEchoReady(echo, echoPort, 10_000);
+    if (err) throw new Error(`the TCP echo backend (tcp_echo.c) did not start: ${err}`);
+    // The proxies' "backend" is the echo server for this scenario.
+    const tctx: BenchContext = { ...ctx, ports: { ...ctx.ports, backend: echoPort } };
+    const example = tcpLoadCommand(tools.load, {
+      mode: "echo",
+      port: 0,
+      connections: opts.connections,
+      durationSec: opts.durationSec,
+      cpu: ctx.loadCpu,
+    }).map((a) => (a === "0" ? "PORT" : a === tools.load ? "tcp_load" : a)).join(" ");
+    console.log(
+      `   load: ${example} (and "connect"); echo backend: tcp_echo on core ${ctx.loadCpu}`,
+    );
+    if (opts.proxies.includes("caddy")) {
+      console.log("   caddy: left out, Debian's Caddy has no TCP proxy (layer4 is a plugin)");
+    }
+    for (const mode of ["echo", "connect"] as const) {
+      const id = `tcp ${mode}`;
+      const title = TCP_TITLES[mode];
+      console.log(`   -- ${id}: ${title}`);
+      const rows = await measureInterleaved(
+        tctx,
+        opts,
+        tcpContenders(tctx, opts, tools.load, mode),
+      );
+      const unit = mode === "echo" ? "msg" : "conn";
+      console.log(`\n== scenario ${id}: ${title}\n${formatTcpTable(rows, unit)}`);
+      const names: Record<Metric, string> = { rps: `${unit}/s`, p99: "p99", cpu: `CPU µs/${unit}` };
+      for (const metric of ["rps", "p99", "cpu"] as const) {
+        const text = ratioText(rows, metric);
+        if (text) console.log(`Portico ${names[metric]} ratio: ${text}`);
+      }
+      // The sanity check: what came back is what was sent, in every round of every row.
+      const short = rows.flatMap((row) =>
+        tcpRounds(row).flatMap((t, i) =>
+          echoedWhole(t) ? [] : [
+            `${row.label} round ${i + 1}: sent ${t.bytesSent}, got back ${t.bytesReceived}` +
+            (t.incomplete ? `, ${t.incomplete} unfinished` : ""),
+          ]
+        )
+      );
+      const echoed = rows.reduce(
+        (sum, row) => sum + tcpRounds(row).reduce((s, t) => s + t.bytesReceived, 0),
+        0,
+      );
+      console.log(
+        short.length
+          ? `echo check: NOT whole: ${short.join("; ")}`
+          : `echo check: every round got back exactly the bytes it sent (${
+            echoed >= 1e9 ? `${(echoed / 1e9).toFixed(2)} GB` : `${(echoed / 1e6).toFixed(1)} MB`
+          } echoed in all)`,
+      );
+      results.push({
+        id,
+        title,
+        rows,
+        ratios: ratios(rows),
+        extra: {
+          unit,
+          messageBytes: tcpRounds(rows.find((r) => r.rounds.length) ?? rows[0])[0]?.messageBytes,
+          echoWhole: short.length === 0,
+          notWhole: short,
+          p99Ratios: ratios(rows, "portico", "p99"),
+          cpuRatios: ratios(rows, "portico", "cpu"),
+        },
+      });
+    }
+  } finally {
+    await echo.stop();
+  }
+  return results;
+}
+
 interface MemoryReport {
   idleRssMb?: number;
   /** Split of the idle RSS: the process's own memory, and the Deno binary's pages. */
@@ -934,6 +1149,7 @@ async function memoryCheck(ctx: BenchContext, opts: Options): Promise<MemoryRepo
 // ---------------------------------------------------------------- profile
 
 async function profile(ctx: BenchContext, opts: Options): Promise<void> {
+  if (opts.profileTcp) return await profileTcp(ctx, opts);
   const dir = "/tmp/prof";
   await Deno.mkdir(dir, { recursive: true });
   const before = new Set([...Deno.readDirSync(dir)].map((e) => e.name));
@@ -966,6 +1182,64 @@ async function profile(ctx: BenchContext, opts: Options): Promise<void> {
       Math.round(result.requestsPerSec)
     } req/s, p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms`,
   );
+  await reportProfile(opts, dir, before, proc, result, "req/s");
+}
+
+/**
+ * `--profile --scenarios tcp`: a CPU profile of Portico's TCP router under
+ * the 100 KB echo load (the echo backend and tcp_load on the load core).
+ */
+async function profileTcp(ctx: BenchContext, opts: Options): Promise<void> {
+  await ensureTcpTools();
+  const echoBin = await buildTool(REPO, "tcp_echo");
+  const loadBin = await buildTool(REPO, "tcp_load");
+  const echoPort = freePort();
+  const echo = startEcho(echoBin, echoPort, ctx.loadCpu, `${ctx.files.dir}/tcp_echo.log`);
+  const dir = "/tmp/prof";
+  await Deno.mkdir(dir, { recursive: true });
+  const before = new Set([...Deno.readDirSync(dir)].map((e) => e.name));
+  let result: TcpLoadResult | undefined;
+  let proc: Proc | undefined;
+  try {
+    const err = await waitEchoReady(echo, echoPort, 10_000);
+    if (err) throw new Error(`the TCP echo backend (tcp_echo.c) did not start: ${err}`);
+    const ports: BenchPorts = { backend: echoPort, http: freePort(), https: freePort() };
+    const tctx: BenchContext = { ...ctx, ports };
+    proc = await startTcpProxy(tctx, "portico", ports, ["--cpu-prof", `--cpu-prof-dir=${dir}`]);
+    const notReady = await waitEchoReady(proc, ports.http);
+    if (notReady) throw new Error(`Portico's TCP router did not echo: ${notReady}`);
+    const base = {
+      mode: "echo" as const,
+      port: ports.http,
+      connections: opts.connections,
+      cpu: ctx.loadCpu,
+    };
+    await runTcpLoad(loadBin, { ...base, durationSec: opts.warmupSec });
+    result = await runTcpLoad(loadBin, { ...base, durationSec: Math.max(opts.durationSec, 10) });
+  } finally {
+    // SIGTERM: Portico shuts down gracefully and Deno writes the profile on exit.
+    await proc?.stop(20_000);
+    await echo.stop();
+  }
+  console.log(
+    `under profiling (100 KB echo, ${opts.connections} connections): ${
+      Math.round(result.requestsPerSec)
+    } msg/s, ${
+      result.tcp.mbPerSec.toFixed(0)
+    } MB/s each way, p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms`,
+  );
+  await reportProfile(opts, dir, before, proc!, result, "msg/s");
+}
+
+/** Finds the profile `proc` wrote into `dir`, prints its summary and saves it with --profile-out. */
+async function reportProfile(
+  opts: Options,
+  dir: string,
+  before: Set<string>,
+  proc: Proc,
+  result: WrkResult,
+  unit: string,
+): Promise<void> {
   const fresh = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) =>
     n.endsWith(".cpuprofile") && !before.has(n)
   );
@@ -993,7 +1267,7 @@ async function profile(ctx: BenchContext, opts: Options): Promise<void> {
       opts.profileOut,
       opts.profileOut.endsWith(".json")
         ? JSON.stringify(saved, null, 2) + "\n"
-        : `commit ${commit}, ${saved.date}: ${Math.round(result.requestsPerSec)} req/s, ` +
+        : `commit ${commit}, ${saved.date}: ${Math.round(result.requestsPerSec)} ${unit}, ` +
           `p99 ${result.p99Ms} ms under profiling\n\n${text}\n`,
     );
     console.log(
@@ -1112,9 +1386,29 @@ function targetChecks(results: ScenarioResult[], memory?: MemoryReport): TargetC
       checkAtMost("rebuild 10,000 routers < 300 ms (first, cold)", rebuild.coldMs, 300, 0),
     );
   }
+  // Issue 19: Portico's TCP relay against both TCP peers, the lower ratio decides.
+  const tcpCheck = (id: string, what: string, unit: string): TargetCheck | undefined => {
+    const h = ratio(id, "portico", "haproxy"), n = ratio(id, "portico", "nginx");
+    const measured = [h, n].filter((x): x is number => x !== undefined);
+    const check = checkAtLeast(
+      `${what}: ≥ 0.7× HAProxy and nginx ${unit}`,
+      Math.min(...measured),
+      0.7,
+    );
+    const f = (x?: number) => (x === undefined ? "-" : `${x.toFixed(2)}×`);
+    return check && { ...check, value: `${f(h)} HAProxy, ${f(n)} nginx` };
+  };
+  const checks19: (TargetCheck | undefined)[] = [
+    tcpCheck("tcp echo", "tcp 100 KB echo", "msg/s"),
+    tcpCheck("tcp connect", "tcp connection rate", "conn/s"),
+  ];
   const tag = (issue: number) => (c: TargetCheck | undefined): TargetCheck[] =>
     c ? [{ ...c, issue }] : [];
-  return [...checks15.flatMap(tag(15)), ...checks9.flatMap(tag(9))];
+  return [
+    ...checks15.flatMap(tag(15)),
+    ...checks9.flatMap(tag(9)),
+    ...checks19.flatMap(tag(19)),
+  ];
 }
 
 async function main(): Promise<number> {
@@ -1250,6 +1544,9 @@ async function main(): Promise<number> {
         case "6":
           if (wantPortico) results.push(await scenario6(ctx, opts));
           break;
+        case "tcp":
+          results.push(...await scenarioTcp(ctx, opts));
+          break;
         case "mem":
           if (wantPortico) memory = await memoryCheck(ctx, opts);
           break;
@@ -1257,7 +1554,7 @@ async function main(): Promise<number> {
     }
 
     const checks = targetChecks(results, memory);
-    for (const issue of [15, 9]) {
+    for (const issue of [15, 9, 19]) {
       const mine = checks.filter((c) => c.issue === issue);
       if (!mine.length) continue;
       console.log(`\n== issue ${issue} targets (this run)`);
@@ -1279,6 +1576,8 @@ async function main(): Promise<number> {
         loadCpu: ctx.loadCpu,
         backend: "nginx, 1 worker: 12 bytes on /, 100 KB on /big",
         wrk: `wrk -t1 -c${opts.connections} --latency`,
+        tcp: `C echo backend (scripts/bench/tcp_echo.c) and tcp_load -c${opts.connections} ` +
+          "(scripts/bench/tcp_load.c) on the load core: 100 KB echo; connect + 64 B echo + close",
       },
       scenarios: results,
       memory,

@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import { dirname } from "node:path";
 import {
   middlewarePath,
+  NGINX_STREAM_MODULE,
   nginxProxyConf,
   porticoDynamic,
   porticoStatic,
@@ -20,11 +21,17 @@ import {
   routerHost,
   SCENARIO_1B,
   targetHost,
+  TCP_PROXIES,
 } from "../scripts/bench/configs.ts";
 import { prepareFiles } from "../scripts/bench/files.ts";
 import { run, statCpuTicks } from "../scripts/bench/procs.ts";
 import { type Measurement, medianOf, medianRound, ratios } from "../scripts/bench/report.ts";
-import { floorCommand, proxyCommand, writeProxyConfig } from "../scripts/bench/servers.ts";
+import {
+  floorCommand,
+  proxyCommand,
+  writeProxyConfig,
+  writeTcpProxyConfig,
+} from "../scripts/bench/servers.ts";
 import { compareProfiles } from "../scripts/bench/profile_compare.ts";
 import { profileRecord } from "../scripts/bench/profile_summary.ts";
 import { parseWrkDuration, parseWrkOutput, type WrkResult } from "../scripts/bench/wrk.ts";
@@ -97,6 +104,36 @@ Deno.test("bench: every generated proxy config passes the proxy's own checker", 
           env: { HOME: dir, XDG_DATA_HOME: dir },
         });
         assert.equal(out.code, 0, `${v.proxy} rejected its config:\n${out.stdout}\n${out.stderr}`);
+      });
+    }
+    // Scenario tcp (issue 19): Portico's TCP router, HAProxy mode tcp, nginx stream.
+    for (const proxy of TCP_PROXIES) {
+      await t.step(`${proxy} TCP relay (scenario tcp)`, async () => {
+        if (!(await installed(proxy === "portico" ? "deno" : proxy))) return;
+        if (proxy === "nginx" && !(await Deno.stat(NGINX_STREAM_MODULE).catch(() => null))) return;
+        const config = await writeTcpProxyConfig(ctx, proxy);
+        const command = proxyCommand(ctx, proxy, config);
+        assert.ok(command.includes(config) || command.includes(`--configFile=${config}`));
+        const text = await Deno.readTextFile(config);
+        if (proxy === "portico") {
+          const dynamic = await Deno.readTextFile(text.match(/filename = "([^"]+)"/)![1]);
+          // The entrypoint's only router is HostSNI(`*`): Portico routes at accept.
+          assert.equal((dynamic.match(/^\[tcp\.routers\./gm) ?? []).length, 1);
+          assert.ok(dynamic.includes('rule = "HostSNI(`*`)"'));
+          assert.ok(!dynamic.includes("[http."));
+          assert.ok(dynamic.includes(`address = "127.0.0.1:${ctx.ports.backend}"`));
+        } else if (proxy === "haproxy") {
+          assert.match(text, /^\s*mode tcp$/m);
+        } else {
+          assert.match(text, /^stream \{/m);
+          assert.ok(text.includes(`proxy_pass 127.0.0.1:${ctx.ports.backend};`));
+        }
+        const out = await run(checker(proxy, config, dir), { cwd: REPO, env: { HOME: dir } });
+        assert.equal(
+          out.code,
+          0,
+          `${proxy} rejected its TCP config:\n${out.stdout}\n${out.stderr}`,
+        );
       });
     }
   } finally {

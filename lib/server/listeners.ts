@@ -404,6 +404,11 @@ export async function startEntryPoints(
 /** What a TCP service needs of an accepted connection. */
 function tcpClient(conn: Deno.Conn, info: ConnectionInfo, initial: Uint8Array): TcpClient {
   const remote = conn.remoteAddr as Deno.NetAddr, local = conn.localAddr as Deno.NetAddr;
+  // Relayed bytes must leave at once: Nagle's wait for an ACK that the peer delays stalls every
+  // exchange by tens of milliseconds (measured: 1.8k against 7k 100 KB echoes per second).
+  try {
+    (conn as Deno.TcpConn).setNoDelay?.(true);
+  } catch { /* TLS connections have none; closed ones throw */ }
   return {
     conn,
     initial,

@@ -354,3 +354,86 @@ export function porticoDynamic(options: PorticoDynamicOptions): string {
   }
   return lines.join("\n");
 }
+
+// ---------------------------------------------------------------- TCP (issue 19)
+
+/** The proxies the TCP scenario runs: Caddy's Debian build has no TCP proxy (layer4 is a plugin). */
+export const TCP_PROXIES = ["portico", "nginx", "haproxy"] as const;
+export type TcpProxyName = typeof TCP_PROXIES[number];
+
+/** Debian's nginx stream module (package libnginx-mod-stream), loaded with `load_module`. */
+export const NGINX_STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so";
+
+/**
+ * nginx `stream` in front of the echo backend (`ports.backend`) on
+ * `ports.http`: one worker, default buffers, no http block.
+ */
+export function nginxStreamConf(
+  ports: BenchPorts,
+  files: BenchFiles,
+  options: NginxOptions,
+): string {
+  return `load_module ${NGINX_STREAM_MODULE};
+${nginxPreamble(files, "nginx_stream", options)}
+stream {
+  server {
+    listen 127.0.0.1:${ports.http} backlog=4096;
+    proxy_pass 127.0.0.1:${ports.backend};
+    proxy_connect_timeout 5s;
+    proxy_timeout 60s;
+  }
+}
+`;
+}
+
+/** HAProxy `mode tcp`, one thread, in front of the echo backend (no splicing: its default). */
+export function haproxyTcpConf(ports: BenchPorts): string {
+  return `global
+  nbthread 1
+  # HAProxy raises its fd limit to about 2 × maxconn: 8000 fits the 20,000 of this machine.
+  maxconn 8000
+
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+
+frontend tcp_in
+  bind 127.0.0.1:${ports.http}
+  default_backend echo
+
+backend echo
+  server s1 127.0.0.1:${ports.backend}
+`;
+}
+
+/** Portico's static config for the TCP scenario: one entrypoint, `tcp`, on `ports.http`. */
+export function porticoTcpStatic(ports: BenchPorts, options: { dynamicFile: string }): string {
+  return `[entryPoints.tcp]
+address = "127.0.0.1:${ports.http}"
+
+[providers.file]
+filename = "${options.dynamicFile}"
+watch = false
+
+[log]
+level = "ERROR"
+`;
+}
+
+/**
+ * Portico's dynamic config for the TCP scenario: the entrypoint's only
+ * router is `HostSNI(\`*\`)` to the echo backend, so Portico routes at accept.
+ */
+export function porticoTcpDynamic(options: { backendPort: number }): string {
+  return `[tcp.routers.echo]
+rule = "HostSNI(\`*\`)"
+service = "echo"
+entryPoints = ["tcp"]
+
+[tcp.services.echo.loadBalancer]
+[[tcp.services.echo.loadBalancer.servers]]
+address = "127.0.0.1:${options.backendPort}"
+`;
+}

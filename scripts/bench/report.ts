@@ -125,7 +125,63 @@ export function formatTable(rows: readonly Measurement[]): string {
   return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...body.map(line)].join("\n");
 }
 
-/** One issue-9 or issue-15 target and whether this run met it. */
+/**
+ * The TCP scenario's table (issue 19): rows measured with tcp_load, whose
+ * rounds carry its output in `tcp` (scripts/bench/tcp_load.ts). `unit` names
+ * what req/s counts: "msg" (echo: with MB/s each way) or "conn".
+ */
+export function formatTcpTable(rows: readonly Measurement[], unit: "msg" | "conn"): string {
+  type Tcp = { mbPerSec: number; bytesSent: number; bytesReceived: number; incomplete: number };
+  const tcpOf = (x: WrkResult) => (x as WrkResult & { tcp?: Tcp }).tcp;
+  const header = [
+    "proxy",
+    `${unit}/s`,
+    ...(unit === "msg" ? ["MB/s"] : []),
+    "p50 ms",
+    "p99 ms",
+    `CPU µs/${unit}`,
+    "peak RSS MB",
+    "notes",
+  ];
+  const notesAt = header.length - 1;
+  const body = rows.map((r) => {
+    if (!r.median) {
+      return [
+        r.label,
+        ...header.slice(1, -1).map(() => "-"),
+        `${r.status}${r.note ? `: ${r.note}` : ""}`,
+      ];
+    }
+    const notes: string[] = [];
+    if (r.median.socketErrors) notes.push(`${r.median.socketErrors} socket errors`);
+    const short = r.rounds.map(tcpOf).filter((t) => t && t.bytesReceived !== t.bytesSent);
+    if (short.length) {
+      const lost = short.reduce((sum, t) => sum + (t!.bytesSent - t!.bytesReceived), 0);
+      notes.push(`${short.length} round(s) short of the echo by ${fmtNumber(lost)} bytes`);
+    }
+    if (r.rounds.length > 1) {
+      notes.push(`rounds ${r.rounds.map((x) => fmtNumber(x.requestsPerSec)).join(" / ")}`);
+    }
+    const mb = tcpOf(r.median)?.mbPerSec;
+    return [
+      r.label,
+      fmtNumber(r.median.requestsPerSec),
+      ...(unit === "msg" ? [mb === undefined ? "-" : mb.toFixed(0)] : []),
+      fmtMs(r.median.p50Ms),
+      fmtMs(r.median.p99Ms),
+      r.cpuUsPerRequest === undefined ? "-" : r.cpuUsPerRequest.toFixed(1),
+      r.peakRssMb === undefined ? "-" : r.peakRssMb.toFixed(1),
+      notes.join("; "),
+    ];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i].length)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 || i === notesAt ? c.padEnd(widths[i]) : c.padStart(widths[i])))
+      .join("  ").trimEnd();
+  return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...body.map(line)].join("\n");
+}
+
+/** One issue-9, issue-15 or issue-19 target and whether this run met it. */
 export interface TargetCheck {
   target: string;
   value: string;

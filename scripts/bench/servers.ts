@@ -12,11 +12,16 @@ import {
   type BenchPorts,
   caddyConfig,
   haproxyConf,
+  haproxyTcpConf,
   nginxProxyConf,
+  nginxStreamConf,
   porticoDynamic,
   porticoStatic,
+  porticoTcpDynamic,
+  porticoTcpStatic,
   type ProxyName,
   type RoutePreset,
+  type TcpProxyName,
 } from "./configs.ts";
 import { type Proc, spawnGroup } from "./procs.ts";
 
@@ -203,6 +208,53 @@ export function startFloor(ctx: BenchContext, floor: FloorName, ports: BenchPort
   return spawnGroup(floor, floorCommand(floor, ports), {
     cpu: ctx.proxyCpu,
     logFile: `${ctx.files.dir}/${floor.replace(" ", "_")}.log`,
+    cwd: ctx.repo,
+  });
+}
+
+/**
+ * The TCP scenario's config for `proxy` in front of the echo backend
+ * (`ports.backend`), listening on `ports.http`; returns the main config path.
+ */
+export async function writeTcpProxyConfig(
+  ctx: Pick<BenchContext, "ports" | "files" | "runAsRoot">,
+  proxy: TcpProxyName,
+): Promise<string> {
+  const { ports, files } = ctx;
+  const n = ++counter;
+  switch (proxy) {
+    case "nginx": {
+      const path = `${files.dir}/nginx_stream_${n}.conf`;
+      await Deno.writeTextFile(path, nginxStreamConf(ports, files, { runAsRoot: ctx.runAsRoot }));
+      return path;
+    }
+    case "haproxy": {
+      const path = `${files.dir}/haproxy_tcp_${n}.cfg`;
+      await Deno.writeTextFile(path, haproxyTcpConf(ports));
+      return path;
+    }
+    case "portico": {
+      const dynamicFile = `${files.dir}/portico_tcp_dynamic_${n}.toml`;
+      const staticFile = `${files.dir}/portico_tcp_${n}.toml`;
+      await Deno.writeTextFile(dynamicFile, porticoTcpDynamic({ backendPort: ports.backend }));
+      await Deno.writeTextFile(staticFile, porticoTcpStatic(ports, { dynamicFile }));
+      return staticFile;
+    }
+  }
+}
+
+/** Starts one TCP proxy on the proxy core (see writeTcpProxyConfig for the ports). */
+export async function startTcpProxy(
+  ctx: BenchContext,
+  proxy: TcpProxyName,
+  ports: BenchPorts,
+  denoFlags: string[] = [],
+): Promise<Proc> {
+  const config = await writeTcpProxyConfig({ ...ctx, ports }, proxy);
+  // One log per start, so a failure's tail is that start's own.
+  return spawnGroup(`${proxy} tcp`, proxyCommand(ctx, proxy, config, denoFlags), {
+    cpu: ctx.proxyCpu,
+    logFile: `${ctx.files.dir}/${proxy}_tcp_${++counter}.log`,
     cwd: ctx.repo,
   });
 }
