@@ -283,6 +283,13 @@ Deno.test("TCP routing over real sockets", async (t) => {
       await terminated.closeWrite();
       assert.equal(await readAll(terminated), "echo:over tls");
 
+      // TLS ended in place (node:tls over the replayed ClientHello): a large body both ways, half-closed.
+      const big = "y".repeat(300_000);
+      const bulk = await tlsTo(f.proxy.port("edge"), "t.test", f.porticoCa);
+      for (let off = 0; off < big.length;) off += await bulk.write(enc.encode(big.slice(off, off + 65536)));
+      await bulk.closeWrite();
+      assert.equal(await readAll(bulk), `echo:${big}`);
+
     });
 
     await t.step("a real redis-cli round trip through HostSNI(`*`)", async () => {

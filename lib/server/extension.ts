@@ -7,6 +7,7 @@
  * @module
  */
 
+import type { CertificateStore } from "../tls/store.ts";
 import type { EntryPointConfig, RouterConfig, StaticConfig } from "../config/types.ts";
 import type { Logger } from "../log/logger.ts";
 import type { ConnectionInfo, RouterGeneration } from "../router/build.ts";
@@ -74,6 +75,8 @@ export interface ServerExtension {
   /** After every accepted or rejected reload. */
   onReload?(status: ReloadStatus): void;
   tlsListener?: TlsListenerFactory;
+  /** The certificates TLS is served with (the TLS extension's), for TLS ended elsewhere than its listeners. */
+  certificates?: CertificateStore;
   /** The TLS side of an entrypoint that is plain by configuration (same port, first byte decides). */
   tlsRelay?: (name: string, entryPoint: EntryPointConfig, serving: EntryPointServing) => TlsRelay | undefined;
   /** First step of shutdown (e.g. a manager hands over). */

@@ -20,6 +20,7 @@ import { parseProxyHeader } from "../engine/proxy_protocol.ts";
 import { TrustedNetworks } from "../router/trusted.ts";
 import { parseClientHello } from "../engine/client_hello.ts";
 import { startSwitchingListener } from "./switching_listener.ts";
+import { type CertificatePicker, terminateTls } from "../tcp/tls_terminate.ts";
 import { dispatchPlain, type DispatchTable, dispatchTls, routesAtAccept } from "../tcp/dispatch.ts";
 import type { TcpRoute } from "../tcp/build.ts";
 import type { TcpClient } from "../tcp/service.ts";
@@ -30,6 +31,11 @@ export interface TcpAccess {
   table(entryPoint: string): DispatchTable<TcpRoute> | undefined;
   /** A terminating TCP route, which the TLS side serves once the handshake is done. */
   terminating(entryPoint: string, router: string): TcpRoute | undefined;
+  /**
+   * The certificate for an SNI name, when this isolate holds the certificates:
+   * terminating routes then end TLS in place instead of through the TLS side.
+   */
+  certificate?: CertificatePicker;
 }
 
 /** How one entrypoint serves: the engine for HTTP/1.1, a Web handler for HTTP/2. */
@@ -148,6 +154,7 @@ export function startPlainListener(
   tlsRelay?: TlsRelay,
   reusePort = false,
   tcpTable?: () => DispatchTable<TcpRoute> | undefined,
+  tcpCertificate?: CertificatePicker,
 ): Listener {
   const socket = listenPlain(entryPoint, reusePort);
   const port = (socket.addr as Deno.NetAddr).port;
@@ -217,6 +224,13 @@ export function startPlainListener(
           sniffing.delete(conn);
           if (decision.route.kind === "passthrough") {
             return serveTcp(decision.route, tcpClient(conn, info, bytes));
+          }
+          if (tcpCertificate) {
+            const route = decision.route;
+            conn.setNoDelay(true);
+            const ended = await terminateTls(conn, bytes, hello.info.serverName, tcpCertificate, readTimeout).catch(() => undefined);
+            if (ended) serveTcp(route, tcpClient(ended, { ...info, tls: true }, new Uint8Array(0)));
+            return;
           }
           if (!tlsRelay) return closeQuietly(conn);
           return await relayed_(conn, bytes, { ...info, tcpRouter: decision.route.name });
@@ -368,7 +382,7 @@ export async function startEntryPoints(
         let bound = ep;
         const start = async (mode: "tls" | "sniff") => {
           const l = mode === "sniff"
-            ? startPlainListener(bound, serving, relay ??= tlsRelayFor?.(name, ep, serving), false, tcpTable)
+            ? startPlainListener(bound, serving, relay ??= tlsRelayFor?.(name, ep, serving), false, tcpTable, tcp.certificate)
             : await tlsListener(name, bound, serving)!;
           bound = { ...ep, port: l.port };
           return l;
@@ -385,7 +399,9 @@ export async function startEntryPoints(
         });
       } else {
         const tls = tlsListener?.(name, ep, serving);
-        listener = tls ? await tls : startPlainListener(ep, serving, tlsRelayFor?.(name, ep, serving), reusePort, tcpTable);
+        listener = tls
+          ? await tls
+          : startPlainListener(ep, serving, tlsRelayFor?.(name, ep, serving), reusePort, tcpTable, tcp?.certificate);
       }
       listeners.set(name, listener);
       log.info("entrypoint listening", { entryPoint: name, address: ep.address, port: listener.port, tls: Boolean(ep.http.tls) });

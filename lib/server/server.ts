@@ -24,6 +24,8 @@ import { createExtensions } from "./extensions.ts";
 import { internalConfig, redirectServices } from "./internal.ts";
 import { startEntryPoints } from "./listeners.ts";
 import { TcpConnections } from "../tcp/connections.ts";
+import type { CertificatePicker } from "../tcp/tls_terminate.ts";
+import type { CertificateStore } from "../tls/store.ts";
 import { VERSION } from "../version.ts";
 import { drainListeners } from "./drain.ts";
 import { type AcceptedCounts, WorkerPool } from "./worker_pool.ts";
@@ -259,6 +261,7 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
       {
         table: (name) => watcher!.current.tcp.entryPoint(name),
         terminating: (name, router) => watcher!.current.tcp.terminating(name, router),
+        certificate: certificatePicker(tlsExtension?.certificates),
       },
     );
   } catch (err) {
@@ -316,4 +319,13 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
   };
 
   return { watcher, state, extensions, ports, shutdown, finished, workers: pool, acceptedConnections };
+}
+
+/** Certificates by SNI from the TLS extension's store, for terminating TCP routes. */
+function certificatePicker(store: CertificateStore | undefined): CertificatePicker | undefined {
+  if (!store) return undefined;
+  return (serverName) => {
+    const selected = store.select(serverName);
+    return selected.kind === "certificate" ? selected.pair : undefined;
+  };
 }

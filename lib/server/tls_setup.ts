@@ -354,6 +354,7 @@ export async function startTls(options: StartTlsOptions): Promise<TlsExtension> 
   return {
     name: "tls",
     store,
+    certificates: store,
     acme: manager,
     challenges: answers,
     internalServices,
