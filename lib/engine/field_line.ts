@@ -25,16 +25,20 @@ export function latin1(buf: Uint8Array, from: number, to: number): string {
   return String.fromCharCode.apply(null, buf.subarray(from, to) as unknown as number[]);
 }
 
-/** Where {@linkcode readFieldLine} puts its result; reused, so no object per header. */
-export const field = { name: "", value: "", next: 0 };
+/**
+ * Where {@linkcode readFieldLine} puts its result; reused, so no object per
+ * header. `valueStart`/`valueEnd` locate the trimmed value in the buffer.
+ */
+export const field = { name: "", value: "", valueStart: 0, valueEnd: 0, next: 0 };
 
 /**
  * Reads the field line starting at `ls` (its CRLF is known to exist: the
- * head's end was found first). Fills {@linkcode field} and returns
+ * head's end was found first). Fills {@linkcode field} (the value only when
+ * `decodeValue`) and returns
  * undefined, or returns why the line is refused. A bare CR stays inside
  * the value and is refused as an invalid byte.
  */
-export function readFieldLine(buf: Uint8Array, ls: number): string | undefined {
+export function readFieldLine(buf: Uint8Array, ls: number, decodeValue = true): string | undefined {
   let le = ls;
   while (buf[le] !== LF) le++;
   le--;
@@ -58,7 +62,10 @@ export function readFieldLine(buf: Uint8Array, ls: number): string | undefined {
   }
   const name = latin1(buf, ls, c);
   field.name = upper ? name.toLowerCase() : name;
-  field.value = latin1(buf, vs, ve);
+  // A caller that copies lines as bytes decodes only the values it reads.
+  field.value = decodeValue ? latin1(buf, vs, ve) : "";
+  field.valueStart = vs;
+  field.valueEnd = ve;
   field.next = le + 2;
   return undefined;
 }

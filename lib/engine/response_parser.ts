@@ -23,6 +23,13 @@ export interface ResponseHead {
   chunked: boolean;
   /** Whether the upstream connection may be reused after the body. */
   keepAlive: boolean;
+  /**
+   * Only when parsed for relaying (`values` false): each header line's
+   * `[start, end)` in the buffer, CRLF included, two numbers per header,
+   * and the status line's (`lines[0]`, `lines[1]`). Valid until the buffer
+   * is refilled.
+   */
+  lines?: number[];
 }
 
 export type ResponseHeadResult =
@@ -38,7 +45,9 @@ export const MAX_RESPONSE_HEAD = 64 * 1024;
 const bad = (reason: string): ResponseHeadResult => ({ kind: "error", reason });
 
 /**
- * Parses one response head from `buf[start, end)`.
+ * Parses one response head from `buf[start, end)`. With `values` false,
+ * only the framing headers' values are decoded (the others are "") and
+ * `lines` locates every line, for a relay that copies lines as bytes.
  *
  * @example
  * ```ts
@@ -46,7 +55,12 @@ const bad = (reason: string): ResponseHeadResult => ({ kind: "error", reason });
  * const r = parseResponseHead(b, 0, b.length); // { kind: "head", head: { status: 200, … }, end: 38 }
  * ```
  */
-export function parseResponseHead(buf: Uint8Array, start: number, end: number): ResponseHeadResult {
+export function parseResponseHead(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  values = true,
+): ResponseHeadResult {
   let headEnd = -1;
   for (let i = start; i < end; i++) {
     if (buf[i] !== LF) continue;
@@ -84,15 +98,21 @@ export function parseResponseHead(buf: Uint8Array, start: number, end: number): 
   const reason = lineEnd > start + 13 ? latin1(buf, start + 13, lineEnd) : "";
 
   const headers: string[] = [];
+  const lines = values ? undefined : [start, lineEnd + 2];
   let contentLength = -1;
   let te = "";
   let connection = "";
   let ls = lineEnd + 2;
   while (ls < headEnd - 2) {
-    const refused = readFieldLine(buf, ls);
+    const refused = readFieldLine(buf, ls, values);
     if (refused) return bad(`${refused} in response`);
-    const name = field.name, value = field.value;
+    const name = field.name;
+    let value = field.value;
+    if (!values && (name === "content-length" || name === "transfer-encoding" || name === "connection")) {
+      value = latin1(buf, field.valueStart, field.valueEnd);
+    }
     headers.push(name, value);
+    lines?.push(ls, field.next);
     ls = field.next;
     if (name === "content-length") {
       if (!/^[0-9]{1,15}$/.test(value)) return bad("invalid Content-Length in response");
@@ -123,6 +143,6 @@ export function parseResponseHead(buf: Uint8Array, start: number, end: number): 
   return {
     kind: "head",
     end: headEnd,
-    head: { status, reason, minor, headers, contentLength: chunked ? -1 : contentLength, chunked, keepAlive },
+    head: { status, reason, minor, headers, contentLength: chunked ? -1 : contentLength, chunked, keepAlive, lines },
   };
 }

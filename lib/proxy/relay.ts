@@ -199,7 +199,7 @@ async function exchangeOn(
     let sawByte = false;
     for (;;) {
       if (c.buffered > 0) {
-        const r = parseResponseHead(c.buf, c.start, c.end);
+        const r = parseResponseHead(c.buf, c.start, c.end, false);
         if (r.kind === "error") throw new RelayFailure(502, r.reason, false);
         if (r.kind === "head") {
           c.start = r.end;
@@ -249,39 +249,23 @@ async function sendResponse(
   req: RelayRequest,
 ): Promise<RelayResult> {
   const client = exchange.head;
-  const drop = req.dropResponse;
-  let text = `HTTP/1.1 ${r.status} ${r.reason || STATUS_REASON[r.status] || ""}\r\n`;
-  const h = r.headers;
-  const listed = connectionListedIn(h);
-  for (let i = 0; i < h.length; i += 2) {
-    const name = h[i];
-    if (HOP_BY_HOP.has(name) || (listed !== undefined && listed.has(name))) continue;
-    if (drop !== undefined && drop.has(name)) continue;
-    text += `${name}: ${h[i + 1]}\r\n`;
-  }
-  if (req.responseLines) text += req.responseLines;
-
   const noBody = bodiless(client.method, r.status);
   let mode: "none" | "length" | "chunked-raw" | "chunked-decode" | "close";
   if (noBody) mode = "none";
   else if (!r.chunked && r.contentLength >= 0) mode = r.contentLength === 0 ? "none" : "length";
   else if (r.chunked) mode = client.minor === 1 ? "chunked-raw" : "chunked-decode";
   else mode = "close";
-
-  if (mode === "chunked-raw") text += "transfer-encoding: chunked\r\n";
   if (mode === "close" || mode === "chunked-decode") exchange.closeAfter = true;
   const closing = exchange.closeAfter || !client.keepAlive;
-  if (closing) text += "connection: close\r\n";
-  else if (client.minor === 0) text += "connection: keep-alive\r\n";
-  text += "\r\n";
+  const head = new HeadBytes(c.buf, r, req, mode === "chunked-raw", closing ? CONN_CLOSE : client.minor === 0 ? CONN_KEEP : undefined);
 
   let upstreamReusable = r.keepAlive;
   if (mode === "none") {
-    await exchange.write(encodeHeadInto(text, exchange.scratch));
+    await exchange.write(head.into(exchange.scratch));
   } else if (mode === "length") {
     let remaining = r.contentLength;
     const now = Math.min(remaining, c.buffered);
-    const out = encodeHeadInto(text, exchange.scratch, now > 0 ? c.buf.subarray(c.start, c.start + now) : undefined);
+    const out = head.into(exchange.scratch, now > 0 ? c.buf.subarray(c.start, c.start + now) : undefined);
     c.start += now;
     remaining -= now;
     await exchange.write(out);
@@ -298,7 +282,7 @@ async function sendResponse(
   } else if (mode === "close") {
     upstreamReusable = false;
     const pending = c.buffered > 0 ? c.buf.subarray(c.start, c.end) : undefined;
-    const out = encodeHeadInto(text, exchange.scratch, pending);
+    const out = head.into(exchange.scratch, pending);
     c.start = c.end;
     await exchange.write(out);
     c.reserve(LARGE_BODY_BUFFER);
@@ -313,6 +297,11 @@ async function sendResponse(
     const decoder = new ChunkedDecoder();
     const raw = mode === "chunked-raw";
     let headSent = false;
+    if (c.buffered === 0) {
+      // The next fill reuses the buffer the head's lines are copied from.
+      await exchange.write(head.into(exchange.scratch));
+      headSent = true;
+    }
     for (;;) {
       if (c.buffered > 0) {
         const from = c.start;
@@ -322,7 +311,7 @@ async function sendResponse(
         });
         const forwarded = raw ? c.buf.subarray(from, upTo) : concatAll(pieces);
         c.start = upTo;
-        const out = headSent ? forwarded : encodeHeadInto(text, exchange.scratch, forwarded);
+        const out = headSent ? forwarded : head.into(exchange.scratch, forwarded);
         headSent = true;
         if (out.length) await exchange.write(out);
         if (decoder.done) break;
@@ -330,11 +319,102 @@ async function sendResponse(
       }
       if (!(await c.fill())) throw new RelayFailure(502, "upstream closed mid-body", false);
     }
-    if (!headSent) await exchange.write(encodeHeadInto(text, exchange.scratch));
+    if (!headSent) await exchange.write(head.into(exchange.scratch));
   }
   if (upstreamReusable && !c.closed) pool.release(key, c);
   else c.close();
   return { status: r.status, size: r.contentLength >= 0 && !noBody ? r.contentLength : undefined };
+}
+
+const ascii = (text: string) => new TextEncoder().encode(text);
+const TE_CHUNKED = ascii("transfer-encoding: chunked\r\n");
+const CONN_CLOSE = ascii("connection: close\r\n");
+const CONN_KEEP = ascii("connection: keep-alive\r\n");
+
+/**
+ * The client's response head, assembled from the upstream head's own bytes:
+ * kept header lines are copied as they arrived (no decoding and
+ * re-encoding), hop-by-hop and dropped ones are left out, and the
+ * middlewares' lines and the framing the client connection needs are
+ * added. Made before the upstream buffer is refilled, while the lines are
+ * still in it.
+ */
+class HeadBytes {
+  /** [start, end) pairs of `src` to copy, in order. */
+  readonly #ranges: number[] = [];
+  readonly #status: string | undefined;
+  readonly #extra: string;
+  readonly #framing: Uint8Array[] = [];
+  readonly size: number;
+
+  constructor(
+    readonly src: Uint8Array,
+    r: ResponseHead,
+    req: RelayRequest,
+    chunked: boolean,
+    connection: Uint8Array | undefined,
+  ) {
+    const lines = r.lines!;
+    let size = 2;
+    // An HTTP/1.0 upstream, or one without a reason phrase, gets a status line of ours.
+    if (r.minor === 1 && r.reason !== "") {
+      this.#ranges.push(lines[0], lines[1]);
+      size += lines[1] - lines[0];
+    } else {
+      this.#status = `HTTP/1.1 ${r.status} ${r.reason || STATUS_REASON[r.status] || ""}\r\n`;
+      size += this.#status.length;
+    }
+    const h = r.headers;
+    const listed = connectionListedIn(h);
+    const drop = req.dropResponse;
+    for (let i = 0, k = 2; i < h.length; i += 2, k += 2) {
+      const name = h[i];
+      if (HOP_BY_HOP.has(name) || (listed !== undefined && listed.has(name))) continue;
+      if (drop !== undefined && drop.has(name)) continue;
+      const ranges = this.#ranges;
+      // Neighbouring kept lines are one copy.
+      if (ranges.length > 0 && ranges[ranges.length - 1] === lines[k]) ranges[ranges.length - 1] = lines[k + 1];
+      else ranges.push(lines[k], lines[k + 1]);
+      size += lines[k + 1] - lines[k];
+    }
+    this.#extra = req.responseLines ?? "";
+    size += this.#extra.length;
+    if (chunked) this.#framing.push(TE_CHUNKED);
+    if (connection) this.#framing.push(connection);
+    for (const f of this.#framing) size += f.length;
+    this.size = size;
+  }
+
+  /** The head followed by `body`, in `scratch` when it fits, else in a new array. */
+  into(scratch: Uint8Array, body?: Uint8Array): Uint8Array {
+    const total = this.size + (body?.length ?? 0);
+    const out = total <= scratch.length ? scratch : new Uint8Array(total);
+    let off = 0;
+    const ranges = this.#ranges;
+    if (this.#status !== undefined) off = putLatin1(out, off, this.#status);
+    for (let i = 0; i < ranges.length; i += 2) {
+      out.set(this.src.subarray(ranges[i], ranges[i + 1]), off);
+      off += ranges[i + 1] - ranges[i];
+    }
+    off = putLatin1(out, off, this.#extra);
+    for (const f of this.#framing) {
+      out.set(f, off);
+      off += f.length;
+    }
+    out[off++] = 13;
+    out[off++] = 10;
+    if (body !== undefined && body.length > 0) {
+      out.set(body, off);
+      off += body.length;
+    }
+    return out.subarray(0, off);
+  }
+}
+
+/** Header text is bytes: each char one latin1 byte. */
+function putLatin1(out: Uint8Array, off: number, text: string): number {
+  for (let i = 0; i < text.length; i++) out[off++] = text.charCodeAt(i) & 0xff;
+  return off;
 }
 
 function concatAll(parts: Uint8Array[]): Uint8Array {
