@@ -47,9 +47,12 @@ export interface AcmeChallenge {
 
 export interface AcmeAuthorization {
   url: string;
+  /** The name without `*.`; see `wildcard` (RFC 8555 §7.1.4). */
   identifier: string;
   status: AuthzStatus;
   challenges: AcmeChallenge[];
+  /** True when the order asked for `*.identifier`. */
+  wildcard?: boolean;
 }
 
 type Obj = Record<string, unknown>;
@@ -198,7 +201,13 @@ export function decodeAuthorization(authzUrl: string, v: unknown): AcmeAuthoriza
     );
   }
   const challenges = o.challenges.map((c, i) => decodeChallenge(`${where} challenges[${i}]`, c));
-  return { url: authzUrl, identifier, status, challenges };
+  return {
+    url: authzUrl,
+    identifier,
+    status,
+    challenges,
+    ...(o.wildcard === true ? { wildcard: true } : {}),
+  };
 }
 
 /** Decodes a challenge object. */

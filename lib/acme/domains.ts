@@ -3,6 +3,8 @@
  * `tls.domains` (`main` + `sans`) when given, otherwise the literal hosts of
  * the rule (`Host(...)`), as one certificate per router like Traefik.
  * Routers on an entrypoint with `http.tls.certResolver` inherit it.
+ * Wildcards (`*.example.com`) are wanted only from resolvers with
+ * `dnsChallenge`: a CA validates them by DNS-01 alone.
  * Terminating TCP routers ask the same way, with their `HostSNI` names.
  *
  * @module
@@ -45,9 +47,17 @@ export function wantedCertificates(merged: MergedConfig, staticConfig: StaticCon
       const clean = [...new Set(names.map((n) => n.toLowerCase()))].filter(Boolean);
       if (clean.length === 0) continue;
       const wild = clean.find((n) => n.includes("*"));
-      if (wild) {
+      if (wild && !staticConfig.certificatesResolvers[resolver].acme.dnsChallenge) {
         errors.push(
-          `router "${name}": "${wild}" needs a DNS-01 challenge, which resolver "${resolver}" does not offer`,
+          `router "${name}": "${wild}" needs a DNS-01 challenge, which resolver "${resolver}" does not offer (add dnsChallenge to it)`,
+        );
+        continue;
+      }
+      // CAs issue for a wildcard only as the whole leftmost label (RFC 8555 §7.1.3).
+      const badWild = clean.find((n) => n.includes("*") && !/^\*\.[^*]+\.[^*]+$/.test(n));
+      if (badWild) {
+        errors.push(
+          `router "${name}": "${badWild}" is not a wildcard a CA issues; expected "*." followed by a domain, like "*.example.com"`,
         );
         continue;
       }

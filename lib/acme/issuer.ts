@@ -15,6 +15,7 @@
  */
 
 import type AcmeClient from "acme-client";
+import { createHash } from "node:crypto";
 import https from "node:https";
 import tls from "node:tls";
 import type { CertificateResolverConfig } from "../config/types.ts";
@@ -145,12 +146,28 @@ export async function createKey(keyType: AcmeConfig["keyType"]): Promise<string>
 /** How many times one request is retried after a `badNonce` error. */
 export const BAD_NONCE_RETRIES = 20;
 
-/** One HTTP-01 answer to publish. */
+/** One challenge answer to publish: an HTTP-01 token, or a DNS-01 TXT value. */
 export interface PublishedChallenge {
-  /** The identifier it validates. */
+  /** Which challenge; absent means `http-01`. */
+  type?: "http-01" | "dns-01";
+  /** The identifier it validates (`*.example.com` for a wildcard). */
   domain: string;
   token: string;
   keyAuthorization: string;
+  /** dns-01: the TXT value, base64url(SHA-256(keyAuthorization)) (RFC 8555 §8.4). */
+  txtValue?: string;
+}
+
+/**
+ * The challenge types a resolver answers, in the order they are preferred
+ * (lego's: HTTP-01 before DNS-01; a wildcard's authorization only offers
+ * DNS-01, so a resolver with both uses DNS-01 for wildcards only).
+ */
+export function challengePreference(config: AcmeConfig): ("http-01" | "dns-01")[] {
+  return [
+    ...(config.httpChallenge ? ["http-01" as const] : []),
+    ...(config.dnsChallenge ? ["dns-01" as const] : []),
+  ];
 }
 
 /** Where an order in flight is made durable and gated. Each hook throwing aborts the attempt. */
@@ -221,11 +238,12 @@ async function runOrder(input: OrderInput, names: string[]): Promise<Certificate
   const now = input.now ?? (() => new Date());
   const pollMs = input.pollMs ?? 250;
   const settleMs = input.settleTimeoutMs ?? 60_000;
-  if (!config.httpChallenge) {
+  const preferred = challengePreference(config);
+  if (preferred.length === 0) {
     throw new OrderError(
       config.tlsChallenge
         ? TLS_ALPN_UNSUPPORTED
-        : "resolver has neither httpChallenge nor tlsChallenge",
+        : "resolver has neither httpChallenge, dnsChallenge nor tlsChallenge",
       { kind: "rejected" },
     );
   }
@@ -319,22 +337,33 @@ async function runOrder(input: OrderInput, names: string[]): Promise<Certificate
     const toComplete: AcmeChallenge[] = [];
     const watched: { authz: AcmeAuthorization; challenge: AcmeChallenge }[] = [];
     for (const authz of open) {
-      const challenge = authz.challenges.find((c) => c.type === "http-01");
-      if (!challenge?.token) {
-        throw new OrderError(`no http-01 challenge offered for ${authz.identifier}`, {
-          kind: "rejected",
-          orderDead: true,
-        });
+      const domain = authz.wildcard ? `*.${authz.identifier}` : authz.identifier;
+      const type = preferred.find((t) => authz.challenges.some((c) => c.type === t && c.token));
+      const challenge = authz.challenges.find((c) => c.type === type);
+      if (!type || !challenge?.token) {
+        throw new OrderError(
+          `no ${preferred.join(" or ")} challenge offered for ${domain}${
+            authz.wildcard && !config.dnsChallenge ? " (a wildcard needs dnsChallenge)" : ""
+          }`,
+          { kind: "rejected", orderDead: true },
+        );
       }
+      // The key authorization is the token and the account key's thumbprint
+      // (RFC 8555 §8.1); dns-01 publishes its SHA-256 instead.
+      const keyAuthorization = await client.getChallengeKeyAuthorization(
+        { type: "http-01", token: challenge.token } as unknown as Parameters<
+          typeof client.getChallengeKeyAuthorization
+        >[0],
+      );
       // A resumed order's challenge may already be processing: the CA is
       // validating it now, so it is republished (the token may have been
       // cleaned) but not triggered again.
       toPublish.push({
-        domain: authz.identifier,
+        type,
+        domain,
         token: challenge.token,
-        keyAuthorization: await client.getChallengeKeyAuthorization(
-          challenge as unknown as Parameters<typeof client.getChallengeKeyAuthorization>[0],
-        ),
+        keyAuthorization,
+        ...(type === "dns-01" ? { txtValue: dnsTxtValue(keyAuthorization) } : {}),
       });
       if (challenge.status === "pending") toComplete.push(challenge);
       watched.push({ authz, challenge });
@@ -404,6 +433,11 @@ async function runOrder(input: OrderInput, names: string[]): Promise<Certificate
     throw new AcmeResponseError("certificate download", "(body)", "is not a PEM certificate chain");
   }
   return { main, sans: names.slice(1), certPem, keyPem };
+}
+
+/** The TXT value of a dns-01 challenge: base64url(SHA-256(key authorization)), unpadded. */
+export function dnsTxtValue(keyAuthorization: string): string {
+  return createHash("sha256").update(keyAuthorization).digest("base64url");
 }
 
 function sameNames(a: string[], b: string[]): boolean {

@@ -25,7 +25,7 @@ import { certificateKey, type WantedCertificate } from "./domains.ts";
 import {
   createKey,
   orderCertificate,
-  type OrderError,
+  OrderError,
   type OrderHooks,
   type OrderInput,
   type PublishedChallenge,
@@ -42,6 +42,10 @@ import {
   type RetryState,
 } from "./retry_policy.ts";
 import type { AcmeStorage, CertificateRecord, ResealReport } from "./storage.ts";
+import { type DnsRecordJournal, MemoryDnsRecordJournal } from "./dns/record_journal.ts";
+import { DnsSolver } from "./dns/solver.ts";
+import { DnsConfigError, type DnsProvider, type TxtRecord } from "./dns/types.ts";
+import type { DnsQuery } from "./dns/propagation.ts";
 
 /** One certificate as the API, dashboard and metrics see it. */
 export interface CertificateView {
@@ -115,6 +119,15 @@ export interface AcmeManagerOptions {
    * check (see {@linkcode renewalCheckIntervalMs}); default: no hooks, 12 h.
    */
   env?: (name: string) => string | undefined;
+  /**
+   * DNS-01 records in flight (see lib/acme/dns/record_journal.ts): the KV
+   * journal in a cluster; default in memory.
+   */
+  dnsRecords?: DnsRecordJournal;
+  /** Replaces the configured DNS provider of a resolver (tests). */
+  dnsProviders?: Record<string, DnsProvider>;
+  /** Replaces `Deno.resolveDns` in the DNS-01 propagation check and zone lookups (tests). */
+  dnsQuery?: DnsQuery;
 }
 
 export class AcmeManager {
@@ -142,12 +155,42 @@ export class AcmeManager {
   readonly failuresByResolver = new Map<string, number>();
   /** The last re-seal pass (KV storage), for the `acme` view. */
   reseal?: ResealReport;
+  /** DNS-01 solvers of the resolvers that have `dnsChallenge`. */
+  readonly #dns = new Map<string, DnsSolver>();
+  readonly #dnsRecords: DnsRecordJournal;
 
   constructor(private readonly options: AcmeManagerOptions) {
     this.#now = options.now ?? (() => new Date());
     this.#journal = options.journal ??
       new MemoryOrderJournal((r, c) => options.storage.saveCertificate(r, c));
     this.#checkIntervalMs = renewalCheckIntervalMs(options.env ?? (() => undefined));
+    this.#dnsRecords = options.dnsRecords ?? new MemoryDnsRecordJournal();
+    for (const [name, r] of Object.entries(options.resolvers)) {
+      if (!r.acme.dnsChallenge) continue;
+      const solver = new DnsSolver({
+        resolver: name,
+        config: r.acme.dnsChallenge,
+        env: options.env ?? (() => undefined),
+        journal: this.#dnsRecords,
+        log: options.log,
+        identity: () => options.identity?.() ?? { term: 0, nodeId: "standalone" },
+        mayAct: () => this.#active,
+        provider: options.dnsProviders?.[name],
+        query: options.dnsQuery,
+      });
+      this.#dns.set(name, solver);
+      for (const w of solver.deprecations()) options.log.warn(w);
+      try {
+        // Built once at start so a bad provider or missing variable is reported at once, on every node.
+        const provider = solver.refresh();
+        options.log.info("DNS-01 challenge ready", { resolver: name, provider: provider.name });
+      } catch (err) {
+        options.log.error("DNS-01 challenge cannot run; this resolver's DNS-01 orders fail", {
+          resolver: name,
+          error: (err as Error).message,
+        });
+      }
+    }
   }
 
   get active(): boolean {
@@ -213,6 +256,8 @@ export class AcmeManager {
     if (!this.#active) return;
     await this.#loadRetries();
     await this.#cleanStaleTokens();
+    if (!this.#active) return;
+    await this.#cleanStaleDnsRecords();
     if (!this.#active) return;
     if (this.#checkIntervalMs !== RENEWAL_CHECK_INTERVAL_MS) {
       this.options.log.warn("renewal check interval shortened by a test hook", {
@@ -301,6 +346,35 @@ export class AcmeManager {
     }
   }
 
+  /**
+   * After a manager change: removes, at the DNS provider, TXT records whose
+   * order is no longer journalled (an earlier manager died between storing
+   * the certificate and cleaning up). Records of journalled orders stay:
+   * the resumed order publishes them again and removes them when it ends.
+   */
+  async #cleanStaleDnsRecords(): Promise<void> {
+    if (this.#dns.size === 0) return;
+    try {
+      const live = new Set((await this.#journal.list()).map((e) => `${e.resolver}/${e.main}`));
+      const stale = (await this.#dnsRecords.list()).filter((e) => !live.has(`${e.resolver}/${e.main}`));
+      let removed = 0;
+      for (const e of stale) {
+        const solver = this.#dns.get(e.resolver);
+        if (solver && await solver.cleanUpEntry(e)) removed++;
+      }
+      if (stale.length) {
+        this.options.log.info("removed stale DNS-01 records of an earlier manager", {
+          count: removed,
+          left: stale.length - removed,
+        });
+      }
+    } catch (err) {
+      this.options.log.warn("stale DNS-01 records not removed", {
+        error: (err as Error).message,
+      });
+    }
+  }
+
   /** Stops ordering (lost the manager role, or shutdown). Orders in flight finish but are not retried. */
   deactivate(): void {
     this.#active = false;
@@ -375,7 +449,20 @@ export class AcmeManager {
     let entry: JournalEntry | undefined;
     /** The order ended (issued, or can never complete): its tokens go. */
     let ended = false;
+    const dns = this.#dns.get(resolver);
+    /** TXT records published by this attempt, checked before validation. */
+    let published: TxtRecord[] = [];
     try {
+      if (dns && (!config.httpChallenge || domains.some((d) => d.startsWith("*.")))) {
+        try {
+          dns.refresh();
+        } catch (err) {
+          if (err instanceof DnsConfigError) {
+            throw new OrderError(err.message, { kind: "rejected" }, { cause: err });
+          }
+          throw err;
+        }
+      }
       entry = await journal.load(resolver, main).catch((err) => {
         log.error("journalled order unreadable; a new order will be placed", {
           resolver,
@@ -441,17 +528,39 @@ export class AcmeManager {
           await journal.save(entry);
         },
         publish: async (challenges) => {
+          const http = challenges.filter((c) => (c.type ?? "http-01") === "http-01");
+          const viaDns = challenges.filter((c) => c.type === "dns-01");
           // Journal first: a manager dying after the tokens went out leaves
           // them referenced, so its successor neither loses nor leaks them.
-          await save({
-            tokens: [...new Set([...entry!.tokens, ...challenges.map((c) => c.token)])],
-          });
-          for (const c of challenges) await sink.putHttp(c.token, c.keyAuthorization);
+          if (http.length) {
+            await save({
+              tokens: [...new Set([...entry!.tokens, ...http.map((c) => c.token)])],
+            });
+          }
+          for (const c of http) await sink.putHttp(c.token, c.keyAuthorization);
+          if (viaDns.length) {
+            if (!dns) throw new Error(`resolver ${resolver} has no dnsChallenge`);
+            // Each record is journalled (fenced) before the provider sees it.
+            published = await dns.present(
+              main,
+              viaDns.map((c) => ({
+                domain: c.domain,
+                token: c.token,
+                keyAuthorization: c.keyAuthorization,
+                txtValue: c.txtValue!,
+              })),
+            );
+          }
         },
         ready: async (challenges) => {
           if (!this.#active) throw new Error("no longer the manager; validation not requested");
-          const report = await this.options.gate?.(resolver, challenges);
-          if (report) this.#readiness.set(key, report);
+          const http = challenges.filter((c) => (c.type ?? "http-01") === "http-01");
+          if (http.length) {
+            const report = await this.options.gate?.(resolver, http);
+            if (report) this.#readiness.set(key, report);
+          }
+          // DNS-01's readiness is propagation: the CA asks the authoritative servers.
+          if (published.length) await dns!.awaitPropagation(published);
           if (!this.#active) throw new Error("no longer the manager; validation not requested");
         },
         progress: (s) => save({ state: s }),
@@ -509,7 +618,9 @@ export class AcmeManager {
           retryAt: new Date(state.retry.nextAttempt).toISOString(),
           ...(e.problem ? { problem: e.problem } : {}),
         };
-        if (kind === "rejected") {
+        if (kind === "rejected" && e.cause instanceof DnsConfigError) {
+          log.error("DNS-01 challenge cannot run; not retried before retryAt", fields);
+        } else if (kind === "rejected") {
           log.error("certificate refused by the CA; not retried before retryAt", fields);
         } else log.error("certificate order failed", fields);
       } else {
@@ -525,6 +636,9 @@ export class AcmeManager {
       if (ended && entry && this.#active) {
         for (const t of entry.tokens) await sink.removeHttp(t).catch(() => {});
       }
+      // TXT records go after every attempt, validated or not (a retry
+      // publishes them again); a deposed manager leaves them to its successor.
+      if (dns && this.#active) await dns.cleanUp(main);
       state.ordering = false;
       state.orderUrl = undefined;
       this.#running--;

@@ -32,7 +32,8 @@ import {
   hostsOverlap,
   parseListenAddress,
 } from "./values.ts";
-import type { EntryPointConfig, StaticConfig } from "./types.ts";
+import type { DnsChallengeConfig, EntryPointConfig, StaticConfig } from "./types.ts";
+import { parseNameServer } from "../acme/dns/propagation.ts";
 
 /** Let's Encrypt's production directory, Traefik's default `caServer`. */
 export const LETS_ENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory";
@@ -179,6 +180,40 @@ const providersSchema = obj({
   ),
 });
 
+/**
+ * `dnsChallenge`, in Traefik's vocabulary. The provider name is checked
+ * when the resolver starts (lib/acme/dns/providers.ts): an unknown one, or
+ * missing credentials, fails only that resolver's orders, with an error
+ * listing what is supported. The deprecated `delayBeforeCheck` and
+ * `disablePropagationCheck` are folded into `propagation` as Traefik does
+ * (the start-up logs a deprecation warning for each).
+ */
+const dnsChallengeSchema = obj({
+  provider: str({ required: true }),
+  resolvers: list(str({
+    validate: (text) => {
+      const server = parseNameServer(text);
+      return typeof server === "string" ? server : undefined;
+    },
+  }), { default: [] }),
+  propagation: obj({
+    delayBeforeChecks: duration({ default: "0s", min: 0 }),
+    disableChecks: bool({ default: false }),
+    requireAllRNS: bool({ default: false }),
+    disableANSChecks: bool({ default: false }),
+  }, { default: {} }),
+  credentialsFile: str(),
+  delayBeforeCheck: duration({ min: 0 }),
+  disablePropagationCheck: bool(),
+}, {
+  check: (dns: DnsChallengeConfig) => {
+    if (dns.disablePropagationCheck) dns.propagation.disableChecks = true;
+    if (dns.delayBeforeCheck !== undefined && dns.delayBeforeCheck > 0) {
+      dns.propagation.delayBeforeChecks = dns.delayBeforeCheck;
+    }
+  },
+});
+
 const acmeSchema = obj({
   email: str({
     validate: (
@@ -204,10 +239,10 @@ const acmeSchema = obj({
   clusterReadyTimeout: duration({ default: "30s", min: 0 }),
   httpChallenge: obj({ entryPoint: str({ required: true }) }),
   tlsChallenge: obj({}, { allowBoolean: true }),
+  dnsChallenge: dnsChallengeSchema,
 }, {
   required: true,
   unsupported: notYet(
-    "dnsChallenge",
     "eab",
     "preferredChain",
     "certificatesDuration",
@@ -217,8 +252,11 @@ const acmeSchema = obj({
     "clientResponseHeaderTimeout",
   ),
   check: (acme, ctx) => {
-    if (acme.httpChallenge === undefined && acme.tlsChallenge === undefined) {
-      ctx.report('expected a challenge: "httpChallenge" or "tlsChallenge"');
+    if (
+      acme.httpChallenge === undefined && acme.tlsChallenge === undefined &&
+      acme.dnsChallenge === undefined
+    ) {
+      ctx.report('expected a challenge: "httpChallenge" or "tlsChallenge", or "dnsChallenge"');
     }
   },
 });

@@ -116,7 +116,30 @@ export interface CertificateResolverConfig {
     clusterReadyTimeout?: number;
     httpChallenge?: { entryPoint: string };
     tlsChallenge?: Record<string, never>;
+    dnsChallenge?: DnsChallengeConfig;
   };
+}
+
+/** `certificatesResolvers.NAME.acme.dnsChallenge` (lib/acme/dns/). */
+export interface DnsChallengeConfig {
+  /** lego's provider name: `rfc2136`, `cloudflare`, `route53`, `httpreq`, `exec`. */
+  provider: string;
+  /** Recursive resolvers for the propagation check and zone lookups (`ip` or `ip:port`). */
+  resolvers: string[];
+  /** The deprecated keys below are already folded in here. */
+  propagation: {
+    /** Milliseconds to wait before the first check. */
+    delayBeforeChecks: number;
+    disableChecks: boolean;
+    requireAllRNS: boolean;
+    disableANSChecks: boolean;
+  };
+  /** Portico extension: a `NAME=value` file read before the environment (traefik#5472). */
+  credentialsFile?: string;
+  /** Deprecated (milliseconds): set propagation.delayBeforeChecks. Kept for the warning. */
+  delayBeforeCheck?: number;
+  /** Deprecated: set propagation.disableChecks. Kept for the warning. */
+  disablePropagationCheck?: boolean;
 }
 
 export interface ClusterConfig {

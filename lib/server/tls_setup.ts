@@ -43,6 +43,7 @@ import {
 } from "../acme/challenge_check.ts";
 import { configureCaTrust, type PublishedChallenge, TLS_ALPN_UNSUPPORTED } from "../acme/issuer.ts";
 import { KvOrderJournal, type OrderJournal } from "../acme/journal.ts";
+import { KvDnsRecordJournal } from "../acme/dns/record_journal.ts";
 import { KvAcmeStorage } from "../acme/kv_storage.ts";
 import { awaitMembers, type Member, type ReadinessReport } from "../acme/readiness.ts";
 import { AcmeManager, type CertificateView, leafSerial } from "../acme/manager.ts";
@@ -189,7 +190,7 @@ export async function startTls(options: StartTlsOptions): Promise<TlsExtension> 
 
   if (hasResolvers) {
     for (const [name, r] of Object.entries(resolvers)) {
-      if (r.acme.tlsChallenge && !r.acme.httpChallenge) {
+      if (r.acme.tlsChallenge && !r.acme.httpChallenge && !r.acme.dnsChallenge) {
         log.error("certificatesResolvers." + name + ".acme.tlsChallenge", {
           error: TLS_ALPN_UNSUPPORTED,
         });
@@ -202,6 +203,7 @@ export async function startTls(options: StartTlsOptions): Promise<TlsExtension> 
     let storage: AcmeStorage;
     let sink: ChallengeSink = answers;
     let journal: OrderJournal | undefined;
+    let dnsRecords: KvDnsRecordJournal | undefined;
     let gate: ((r: string, c: PublishedChallenge[]) => Promise<ReadinessReport>) | undefined;
     if (clustered) {
       const configured = staticConfig.cluster?.encryptionKey;
@@ -238,6 +240,11 @@ export async function startTls(options: StartTlsOptions): Promise<TlsExtension> 
         (ops) => cluster.fencedWrite(ops),
         (c) => kvStorage.encodeCertificate(c),
       );
+      dnsRecords = new KvDnsRecordJournal(
+        options.kv!.store,
+        options.kv!.rootKey,
+        (ops) => cluster.fencedWrite(ops),
+      );
       gate = readinessGate(staticConfig.entryPoints, resolvers, cluster, log.child("acme"));
       unsubscribe.push(serveChallengeChecks(staticConfig.entryPoints, resolvers, cluster));
       watch = kvStorage.watch((resolver, record, error) => {
@@ -260,6 +267,7 @@ export async function startTls(options: StartTlsOptions): Promise<TlsExtension> 
       now: options.now,
       env,
       journal,
+      dnsRecords,
       gate,
       identity: () => ({
         term: options.cluster?.leaderRecord?.()?.term ?? 0,
