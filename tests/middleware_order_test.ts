@@ -86,7 +86,8 @@ rule = "PathPrefix(\`/\`)"
 service = "be"
 entryPoints = ["other"]
 [http.middlewares.broken.stripPrefix]
-prefixes = []
+prefixes = ["/a"]
+forceSlash = "sometimes"
 [http.services.be.loadBalancer]
 servers = [{ url = "${be.url}" }]
 `,
@@ -96,7 +97,7 @@ servers = [{ url = "${be.url}" }]
     assert.equal(routers.get("onweb@file")!.status, "disabled");
     assert.match(
       routers.get("onweb@file")!.errors.join(),
-      /middleware "broken@file": option prefixes/,
+      /middleware "broken@file": option forceSlash/,
     );
     assert.equal(routers.get("onother@file")!.status, "enabled");
     assert.equal((await rawGet(proxy.port("web"), "/", {})).status, 404);

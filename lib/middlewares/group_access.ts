@@ -11,7 +11,7 @@ import { circuitBreaker } from "./circuit_breaker/mod.ts";
 import { digestAuth } from "./digest_auth/mod.ts";
 import { forwardAuth } from "./forward_auth/mod.ts";
 import { inFlightReq } from "./in_flight_req/mod.ts";
-import { ipAllowList } from "./ip_allow_list/mod.ts";
+import { ipAllowList, ipWhiteList } from "./ip_allow_list/mod.ts";
 import { rateLimit } from "./rate_limit/mod.ts";
 import { retry } from "./retry/mod.ts";
 
@@ -22,6 +22,6 @@ registerMiddleware("forwardAuth", forwardAuth);
 registerMiddleware("inFlightReq", inFlightReq);
 registerMiddleware("ipAllowList", ipAllowList);
 // Deprecated Traefik v2 name, still accepted by Traefik v3.
-registerMiddleware("ipWhiteList", ipAllowList);
+registerMiddleware("ipWhiteList", ipWhiteList);
 registerMiddleware("rateLimit", rateLimit);
 registerMiddleware("retry", retry);

@@ -42,6 +42,14 @@ export interface ForwardedInfo {
   serverName: string;
   /** Whether the client may set X-Forwarded-*; untrusted ones are removed on entry. */
   trustForwarded: boolean;
+  /**
+   * Forwarding headers a middleware set (a value) or removed (null) on
+   * purpose, e.g. `customRequestHeaders` with `X-Forwarded-For = ""`. In
+   * Traefik the entrypoint writes these headers before the middlewares, so
+   * a middleware's edit is final; here they are written when forwarding,
+   * so the edits are applied last. Names are lower-case.
+   */
+  forwardedEdits?: Map<string, string | null>;
 }
 
 export const FORWARDED_NAMES: readonly string[] = [
@@ -126,6 +134,12 @@ export function upstreamRequestHeaders(
   out["x-forwarded-port"] ??= String(info.port);
   out["x-forwarded-server"] = info.serverName;
   out["x-real-ip"] ??= info.clientIp;
+  if (info.forwardedEdits) {
+    for (const [name, value] of info.forwardedEdits) {
+      if (value === null) delete out[name];
+      else out[name] = value;
+    }
+  }
   return out;
 }
 
@@ -200,13 +214,19 @@ export function upstreamHeaderLines(
     out += `${name}: ${value}\r\n`;
   }
   if (host !== undefined) out += `host: ${host}\r\n`;
+  const edits = info.forwardedEdits;
+  const add = (name: string, value: string) => {
+    const edit = edits?.get(name);
+    if (edit === undefined) out += `${name}: ${value}\r\n`;
+    else if (edit !== null) out += `${name}: ${edit}\r\n`;
+  };
   const kept = prior ? prior.split(",").map((p) => p.trim()).filter((p) => p !== "").join(", ") : "";
-  out += `x-forwarded-for: ${kept ? `${kept}, ${info.clientIp}` : info.clientIp}\r\n`;
-  if (!proto) out += `x-forwarded-proto: ${info.proto}\r\n`;
-  if (!fhost) out += `x-forwarded-host: ${info.host}\r\n`;
-  if (!fport) out += `x-forwarded-port: ${info.port}\r\n`;
-  out += `x-forwarded-server: ${info.serverName}\r\n`;
-  if (!realIp) out += `x-real-ip: ${info.clientIp}\r\n`;
+  add("x-forwarded-for", kept ? `${kept}, ${info.clientIp}` : info.clientIp);
+  if (!proto) add("x-forwarded-proto", info.proto);
+  if (!fhost) add("x-forwarded-host", info.host);
+  if (!fport) add("x-forwarded-port", String(info.port));
+  add("x-forwarded-server", info.serverName);
+  if (!realIp) add("x-real-ip", info.clientIp);
   return out;
 }
 

@@ -2,7 +2,9 @@
  * @module
  * IP address and CIDR parsing and matching with Go `net` semantics: IPv4 (no leading
  * zeros), IPv6 (with `::` and an embedded IPv4 tail, no zone), and IPv4-mapped IPv6
- * addresses comparing equal to their IPv4 form.
+ * addresses comparing equal to their IPv4 form. Addresses being checked may also be
+ * read as Go's `netip.ParseAddr` reads them (an IPv6 zone such as `%eth0` allowed and
+ * ignored), which is how Traefik's `ip.Checker` reads a request's address.
  */
 
 /** A parsed address: 4 bytes for IPv4 (and IPv4-mapped IPv6), 16 for IPv6. */
@@ -74,6 +76,32 @@ export function parseIp(s: string): IpBytes | undefined {
   return parseV4(s);
 }
 
+/**
+ * Splits an IPv6 zone off like Go's `netip.ParseAddr`: `[address, zone]`,
+ * the zone undefined when there is none; undefined when the zone is empty
+ * or on an IPv4 address.
+ */
+export function splitZone(s: string): [string, string | undefined] | undefined {
+  const at = s.indexOf("%");
+  if (at < 0) return [s, undefined];
+  const zone = s.slice(at + 1);
+  if (zone === "" || !s.slice(0, at).includes(":")) return undefined;
+  return [s.slice(0, at), zone];
+}
+
+/** The 16 bytes of an IPv6 address (zone allowed and dropped), as `netip.ParseAddr` reads it. */
+export function parseIpv6Bytes(s: string): Uint8Array | undefined {
+  const split = splitZone(s);
+  if (!split || !split[0].includes(":")) return undefined;
+  return parseV6(split[0]);
+}
+
+/** Parses like Go's `netip.ParseAddr` (IPv6 zones allowed, ignored), in {@linkcode parseIp}'s form. */
+export function parseAddr(s: string): IpBytes | undefined {
+  const split = splitZone(s);
+  return split ? parseIp(split[0]) : undefined;
+}
+
 /** A network as Go's `net.ParseCIDR` gives it; IPv4 networks are 4 bytes long. */
 export interface IpNet {
   ip: Uint8Array;
@@ -113,10 +141,17 @@ function sameIp(a: IpBytes, b: IpBytes): boolean {
 
 /**
  * Builds a checker for a list of IPs and CIDRs (Traefik's `ip.NewChecker`).
+ * With `acceptZones`, a checked address is read like `netip.ParseAddr`
+ * (`fe80::1%eth0` is `fe80::1`), as Traefik's middlewares read them; the
+ * entries themselves never take a zone, as in Go's `net.ParseIP`.
  *
  * @throws {Error} naming the first entry that is neither an IP nor a CIDR.
  */
-export function ipChecker(entries: string[]): (ip: string) => boolean {
+export function ipChecker(
+  entries: string[],
+  options: { acceptZones?: boolean } = {},
+): (ip: string) => boolean {
+  const parse = options.acceptZones ? parseAddr : parseIp;
   const ips: IpBytes[] = [];
   const nets: IpNet[] = [];
   for (const e of entries) {
@@ -142,7 +177,7 @@ export function ipChecker(entries: string[]): (ip: string) => boolean {
   return (text: string) => {
     if (text !== lastText) {
       lastText = text;
-      lastIp = text === "" ? undefined : parseIp(text);
+      lastIp = text === "" ? undefined : parse(text);
     }
     const ip = lastIp;
     if (!ip) return false;

@@ -6,12 +6,22 @@
  */
 
 import { readOptions } from "../options.ts";
-import { ensureLeadingSlash, escapePath, splitPathQuery } from "../strip_prefix/raw_path.ts";
+import { splitPathQuery } from "../strip_prefix/raw_path.ts";
+import {
+  goEnsureLeadingSlash,
+  type GoPath,
+  goPathFromRaw,
+  requestPath,
+  utf8Bytes,
+} from "../strip_prefix/go_path.ts";
 import type { MiddlewareFactory } from "../types.ts";
 import { withFastStep } from "../fast.ts";
 
 /**
- * Builds `addPrefix` from `{ prefix }`. The query is kept as sent.
+ * Builds `addPrefix` from `{ prefix }` (required, not empty, as in
+ * Traefik). The prefix is a decoded path put before the decoded and the
+ * raw path, so `/a` on `/b%2Fc` sends `/a/b%2Fc`, and a prefix lacking
+ * its leading `/` gets one. The query is kept as sent.
  *
  * @example
  * ```toml
@@ -22,10 +32,16 @@ import { withFastStep } from "../fast.ts";
 export const addPrefix: MiddlewareFactory = (options, context) => {
   const o = readOptions(context.name, options);
   o.unknownKeysCheck(["prefix"]);
-  const prefix = escapePath(o.string("prefix", { required: true }));
+  const prefix = utf8Bytes(o.string("prefix", { required: true }));
   const add = (pathAndQuery: string) => {
-    const { path, query } = splitPathQuery(pathAndQuery);
-    return ensureLeadingSlash(prefix + path) + query;
+    const { path: raw, query } = splitPathQuery(pathAndQuery);
+    const u = goPathFromRaw(raw);
+    if (!u) return pathAndQuery;
+    const out: GoPath = {
+      path: goEnsureLeadingSlash(prefix + u.path),
+      rawPath: u.rawPath === "" ? "" : goEnsureLeadingSlash(prefix + u.rawPath),
+    };
+    return requestPath(out) + query;
   };
   return withFastStep(async (c, next) => {
     const proxy = c.get("proxy");

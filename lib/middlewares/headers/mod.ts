@@ -7,11 +7,24 @@
  * @module
  */
 
-import { compileRe2 } from "../../rules/re2.ts";
 import { readOptions } from "../options.ts";
-import { type MiddlewareFactory, type PorticoMiddleware, writableRequestHeaders, writableResponse } from "../types.ts";
+import {
+  MiddlewareConfigError,
+  type MiddlewareFactory,
+  type PorticoMiddleware,
+  writableRequestHeaders,
+  writableResponse,
+} from "../types.ts";
 import { ResponseEdits, withFastStep } from "../fast.ts";
 import { replaceResponse } from "./replace_response.ts";
+import { decorateResponse, preflightResponse, readCors } from "./cors.ts";
+import {
+  badHostResponse,
+  fixedSecureHeaders,
+  readSecure,
+  secureIsPerRequest,
+  secureRequest,
+} from "./secure.ts";
 
 const OPTION_NAMES = [
   "customRequestHeaders",
@@ -44,17 +57,59 @@ const OPTION_NAMES = [
   "isDevelopment",
 ];
 
-const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Options Traefik v3 still parses but no longer acts on; refused here rather than ignored. */
+const REMOVED_IN_V3: Record<string, string> = {
+  featurePolicy: "use permissionsPolicy",
+  sslRedirect: "use a redirectScheme middleware or the entrypoint's http.redirections",
+  sslTemporaryRedirect: "use a redirectScheme middleware or the entrypoint's http.redirections",
+  sslHost: "use a redirectRegex middleware",
+  sslForceHost: "use a redirectRegex middleware",
+};
+
+/** The forwarding headers Portico's forwarder writes itself (Traefik's entrypoint writes them first). */
+const FORWARDER_WRITES = new Set([
+  "x-forwarded-for",
+  "x-forwarded-proto",
+  "x-forwarded-host",
+  "x-forwarded-port",
+  "x-forwarded-server",
+  "x-real-ip",
+]);
 
 /**
- * Builds `headers`. An empty value in `customRequestHeaders` or
- * `customResponseHeaders` removes that header. CORS: a preflight (OPTIONS
- * with `Origin` and `Access-Control-Request-Method`) is answered 200 by the
- * proxy and never forwarded; an origin that matches neither
- * `accessControlAllowOriginList` nor `accessControlAllowOriginListRegex`
- * (RE2) gets no `Access-Control-*` headers at all. Security headers follow
- * Traefik (unrolled/secure): `Strict-Transport-Security` only on HTTPS
- * requests (or a `sslProxyHeaders` match) unless `forceSTSHeader`.
+ * Where the forwarder picks up a middleware's own edits of the headers it
+ * writes (see `ForwardedInfo.forwardedEdits` in lib/proxy/headers.ts).
+ */
+type WithForwardedEdits = { forwardedEdits?: Map<string, string | null> };
+
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+// deno-lint-ignore no-control-regex
+const BAD_VALUE = /[\x00\r\n]/;
+
+/**
+ * Builds `headers`, with Traefik's semantics:
+ *
+ * - `customRequestHeaders` / `customResponseHeaders`: a value sets the
+ *   header, an empty value removes it; `Host` in the request table changes
+ *   the Host sent upstream (and the one `allowedHosts` checks).
+ * - CORS: a preflight (OPTIONS with `Origin` and
+ *   `Access-Control-Request-Method`) is answered 200 by the proxy with the
+ *   configured allow headers and never forwarded; `Access-Control-Max-Age`
+ *   only when `accessControlMaxAge` is set. Other responses get
+ *   `Access-Control-Allow-Origin` when the origin is in
+ *   `accessControlAllowOriginList` or matches
+ *   `accessControlAllowOriginListRegex` (RE2, unanchored), and
+ *   `Access-Control-Allow-Credentials` / `-Expose-Headers` / `Vary:
+ *   Origin` whenever configured. `*` with credentials echoes the origin
+ *   (and `*` in allow headers/methods echoes the preflight's request).
+ * - Security: `allowedHosts` (case-insensitive, after `hostsProxyHeaders`)
+ *   answers 500 "Bad Host"; `Strict-Transport-Security` and
+ *   `Public-Key-Pins` only on HTTPS requests (or a `sslProxyHeaders` match)
+ *   unless `forceSTSHeader`; `isDevelopment` turns those three off;
+ *   `$NONCE` in a CSP becomes a fresh `'nonce-…'` per response.
+ *
+ * A middleware with no option set is refused, as Traefik does; so are the
+ * options Traefik v3 removed (`sslRedirect`, `featurePolicy`, …).
  *
  * @example
  * ```toml
@@ -69,185 +124,107 @@ const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
  */
 export const headers: MiddlewareFactory = (options, context) => {
   const o = readOptions(context.name, options);
+  for (const [key, instead] of Object.entries(REMOVED_IN_V3)) {
+    if (o.raw(key) !== undefined) {
+      o.fail(key, `was removed in Traefik v3 (Traefik ignores it, Portico refuses it); ${instead}`);
+    }
+  }
   o.unknownKeysCheck(OPTION_NAMES);
 
-  const checkNames = (key: string, table: Record<string, string>) => {
-    for (const name of Object.keys(table)) {
+  const headerTable = (key: string) => {
+    const table = o.record(key, { default: {} });
+    for (const [name, value] of Object.entries(table)) {
       if (!HEADER_NAME.test(name)) o.fail(`${key}.${name}`, "is not a valid header name");
+      if (BAD_VALUE.test(value)) o.fail(`${key}.${name}`, "must not contain CR, LF or NUL");
     }
     return Object.entries(table);
   };
-  const requestHeaders = checkNames(
-    "customRequestHeaders",
-    o.record("customRequestHeaders", { default: {} }),
-  );
-  const responseHeaders = checkNames(
-    "customResponseHeaders",
-    o.record("customResponseHeaders", { default: {} }),
-  );
-
-  // CORS
-  const allowCredentials = o.bool("accessControlAllowCredentials", { default: false });
-  const allowHeaders = o.stringList("accessControlAllowHeaders", { default: [] }).join(",");
-  const allowMethods = o.stringList("accessControlAllowMethods", { default: [] }).join(",");
-  const originList = o.stringList("accessControlAllowOriginList", { default: [] });
-  const originRegexes = o.stringList("accessControlAllowOriginListRegex", { default: [] }).map(
-    (src, i) => {
-      try {
-        return compileRe2(src);
-      } catch (err) {
-        return o.fail(
-          `accessControlAllowOriginListRegex[${i}]`,
-          `${JSON.stringify(src)}: ${(err as Error).message}`,
-        );
-      }
-    },
-  );
-  const exposeHeaders = o.stringList("accessControlExposeHeaders", { default: [] }).join(",");
-  const maxAge = o.int("accessControlMaxAge", { default: 0 });
-  const addVary = o.bool("addVaryHeader", { default: false });
-  const hasCors = allowCredentials || allowHeaders !== "" || allowMethods !== "" ||
-    originList.length > 0 ||
-    originRegexes.length > 0 || exposeHeaders !== "" || maxAge !== 0 || addVary;
-
-  // Security
-  const isDevelopment = o.bool("isDevelopment", { default: false });
-  const allowedHosts = o.stringList("allowedHosts", { default: [] });
-  const hostsProxyHeaders = o.stringList("hostsProxyHeaders", { default: [] });
-  const sslProxyHeaders = Object.entries(o.record("sslProxyHeaders", { default: {} }));
-  const stsSeconds = o.int("stsSeconds", { default: 0 });
-  if (stsSeconds < 0) o.fail("stsSeconds", `must not be negative, found ${stsSeconds}`);
-  let sts = `max-age=${stsSeconds}`;
-  if (o.bool("stsIncludeSubdomains", { default: false })) sts += "; includeSubDomains";
-  if (o.bool("stsPreload", { default: false })) sts += "; preload";
-  const forceSTS = o.bool("forceSTSHeader", { default: false });
-  const secure: [string, string][] = [];
-  const frameOptions = o.string("customFrameOptionsValue", { default: "" }) ||
-    (o.bool("frameDeny", { default: false }) ? "DENY" : "");
-  if (frameOptions) secure.push(["x-frame-options", frameOptions]);
-  if (o.bool("contentTypeNosniff", { default: false })) {
-    secure.push(["x-content-type-options", "nosniff"]);
+  const requestHeaders = headerTable("customRequestHeaders");
+  const responseHeaders = headerTable("customResponseHeaders");
+  const hasCustom = requestHeaders.length > 0 || responseHeaders.length > 0;
+  const { cors, configured: hasCors } = readCors(o);
+  const { secure, configured: hasSecure } = readSecure(o);
+  if (!hasCustom && !hasCors && !hasSecure) {
+    throw new MiddlewareConfigError(
+      context.name,
+      "no option set; Traefik refuses an empty headers middleware (set at least one option)",
+    );
   }
-  const xss = o.string("customBrowserXSSValue", { default: "" }) ||
-    (o.bool("browserXssFilter", { default: false }) ? "1; mode=block" : "");
-  if (xss) secure.push(["x-xss-protection", xss]);
-  const csp = o.string("contentSecurityPolicy", { default: "" });
-  if (csp) secure.push(["content-security-policy", csp]);
-  const cspReport = o.string("contentSecurityPolicyReportOnly", { default: "" });
-  if (cspReport) secure.push(["content-security-policy-report-only", cspReport]);
-  const publicKey = o.string("publicKey", { default: "" });
-  if (publicKey) secure.push(["public-key-pins", publicKey]);
-  const referrer = o.string("referrerPolicy", { default: "" });
-  if (referrer) secure.push(["referrer-policy", referrer]);
-  const permissions = o.string("permissionsPolicy", { default: "" });
-  if (permissions) secure.push(["permissions-policy", permissions]);
-  const checkHosts = allowedHosts.length > 0 && !isDevelopment;
-  const useSTS = stsSeconds > 0 && !isDevelopment;
-
-  const originAllowed = (origin: string | null): string | undefined => {
-    if (origin === null) return undefined;
-    for (const item of originList) if (item === "*" || item === origin) return item;
-    for (const re of originRegexes) if (re.test(origin)) return origin;
-    return undefined;
+  // Go's req.Host is not in the header map: an empty Host value leaves it alone.
+  const hostOverride = requestHeaders.find(([name, value]) =>
+    name.toLowerCase() === "host" && value !== ""
+  )?.[1];
+  const requestEdits = requestHeaders
+    .filter(([name, value]) => !(name.toLowerCase() === "host" && value === ""))
+    .map(([name, value]) => [name.toLowerCase(), value] as const);
+  // A value for X-Forwarded-For is appended to, as in Traefik; every other
+  // edit of a header the forwarder writes must be final.
+  const forwardedEdits = requestEdits
+    .filter(([name, value]) =>
+      FORWARDER_WRITES.has(name) && !(name === "x-forwarded-for" && value !== "")
+    )
+    .map(([name, value]) => [name, value === "" ? null : value] as const);
+  const recordForwardedEdits = (request: object) => {
+    const edits = (request as WithForwardedEdits).forwardedEdits ??= new Map();
+    for (const [name, value] of forwardedEdits) edits.set(name, value);
   };
 
   const handler: PorticoMiddleware = async (c, next) => {
     const proxy = c.get("proxy");
-    const req = proxy.request;
-    const origin = proxy.headers.get("origin");
-    const allowedOrigin = hasCors ? originAllowed(origin) : undefined;
-
-    if (
-      hasCors && req.method === "OPTIONS" && origin !== null &&
-      proxy.headers.get("access-control-request-method")
-    ) {
-      const h = new Headers();
-      if (allowedOrigin !== undefined) {
-        h.set("access-control-allow-origin", allowedOrigin);
-        if (allowCredentials) h.set("access-control-allow-credentials", "true");
-        if (allowHeaders) h.set("access-control-allow-headers", allowHeaders);
-        if (allowMethods) h.set("access-control-allow-methods", allowMethods);
-        h.set("access-control-max-age", String(maxAge));
-      }
-      if (addVary) h.set("vary", "Origin");
-      return new Response(null, { status: 200, headers: h });
+    if (hasCors) {
+      const preflight = preflightResponse(cors, proxy.request.method, proxy.headers);
+      if (preflight) return preflight;
     }
-
-    if (checkHosts) {
-      let host = proxy.host;
-      for (const name of hostsProxyHeaders) {
-        const v = proxy.headers.get(name);
-        if (v) {
-          host = v;
-          break;
-        }
-      }
-      if (!allowedHosts.includes(host)) {
-        return new Response("Bad Host\n", {
-          status: 500,
-          headers: { "content-type": "text/plain; charset=utf-8" },
-        });
-      }
-    }
-
-    if (requestHeaders.length) {
+    if (requestEdits.length) {
       const h = writableRequestHeaders(proxy);
-      for (const [name, value] of requestHeaders) {
+      for (const [name, value] of requestEdits) {
         if (value === "") h.delete(name);
         else h.set(name, value);
       }
+      if (forwardedEdits.length) recordForwardedEdits(proxy);
     }
-
+    // Custom response headers and CORS wrap the security part, so they also
+    // apply to its "Bad Host" answer and override its headers.
+    const finish = (out: Headers) => {
+      for (const [name, value] of responseHeaders) {
+        if (value === "") out.delete(name);
+        else out.set(name, value);
+      }
+      if (hasCors) decorateResponse(cors, proxy.headers.get("origin") ?? "", out);
+    };
+    const decision = hasSecure
+      ? secureRequest(secure, proxy, hostOverride ?? proxy.host)
+      : undefined;
+    if (decision?.badHost) {
+      const bad = badHostResponse();
+      finish(bad.headers);
+      return bad;
+    }
     await next();
     if (c.res.status === 101) return;
     const res = writableResponse(c.res);
-    const out = res.headers;
-
-    for (const [name, value] of secure) out.set(name, value);
-    if (useSTS) {
-      let ssl = proxy.proto === "https";
-      // Traefik rewrites X-Forwarded-* of untrusted clients before any middleware runs.
-      if (!ssl) {
-        ssl = sslProxyHeaders.some(([k, v]) =>
-          (proxy.trustForwarded || !/^x-forwarded-/i.test(k)) && proxy.headers.get(k) === v
-        );
-      }
-      if (ssl || forceSTS) out.set("strict-transport-security", sts);
-    }
-
-    for (const [name, value] of responseHeaders) {
-      if (value === "") out.delete(name);
-      else out.set(name, value);
-    }
-
-    if (hasCors) {
-      if (allowedOrigin !== undefined) {
-        out.set("access-control-allow-origin", allowedOrigin);
-        if (allowCredentials) out.set("access-control-allow-credentials", "true");
-        if (exposeHeaders) out.set("access-control-expose-headers", exposeHeaders);
-      }
-      if (addVary) {
-        const vary = out.get("vary");
-        if (!vary) out.set("vary", "Origin");
-        else if (!vary.split(",").some((v) => v.trim().toLowerCase() === "origin")) {
-          out.set("vary", `${vary},Origin`);
-        }
-      }
-    }
+    if (decision) { for (const [name, value] of decision.headers) res.headers.set(name, value); }
+    finish(res.headers);
     if (res !== c.res) replaceResponse(c, res);
   };
-  // Without CORS, host checks or STS, the middleware only edits headers: it
-  // has a byte-level twin. Its final say per response header is fixed.
-  if (hasCors || checkHosts || useSTS) return handler;
+
+  // Without CORS or per-request security decisions, the middleware only
+  // edits headers: it has a byte-level twin whose final say per response
+  // header is fixed.
+  if (hasCors || (hasSecure && secureIsPerRequest(secure))) return handler;
   const responseFinal = new Map<string, string | null>();
-  for (const [name, value] of secure) responseFinal.set(name, value);
-  for (const [name, value] of responseHeaders) responseFinal.set(name.toLowerCase(), value === "" ? null : value);
-  const requestLower = requestHeaders.map(([name, value]) => [name.toLowerCase(), value] as const);
+  if (hasSecure) {
+    for (const [name, value] of fixedSecureHeaders(secure)) responseFinal.set(name, value);
+  }
+  for (const [name, value] of responseHeaders) {
+    responseFinal.set(name.toLowerCase(), value === "" ? null : value);
+  }
   return withFastStep(handler, (request) => {
-    for (const [name, value] of requestLower) {
+    for (const [name, value] of requestEdits) {
       if (value === "") request.headers.delete(name);
       else request.headers.set(name, value);
     }
+    if (forwardedEdits.length) recordForwardedEdits(request);
     if (responseFinal.size) {
       const edits = request.responseEdits ??= new ResponseEdits();
       for (const [name, value] of responseFinal) edits.offer(name, value);

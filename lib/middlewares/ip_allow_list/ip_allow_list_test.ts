@@ -118,7 +118,7 @@ Deno.test("ipAllowList: ranges, strategies, status and alias over real HTTP", as
       { router: "bad_empty", error: /sourceRange: must list at least one/ },
       { router: "bad_cidr", error: /sourceRange: "10\.0\.0\.0\/33" is not a valid CIDR/ },
       { router: "bad_ip", error: /sourceRange: "300\.1\.1\.1" is not a valid IP/ },
-      { router: "bad_status", error: /rejectStatusCode: expected an HTTP status code/ },
+      { router: "bad_status", error: /rejectStatusCode: expected an HTTP status from 200 to 599/ },
       { router: "bad_depth", error: /ipStrategy\.depth: must be 0 or more/ },
       { router: "bad_excluded", error: /ipStrategy\.excludedIPs: "nope"/ },
       { router: "bad_key", error: /unknown option sourceRanges \(did you mean "sourceRange"\?\)/ },

@@ -8,12 +8,17 @@
 
 import { ipChecker } from "../../rules/ip.ts";
 import { readOptions } from "../options.ts";
-import { readIpStrategy } from "../source_criterion.ts";
 import type { MiddlewareFactory } from "../types.ts";
-import { plainResponse, validStatus } from "../access_common.ts";
+import { GO_STATUS_TEXT } from "./go_status_text.ts";
+import { readAllowListStrategy } from "./ip_strategy.ts";
 
 /**
- * Builds an `ipAllowList` middleware.
+ * Builds an `ipAllowList` middleware. The chosen address is checked as
+ * Traefik's `ip.Checker.IsAuthorized` does: a `host:port` or `[v6]:port`
+ * form counts as its host, an IPv6 zone (`fe80::1%eth0`) is ignored, and
+ * anything that is not an address (octal `0127.0.0.1`, "") is refused.
+ * `rejectStatusCode` must be a status Go has a text for (0 means 403); the
+ * refusal's body is that text.
  *
  * @example
  * ```toml
@@ -33,18 +38,63 @@ export const ipAllowList: MiddlewareFactory = (options, context) => {
   }
   let allowed: (ip: string) => boolean;
   try {
-    allowed = ipChecker(ranges);
+    allowed = ipChecker(ranges, { acceptZones: true });
   } catch (err) {
     return o.fail("sourceRange", (err as Error).message);
   }
-  const clientIp = readIpStrategy(o.object("ipStrategy"));
+  const clientIp = readAllowListStrategy(o.object("ipStrategy"));
   const status = o.int("rejectStatusCode", { default: 0 }) || 403;
-  if (!validStatus(status)) {
-    o.fail("rejectStatusCode", `expected an HTTP status code between 100 and 599, found ${status}`);
+  if (status < 200 || GO_STATUS_TEXT[status] === undefined) {
+    o.fail(
+      "rejectStatusCode",
+      `expected an HTTP status from 200 to 599 that has a standard reason phrase (e.g. 403, 404), found ${status}`,
+    );
   }
+  const bodiless = status === 204 || status === 304;
+  const refuse = () =>
+    new Response(bodiless ? null : GO_STATUS_TEXT[status], {
+      status,
+      headers: bodiless ? {} : { "content-type": "text/plain; charset=utf-8" },
+    });
 
   return async (c, next) => {
-    if (!allowed(clientIp(c.get("proxy")))) return plainResponse(status);
+    if (!allowed(hostOf(clientIp(c.get("proxy"))))) return refuse();
     await next();
   };
 };
+
+/**
+ * Builds the deprecated `ipWhiteList`: `ipAllowList` without
+ * `rejectStatusCode`, which Traefik's ipWhiteList does not have (it always
+ * answers 403).
+ *
+ * @example
+ * ```toml
+ * [http.middlewares.office.ipWhiteList]
+ * sourceRange = ["10.0.0.0/8"]
+ * ```
+ */
+export const ipWhiteList: MiddlewareFactory = (options, context) => {
+  const o = readOptions(context.name, options);
+  if (o.has("rejectStatusCode")) {
+    o.fail(
+      "rejectStatusCode",
+      "is not an ipWhiteList option in Traefik (it always answers 403); use ipAllowList",
+    );
+  }
+  return ipAllowList(options, context);
+};
+
+/** Go's `net.SplitHostPort` host, or the whole text when it has no port. */
+export function hostOf(address: string): string {
+  const colon = address.lastIndexOf(":");
+  if (colon < 0) return address;
+  if (address[0] === "[") {
+    const end = address.indexOf("]");
+    if (end < 0 || end + 1 !== colon) return address;
+    const host = address.slice(1, end);
+    return /[[\]]/.test(host) || address.slice(colon).includes("]") ? address : host;
+  }
+  const host = address.slice(0, colon);
+  return host.includes(":") || /[[\]]/.test(address) ? address : host;
+}

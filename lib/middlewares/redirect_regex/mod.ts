@@ -5,18 +5,24 @@
  * @module
  */
 
-import { redirectStatus } from "../../server/internal.ts";
 import { readOptions } from "../options.ts";
 import { compileGoReplacement, goReplaceAll } from "../replace_path_regex/go_replace.ts";
-import { STATUS_TEXT } from "../redirect_scheme/mod.ts";
-import { errorResponse } from "../../services/types.ts";
+import { utf8Bytes } from "../strip_prefix/go_path.ts";
 import type { MiddlewareFactory } from "../types.ts";
+import { ABSOLUTE_TARGET, redirectTo, requestUri } from "./redirect_core.ts";
+import { parseGoUrl } from "./go_url.ts";
 
 /**
  * Builds `redirectRegex` from `{ regex, replacement, permanent? }`. The
- * expression sees `scheme://host[:port]/path?query` (scheme from the
- * connection, as Traefik's redirectRegex does); `$1`, `${1}`, `${name}` are
- * groups. A replacement equal to the URL lets the request through.
+ * expression sees `scheme://host[:port]/path?query` as Traefik builds it:
+ * the scheme is `https` on TLS connections, else the one of an
+ * absolute-form target, else `http` (`X-Forwarded-Proto` does not count);
+ * `$1`, `${1}`, `${name}` are groups. A replacement equal to the URL lets
+ * the request through. A result Go's URL parser refuses (a bad `%` escape,
+ * a control character, a bad port) gets 502, as in Traefik; otherwise
+ * `Location` is that URL as Go writes it back. Unlike Traefik, an empty
+ * `regex` or `replacement` is refused: it would redirect every request to
+ * an empty `Location`.
  *
  * @example
  * ```toml
@@ -30,7 +36,7 @@ export const redirectRegex: MiddlewareFactory = (options, context) => {
   const o = readOptions(context.name, options);
   o.unknownKeysCheck(["regex", "replacement", "permanent"]);
   const source = o.string("regex", { required: true });
-  const replacement = o.string("replacement", { required: true });
+  const replacement = utf8Bytes(o.string("replacement", { required: true }));
   const permanent = o.bool("permanent", { default: false });
   const { re, scan, template } = compileGoReplacement(
     source,
@@ -40,19 +46,25 @@ export const redirectRegex: MiddlewareFactory = (options, context) => {
 
   return async (c, next) => {
     const proxy = c.get("proxy");
-    const oldUrl = `${proxy.proto}://${proxy.host}${proxy.pathAndQuery}`;
+    const oldUrl = requestUrl(proxy.proto === "https", proxy.host, requestUri(proxy));
     if (!re.test(oldUrl)) return await next();
     const newUrl = goReplaceAll(scan, oldUrl, template);
-    if (newUrl === oldUrl) return await next();
-    const status = redirectStatus(permanent, proxy.request.method);
-    try {
-      return new Response(STATUS_TEXT[status], {
-        status,
-        headers: { location: newUrl, "content-type": "text/plain; charset=utf-8" },
-      });
-    } catch {
-      // The replacement produced bytes a header cannot carry (e.g. a newline).
-      return errorResponse(500);
-    }
+    // Go parses before comparing: an unparseable result is 502 even when unchanged.
+    if (newUrl === oldUrl && parseGoUrl(newUrl)) return await next();
+    return redirectTo(newUrl, permanent, proxy.request.method);
   };
 };
+
+/** Traefik's `rawURL`: the URL redirectRegex matches. */
+function requestUrl(tls: boolean, requestHost: string, uri: string): string {
+  let scheme = "http", host = requestHost, port = "";
+  const m = ABSOLUTE_TARGET.exec(uri);
+  if (m) {
+    scheme = m[1];
+    if (m[2]) host = m[2];
+    if (m[3]) port = m[3];
+    uri = m[4];
+  }
+  if (tls) scheme = "https";
+  return `${scheme}://${host}${port}${uri}`;
+}

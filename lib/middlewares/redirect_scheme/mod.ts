@@ -5,10 +5,10 @@
  * @module
  */
 
-import { redirectStatus } from "../../server/internal.ts";
 import { readOptions } from "../options.ts";
 import type { MiddlewareFactory } from "../types.ts";
 import type { ProxyRequest } from "../../services/types.ts";
+import { ABSOLUTE_TARGET, redirectTo, requestUri } from "../redirect_regex/redirect_core.ts";
 
 /** Splits a Host header into host and ":port" (IPv6 brackets kept). */
 export function splitHostPort(host: string): { host: string; port: string } {
@@ -18,16 +18,18 @@ export function splitHostPort(host: string): { host: string; port: string } {
 }
 
 /**
- * The scheme the client used: the TLS state, or `X-Forwarded-Proto` from a
- * trusted client (ws/wss count as http/https, as in Traefik).
+ * The scheme after `X-Forwarded-Proto`, as Traefik's redirectScheme sees
+ * it: Traefik's entrypoint sets the header from the TLS state unless a
+ * trusted client sent it, so only a trusted client's value can differ from
+ * the connection; a value other than http/ws/https/wss leaves `current`.
  */
-export function clientScheme(proxy: ProxyRequest): "http" | "https" {
-  const forwarded = proxy.trustForwarded
-    ? proxy.headers.get("x-forwarded-proto")?.toLowerCase()
-    : undefined;
-  if (forwarded === "http" || forwarded === "ws") return "http";
-  if (forwarded === "https" || forwarded === "wss") return "https";
-  return proxy.proto;
+function forwardedScheme(proxy: ProxyRequest, current: string): string {
+  const sent = proxy.trustForwarded ? proxy.headers.get("x-forwarded-proto") : null;
+  if (!sent) return proxy.proto;
+  const value = sent.toLowerCase();
+  if (value === "http" || value === "ws") return "http";
+  if (value === "https" || value === "wss") return "https";
+  return current;
 }
 
 function withoutDefaultPort(scheme: string, port: string): string {
@@ -38,8 +40,14 @@ function withoutDefaultPort(scheme: string, port: string): string {
 
 /**
  * Builds `redirectScheme` from `{ scheme, port?, permanent? }`. Answers
- * 302/307 (301/308 when `permanent`) with the same host and path; the port
- * becomes `port`, or none. A request already on the target URL goes on.
+ * 302/307 (301/308 when `permanent`) with the same host, path and query;
+ * the port becomes `port`, or none. The current URL is the one Traefik
+ * sees: an absolute-form target counts with its scheme, host and port; TLS
+ * means https; a trusted `X-Forwarded-Proto` (http/ws, https/wss) wins. A
+ * request already on the target URL goes on. Unlike Traefik, the scheme is
+ * lower-cased (Traefik would redirect `HTTPS` forever) and the port must
+ * be a number, both checked at build; an IPv6 Host keeps its brackets
+ * (Traefik drops them for an origin-form request with a port).
  *
  * @example
  * ```toml
@@ -68,23 +76,21 @@ export const redirectScheme: MiddlewareFactory = (options, context) => {
 
   return async (c, next) => {
     const proxy = c.get("proxy");
-    const current = clientScheme(proxy);
-    const { host, port } = splitHostPort(proxy.host);
-    const oldUrl = `${current}://${host}${withoutDefaultPort(current, port)}${proxy.pathAndQuery}`;
-    const newUrl = `${scheme}://${host}${targetPort}${proxy.pathAndQuery}`;
+    let current: string = proxy.proto;
+    let { host, port } = splitHostPort(proxy.host);
+    let uri = requestUri(proxy);
+    const m = ABSOLUTE_TARGET.exec(uri);
+    if (m) {
+      current = m[1];
+      if (m[2]) host = m[2];
+      if (m[3]) port = m[3];
+      uri = m[4];
+    }
+    if (proxy.proto === "https") current = "https";
+    current = forwardedScheme(proxy, current);
+    const oldUrl = `${current}://${host}${withoutDefaultPort(current, port)}${uri}`;
+    const newUrl = `${scheme}://${host}${targetPort}${uri}`;
     if (newUrl === oldUrl) return await next();
-    const status = redirectStatus(permanent, proxy.request.method);
-    return new Response(STATUS_TEXT[status], {
-      status,
-      headers: { location: newUrl, "content-type": "text/plain; charset=utf-8" },
-    });
+    return redirectTo(newUrl, permanent, proxy.request.method);
   };
-};
-
-/** Go's `http.StatusText` for the redirect statuses, which Traefik writes as the body. */
-export const STATUS_TEXT: Record<number, string> = {
-  301: "Moved Permanently",
-  302: "Found",
-  307: "Temporary Redirect",
-  308: "Permanent Redirect",
 };

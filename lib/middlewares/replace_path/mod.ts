@@ -6,11 +6,17 @@
  */
 
 import { readOptions } from "../options.ts";
-import { escapePath, splitPathQuery } from "../strip_prefix/raw_path.ts";
+import { splitPathQuery } from "../strip_prefix/raw_path.ts";
+import { escapedPath, goPathFromRaw, requestPath, utf8Bytes } from "../strip_prefix/go_path.ts";
 import { type MiddlewareFactory, writableRequestHeaders } from "../types.ts";
 
 /**
- * Builds `replacePath` from `{ path }`. The query is kept as sent.
+ * Builds `replacePath` from `{ path }`: the option is an encoded path
+ * (`/foo%2Fbar` keeps its `%2F`), sent as it is when it is valid
+ * encoding and encoded as Go would otherwise (`/a b` goes as `/a%20b`).
+ * The old encoded path goes to `X-Replaced-Path`; the query is kept. An
+ * empty path sends `/`, as in Traefik. A malformed `%` escape is refused
+ * at build (Traefik would answer 500 to every request).
  *
  * @example
  * ```toml
@@ -21,11 +27,18 @@ import { type MiddlewareFactory, writableRequestHeaders } from "../types.ts";
 export const replacePath: MiddlewareFactory = (options, context) => {
   const o = readOptions(context.name, options);
   o.unknownKeysCheck(["path"]);
-  const replacement = escapePath(o.string("path", { required: true }));
+  const option = o.string("path", { default: "" });
+  const target = goPathFromRaw(utf8Bytes(option));
+  const replacement = target ? requestPath(target) : o.fail(
+    "path",
+    `${JSON.stringify(option)} has a malformed %-escape; write "%25" for a literal "%"`,
+  );
   return async (c, next) => {
     const proxy = c.get("proxy");
-    const { path, query } = splitPathQuery(proxy.pathAndQuery);
-    writableRequestHeaders(proxy).append("x-replaced-path", path);
+    const { path: raw, query } = splitPathQuery(proxy.pathAndQuery);
+    const current = goPathFromRaw(raw);
+    const old = current ? current.rawPath || escapedPath(current) : raw;
+    writableRequestHeaders(proxy).append("x-replaced-path", old);
     proxy.pathAndQuery = replacement + query;
     await next();
   };

@@ -49,7 +49,7 @@ replacement = "/bar/$1"
 regex = "(a"
 replacement = "/x"
 [http.middlewares.missing.replacePathRegex]
-regex = "^/"
+regex = "^/drop"
 [http.services.be.loadBalancer]
 servers = [{ url = "${be.url}" }]
 `,
@@ -72,10 +72,12 @@ servers = [{ url = "${be.url}" }]
       routers.get("bad@file")!.errors.join(),
       /middleware "bad@file": option regex: "\(a"/,
     );
-    assert.match(
-      routers.get("missing@file")!.errors.join(),
-      /middleware "missing@file": option replacement: is required/,
-    );
+    // No replacement is valid in Traefik: the match is removed.
+    assert.equal(routers.get("missing@file")!.status, "enabled");
+    const dropped = JSON.parse(
+      (await rawGet(proxy.port(), "/drop/me", { host: "missing.test" })).body,
+    ) as Echo;
+    assert.equal(dropped.path, "/me");
   } finally {
     await proxy.close();
     await be.close();

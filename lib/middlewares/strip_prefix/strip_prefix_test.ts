@@ -2,20 +2,39 @@ import assert from "node:assert/strict";
 import { type Echo, startEchoBackend } from "../../../tests/fixtures/backend.ts";
 import { startTestProxy } from "../../../tests/fixtures/proxy.ts";
 import { rawGet } from "../../../tests/fixtures/http_client.ts";
-import { rawPrefixLength } from "./raw_path.ts";
+import {
+  cleanPath,
+  encodedPrefixLength,
+  escapedPath,
+  goPathFromRaw,
+  joinPath,
+  joinPathChanges,
+} from "./go_path.ts";
 
-Deno.test("rawPrefixLength: matches decoded prefixes against raw bytes", () => {
-  const cases: [string, string, number][] = [
-    ["/api/x", "/api", 4],
-    ["/a%20b/c", "/a b", 6],
-    ["/%C3%A9t%C3%A9/x", "/été", 14],
-    ["/apx", "/api", -1],
-    ["/a", "/api", -1],
-    ["/a%2", "/a%2", 4],
+Deno.test("go_path: Go's Path/RawPath split, EscapedPath, Clean and JoinPath", () => {
+  assert.deepEqual(goPathFromRaw("/a%2Fb"), { path: "/a/b", rawPath: "/a%2Fb" });
+  assert.deepEqual(goPathFromRaw("/a%20b"), { path: "/a b", rawPath: "" });
+  assert.deepEqual(goPathFromRaw("/ap%69"), { path: "/api", rawPath: "/ap%69" });
+  assert.equal(goPathFromRaw("/a%zz"), undefined);
+  // A RawPath that is not valid encoding falls back to Go's own encoding.
+  assert.equal(escapedPath({ path: "/a b(c)", rawPath: "/a b(c)" }), "/a%20b%28c%29");
+  assert.equal(escapedPath({ path: "/a/b", rawPath: "/a%2Fb" }), "/a%2Fb");
+  const cleaned: [string, string][] = [
+    ["", "."],
+    ["/", "/"],
+    ["/a/./b", "/a/b"],
+    ["/a/../../b", "/b"],
+    ["a/../../b", "../b"],
+    ["//a//", "/a"],
   ];
-  for (const [raw, prefix, want] of cases) {
-    assert.equal(rawPrefixLength(raw, prefix), want, `${raw} ${prefix}`);
-  }
+  for (const [input, want] of cleaned) assert.equal(cleanPath(input), want, input);
+  assert.equal(joinPath("/a/b/"), "/a/b/");
+  assert.equal(joinPath("../x"), "x");
+  assert.equal(joinPathChanges({ path: "/./foo", rawPath: "" }), true);
+  assert.equal(joinPathChanges({ path: "/a//b", rawPath: "" }), true);
+  assert.equal(joinPathChanges({ path: "/a/./", rawPath: "/a/%2E/" }), false);
+  assert.equal(joinPathChanges({ path: "/x/", rawPath: "" }), false);
+  assert.equal(encodedPrefixLength("/ap%69/a%2Fb", 5), 7);
 });
 
 Deno.test("stripPrefix: strips the first matching prefix, sets X-Forwarded-Prefix, rejects bad config", async () => {
@@ -43,7 +62,8 @@ prefixes = ["/api", "/v1/", "/a b"]
 [http.middlewares.nolist.stripPrefix]
 forceSlash = true
 [http.middlewares.emptylist.stripPrefix]
-prefixes = []
+prefixes = ["/x"]
+forceSlash = "sometimes"
 [http.services.be.loadBalancer]
 servers = [{ url = "${be.url}" }]
 `,
@@ -67,13 +87,15 @@ servers = [{ url = "${be.url}" }]
     }
     const routers = proxy.server.watcher.current.routers;
     assert.equal(routers.get("strip@file")!.status, "enabled");
-    assert.match(
-      routers.get("bad@file")!.errors.join(),
-      /middleware "nolist@file": option prefixes: is required/,
-    );
+    // No prefixes is a valid no-op in Traefik.
+    assert.equal(routers.get("bad@file")!.status, "enabled");
+    const untouched = JSON.parse(
+      (await rawGet(proxy.port(), "/api/x", { host: "bad.test" })).body,
+    ) as Echo;
+    assert.equal(untouched.path, "/api/x");
     assert.match(
       routers.get("bad2@file")!.errors.join(),
-      /middleware "emptylist@file": option prefixes: expected at least one prefix/,
+      /middleware "emptylist@file": option forceSlash: expected true or false, found "sometimes"/,
     );
   } finally {
     await proxy.close();

@@ -7,18 +7,27 @@
 
 import { compileRe2 } from "../../rules/re2.ts";
 import { readOptions } from "../options.ts";
+import { plainResponse } from "../access_common.ts";
+import { splitPathQuery } from "../strip_prefix/raw_path.ts";
 import {
-  decodePath,
-  ensureLeadingSlash,
-  rawPrefixLength,
-  splitPathQuery,
-} from "../strip_prefix/raw_path.ts";
+  encodedPrefixLength,
+  fromUtf8Bytes,
+  goEnsureLeadingSlash,
+  type GoPath,
+  goPathFromRaw,
+  joinPathChanges,
+  requestPath,
+  utf8Bytes,
+} from "../strip_prefix/go_path.ts";
 import { type MiddlewareFactory, writableRequestHeaders } from "../types.ts";
 
 /**
- * Builds `stripPrefixRegex` from `{ regex }` (a list of Go RE2 patterns),
- * matched against the decoded path as Traefik does. The stripped prefix goes
- * to `X-Forwarded-Prefix`.
+ * Builds `stripPrefixRegex` from `{ regex }` (a list of Go RE2 patterns,
+ * whitespace-trimmed), matched against the decoded path as Traefik does.
+ * The first expression whose match is non-empty and starts the path wins;
+ * the match goes to `X-Forwarded-Prefix` and is removed from the decoded
+ * and the raw path. A result that path cleaning would change gets 400. An
+ * empty list is a valid no-op, as in Traefik.
  *
  * @example
  * ```toml
@@ -29,29 +38,39 @@ import { type MiddlewareFactory, writableRequestHeaders } from "../types.ts";
 export const stripPrefixRegex: MiddlewareFactory = (options, context) => {
   const o = readOptions(context.name, options);
   o.unknownKeysCheck(["regex"]);
-  const sources = o.stringList("regex", { required: true });
-  if (sources.length === 0) {
-    o.fail("regex", "expected at least one expression, found an empty list");
-  }
+  const sources = o.stringList("regex", { default: [] });
   const expressions = sources.map((src, i) => {
     try {
-      return compileRe2(src);
+      return compileRe2(src.trim());
     } catch (err) {
       return o.fail(`regex[${i}]`, `${JSON.stringify(src)}: ${(err as Error).message}`);
     }
   });
   return async (c, next) => {
     const proxy = c.get("proxy");
-    const { path, query } = splitPathQuery(proxy.pathAndQuery);
-    const decoded = decodePath(path);
-    for (const re of expressions) {
-      const m = re.exec(decoded);
-      if (!m || m[0] === "" || m.index !== 0) continue;
-      const n = rawPrefixLength(path, m[0]);
-      if (n === -1) continue;
-      writableRequestHeaders(proxy).append("x-forwarded-prefix", m[0]);
-      proxy.pathAndQuery = ensureLeadingSlash(path.slice(n)) + query;
-      break;
+    const { path: raw, query } = splitPathQuery(proxy.pathAndQuery);
+    const u = expressions.length ? goPathFromRaw(raw) : undefined;
+    if (u) {
+      const decoded = fromUtf8Bytes(u.path);
+      for (const re of expressions) {
+        const m = re.exec(decoded);
+        if (!m || m[0] === "") continue;
+        const prefix = utf8Bytes(m[0]);
+        if (!u.path.startsWith(prefix)) continue;
+        const out: GoPath = {
+          path: goEnsureLeadingSlash(u.path.slice(prefix.length)),
+          rawPath: "",
+        };
+        if (u.rawPath !== "") {
+          out.rawPath = goEnsureLeadingSlash(
+            u.rawPath.slice(encodedPrefixLength(u.rawPath, prefix.length)),
+          );
+        }
+        if (joinPathChanges(out)) return plainResponse(400);
+        writableRequestHeaders(proxy).append("x-forwarded-prefix", prefix);
+        proxy.pathAndQuery = requestPath(out) + query;
+        break;
+      }
     }
     await next();
   };
