@@ -16,9 +16,6 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { startTestProxy, type TestProxy } from "./fixtures/proxy.ts";
-import { middlewareFactory } from "../lib/middlewares/registry.ts";
-import { type ForwardedInfo, upstreamRequestHeaders } from "../lib/proxy/headers.ts";
-import { ipWhiteList } from "../lib/middlewares/ip_allow_list/mod.ts";
 
 type Config = Record<string, unknown>;
 type HeaderMap = Record<string, string[] | null>;
@@ -282,26 +279,6 @@ interface HeadersCase extends Common {
   expectedBody?: string;
 }
 
-/**
- * Known gap, not in the headers middleware: removing X-Forwarded-For (or
- * another X-Forwarded-* header) with an empty custom value needs the
- * forwarder (lib/proxy/headers.ts) to apply a middleware's edits after
- * writing its own forwarding headers (proposed to the lead). The probe
- * asks the forwarder itself, so these checks run as soon as it does.
- */
-const FORWARDED_HEADER_REMOVAL = !("x-forwarded-for" in upstreamRequestHeaders(
-  new Headers(),
-  {
-    clientIp: "192.0.2.1",
-    proto: "http",
-    host: "a.test",
-    port: 80,
-    serverName: "s",
-    trustForwarded: false,
-    forwardedEdits: new Map([["x-forwarded-for", null]]),
-  } as ForwardedInfo,
-  { keepUpgrade: false },
-));
 
 Deno.test("Traefik's headers middleware tables over HTTP: custom, CORS, secure", async (t) => {
   const backend = startBackend();
@@ -403,8 +380,7 @@ Deno.test("Traefik's headers middleware tables over HTTP: custom, CORS, secure",
           if (name.toLowerCase() === "x-forwarded-for") {
             await t.step({
               name:
-                `KNOWN GAP (needs lib/proxy/headers.ts): ${label}: X-Forwarded-For = "" removes it upstream`,
-              ignore: !FORWARDED_HEADER_REMOVAL,
+                `${label}: X-Forwarded-For = "" removes it upstream`,
               fn: () => assert.deepEqual(got, [], `${label}: ${name}`),
             });
             continue;
@@ -677,8 +653,7 @@ Deno.test("headers: Portico's neighbour checks beyond Traefik's tables", async (
       const seen = backend.seen.get(id)!;
       await t.step({
         name:
-          "KNOWN GAP (needs lib/proxy/headers.ts): a middleware's edits of X-Forwarded-* are final",
-        ignore: !FORWARDED_HEADER_REMOVAL,
+          "a middleware's edits of X-Forwarded-* are final",
         fn: () => {
           assert.deepEqual(values(seen.headers, "x-forwarded-proto"), [], "removed stays removed");
           assert.deepEqual(values(seen.headers, "x-real-ip"), []);
@@ -1035,9 +1010,7 @@ Deno.test("ipAllowList and ipStrategy: Portico's neighbour checks beyond Traefik
       "X-Forwarded-For from an untrusted client is ignored",
     );
     await t.step({
-      name: "KNOWN GAP (needs the ipWhiteList registration in lib/middlewares/group_access.ts): " +
-        "rejectStatusCode is refused on ipWhiteList",
-      ignore: middlewareFactory("ipWhiteList") !== ipWhiteList,
+      name: "rejectStatusCode is refused on ipWhiteList",
       fn: () =>
         assert.match(
           buildError(proxy, "wl-status") ?? "",
