@@ -26,6 +26,8 @@ export interface SourceView {
   trustForwarded: boolean;
   host: string;
   headers: HeaderLookup;
+  /** The engine exchange (HTTP/1.1), whose head keeps repeated header lines apart. */
+  exchange?: { readonly head: { readonly headers: readonly string[] } };
 }
 import { ipChecker, parseIp } from "../rules/ip.ts";
 import type { OptionReader } from "./options.ts";
@@ -49,7 +51,19 @@ export interface IpStrategyOptions {
 /** The socket peer address (Traefik's RemoteAddrStrategy). */
 export const remoteAddr: IpExtractor = (proxy) => proxy.clientIp;
 
-/** The X-Forwarded-For entries, trimmed, left to right; empty when untrusted or absent. */
+/**
+ * The X-Forwarded-For entries, trimmed, left to right, as Traefik's depth
+ * strategy splits them: empty entries are kept (`"a, ,"` has three), so a
+ * depth counts the same commas Traefik counts. Empty when untrusted or absent.
+ */
+export function forwardedForEntries(proxy: SourceView): string[] {
+  if (!proxy.trustForwarded) return [];
+  const value = proxy.headers.get("x-forwarded-for");
+  if (!value) return [];
+  return value.split(",").map((part) => part.trim());
+}
+
+/** The X-Forwarded-For entries, trimmed, left to right, empty ones dropped; empty when untrusted or absent. */
 export function forwardedFor(proxy: SourceView): string[] {
   if (!proxy.trustForwarded) return [];
   const value = proxy.headers.get("x-forwarded-for");
@@ -65,27 +79,36 @@ export function forwardedFor(proxy: SourceView): string[] {
 /**
  * Builds the client-IP extractor for an `ipStrategy`: `depth` wins over
  * `excludedIPs` (as in Traefik), and neither means the socket peer.
+ * `ipv6Subnet` applies to the socket peer and to `depth`, not to
+ * `excludedIPs`: Traefik's pool strategy ignores it.
  *
  * @throws {Error} when an excluded entry is not an IP or CIDR.
  */
 export function ipStrategy(options: IpStrategyOptions | undefined): IpExtractor {
   const base = baseStrategy(options);
   const bits = options?.ipv6Subnet;
-  if (bits === undefined) return base;
+  if (bits === undefined || usesExcludedIPs(options)) return base;
   return (proxy) => ipv6SubnetOf(base(proxy), bits);
+}
+
+function usesExcludedIPs(options: IpStrategyOptions | undefined): boolean {
+  return (options?.depth ?? 0) <= 0 && (options?.excludedIPs?.length ?? 0) > 0;
 }
 
 function baseStrategy(options: IpStrategyOptions | undefined): IpExtractor {
   const depth = options?.depth ?? 0;
   if (depth > 0) {
     return (proxy) => {
-      const list = forwardedFor(proxy);
+      // Traefik reads an absent header as one empty entry.
+      const list = forwardedForEntries(proxy);
+      if (list.length === 0) list.push("");
       return depth > list.length ? "" : list[list.length - depth];
     };
   }
   const excluded = options?.excludedIPs ?? [];
   if (excluded.length > 0) {
-    const isExcluded = ipChecker(excluded);
+    // Checked addresses are read as Go's netip reads them: `fe80::1%eth0` is `fe80::1`.
+    const isExcluded = ipChecker(excluded, { acceptZones: true });
     return (proxy) => {
       const list = forwardedFor(proxy);
       for (let i = list.length - 1; i >= 0; i--) {
@@ -97,7 +120,12 @@ function baseStrategy(options: IpStrategyOptions | undefined): IpExtractor {
   return remoteAddr;
 }
 
-/** Reads an `ipStrategy` table (`depth`, `excludedIPs`) into an extractor. */
+/**
+ * Reads an `ipStrategy` table (`depth`, `excludedIPs`, `ipv6Subnet`) into an
+ * extractor, checked as `ipAllowList` checks its own: where Traefik silently
+ * ignores an option (`excludedIPs` with `depth`, `ipv6Subnet` with
+ * `excludedIPs`), Portico refuses the combination instead.
+ */
 export function readIpStrategy(o: OptionReader | undefined): IpExtractor {
   if (!o) return remoteAddr;
   o.unknownKeysCheck(["depth", "excludedIPs", "ipv6Subnet"]);
@@ -105,8 +133,20 @@ export function readIpStrategy(o: OptionReader | undefined): IpExtractor {
   if (depth < 0) o.fail("depth", `must be 0 or more, found ${depth}`);
   const excludedIPs = o.stringList("excludedIPs", { default: [] });
   const ipv6Subnet = o.int("ipv6Subnet");
-  if (ipv6Subnet !== undefined && (ipv6Subnet < 0 || ipv6Subnet > 128)) {
-    o.fail("ipv6Subnet", `expected a prefix length between 0 and 128, found ${ipv6Subnet}`);
+  if (depth > 0 && excludedIPs.length > 0) {
+    o.fail(
+      "excludedIPs",
+      "has no effect together with depth (Traefik uses depth and ignores it); set only one",
+    );
+  }
+  if (ipv6Subnet !== undefined && usesExcludedIPs({ depth, excludedIPs })) {
+    o.fail(
+      "ipv6Subnet",
+      "has no effect with excludedIPs (Traefik ignores it there); use it with depth or alone",
+    );
+  }
+  if (ipv6Subnet !== undefined && (ipv6Subnet < 1 || ipv6Subnet > 128)) {
+    o.fail("ipv6Subnet", `expected a prefix length from 1 to 128, found ${ipv6Subnet}`);
   }
   try {
     return ipStrategy({ depth, excludedIPs, ipv6Subnet });
@@ -115,22 +155,39 @@ export function readIpStrategy(o: OptionReader | undefined): IpExtractor {
   }
 }
 
+/** The Host of the request, port included when the client sent one (Go's `req.Host`). */
+export const requestHost: SourceExtractor = (proxy) => proxy.host;
+
 /**
- * Reads a `sourceCriterion` table: exactly one of `ipStrategy`,
- * `requestHeaderName`, `requestHost`; none means the socket peer address.
+ * Reads a `sourceCriterion` table: at most one of `ipStrategy`,
+ * `requestHeaderName`, `requestHost`. With none of them (no table, an empty
+ * one, `requestHost = false`, an empty header name) the source is
+ * `fallback`: the socket peer address for `rateLimit` (Traefik's default),
+ * the Host for `inFlightReq`.
+ *
+ * @example
+ * ```ts
+ * const byHost = readSourceCriterion(o.object("sourceCriterion"), requestHost);
+ * ```
  */
-export function readSourceCriterion(o: OptionReader | undefined): SourceExtractor {
-  if (!o) return remoteAddr;
+export function readSourceCriterion(
+  o: OptionReader | undefined,
+  fallback: SourceExtractor = remoteAddr,
+): SourceExtractor {
+  if (!o) return fallback;
   o.unknownKeysCheck(["ipStrategy", "requestHeaderName", "requestHost"]);
   const strategy = o.object("ipStrategy");
   const headerName = o.string("requestHeaderName", { default: "" });
   const byHost = o.bool("requestHost", { default: false });
-  const chosen = [strategy !== undefined, headerName !== "", byHost].filter(Boolean).length;
-  if (chosen > 1) {
-    o.fail(
-      "ipStrategy",
-      "ipStrategy, requestHeaderName and requestHost are mutually exclusive; set only one",
-    );
+  // Traefik's checks, in its order and naming the pair.
+  if (strategy !== undefined && headerName !== "") {
+    o.fail("ipStrategy", "ipStrategy and requestHeaderName are mutually exclusive; set only one");
+  }
+  if (strategy !== undefined && byHost) {
+    o.fail("ipStrategy", "ipStrategy and requestHost are mutually exclusive; set only one");
+  }
+  if (headerName !== "" && byHost) {
+    o.fail("requestHost", "requestHost and requestHeaderName are mutually exclusive; set only one");
   }
   if (headerName !== "") {
     if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(headerName)) {
@@ -140,23 +197,56 @@ export function readSourceCriterion(o: OptionReader | undefined): SourceExtracto
       );
     }
     const lower = headerName.toLowerCase();
-    return (proxy) => proxy.headers.get(lower) ?? "";
+    return (proxy) => firstHeaderValue(proxy, lower);
   }
-  if (byHost) return (proxy) => proxy.host;
+  if (byHost) return requestHost;
+  if (strategy === undefined) return fallback;
   return readIpStrategy(strategy);
 }
 
 /**
- * The first address of the /bits subnet of an IPv6 address, in canonical
- * text (RFC 5952); IPv4 and non-addresses are returned unchanged.
+ * The first value of a request header, as Go's `Header.Get` gives it: with
+ * the header sent twice, the first line alone. Keying on every line joined
+ * would let a client mint a fresh source by adding a second line.
+ */
+export function firstHeaderValue(proxy: SourceView, lower: string): string {
+  const combined = proxy.headers.get(lower);
+  if (combined === null) return "";
+  const list = (proxy.headers as { list?: unknown }).list;
+  const lines = Array.isArray(list) ? list as string[] : proxy.exchange?.head.headers;
+  if (!lines) return combined;
+  const values: string[] = [];
+  for (let i = 0; i < lines.length; i += 2) {
+    if (lines[i].toLowerCase() === lower) values.push(lines[i + 1]);
+  }
+  // The lines describe the header only if no middleware has rewritten it since.
+  return values.length > 1 && values.join(", ") === combined ? values[0] : combined;
+}
+
+/**
+ * The first address of the /bits subnet of an IPv6 address, as Go's
+ * `netip.Addr.Prefix(bits).Addr().String()` prints it: RFC 5952 text, the
+ * zone dropped, `::ffff:a.b.c.d` for IPv4-mapped results. IPv4, non-addresses
+ * and prefix lengths outside 0–128 give `ip` back unchanged.
  */
 export function ipv6SubnetOf(ip: string, bits: number): string {
-  const bytes = ip.includes(":") ? parseIp(ip) : undefined;
-  if (!bytes || bytes.length !== 16) return ip;
+  if (!ip.includes(":") || !Number.isInteger(bits) || bits < 0 || bits > 128) return ip;
+  const zone = ip.indexOf("%");
+  // Go accepts any non-empty zone after "%".
+  if (zone === 0 || zone === ip.length - 1) return ip;
+  const parsed = parseIp(zone > 0 ? ip.slice(0, zone) : ip);
+  if (!parsed) return ip;
+  // parseIp shortens IPv4-mapped addresses to their 4 bytes; Go keeps them IPv6.
+  const bytes = parsed.length === 16
+    ? parsed
+    : Uint8Array.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, ...parsed]);
   const masked = bytes.map((b, i) => {
     const keep = Math.max(0, Math.min(8, bits - i * 8));
     return b & ((0xff << (8 - keep)) & 0xff);
   });
+  if (masked.slice(0, 10).every((b) => b === 0) && masked[10] === 0xff && masked[11] === 0xff) {
+    return `::ffff:${masked.slice(12).join(".")}`;
+  }
   const groups = Array.from({ length: 8 }, (_, i) => (masked[2 * i] << 8) | masked[2 * i + 1]);
   // Compress the longest run of two or more zero groups.
   let bestStart = -1, bestLength = 1;

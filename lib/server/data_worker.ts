@@ -21,6 +21,7 @@ import { drainListeners } from "./drain.ts";
 import type { Listener, TlsRelay } from "./extension.ts";
 import { startEntryPoints } from "./listeners.ts";
 import { TcpConnections } from "../tcp/connections.ts";
+import { configureRateLimitRuntime } from "../middlewares/rate_limit/runtime.ts";
 import {
   type ConfigMessage,
   type FromWorker,
@@ -151,6 +152,11 @@ export function runDataWorker(scope: WorkerScope = globalThis as unknown as Work
       format: staticConfig.log.format,
       write: (line) => post({ type: "log", line }),
     }, `worker-${message.index}`);
+    const workerLog = log;
+    configureRateLimitRuntime({
+      log: (level, text, fields) => workerLog.child("ratelimit")[level](text, fields),
+      clusterMembers: () => 1 + (staticConfig!.cluster?.peers.length ?? 0),
+    });
     for (const name of message.internalServices) internalServices.set(name, remoteService(name));
     apply(message.config);
     if (!generation) return post({ type: "failed", error: "the first configuration was rejected" });

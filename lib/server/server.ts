@@ -24,6 +24,7 @@ import { createExtensions } from "./extensions.ts";
 import { internalConfig, redirectServices } from "./internal.ts";
 import { startEntryPoints } from "./listeners.ts";
 import { TcpConnections } from "../tcp/connections.ts";
+import { configureRateLimitRuntime } from "../middlewares/rate_limit/runtime.ts";
 import type { CertificatePicker } from "../tcp/tls_terminate.ts";
 import type { CertificateStore } from "../tls/store.ts";
 import { VERSION } from "../version.ts";
@@ -88,6 +89,11 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
   const pools = new UpstreamPools();
   const serverName = Deno.hostname();
   let draining = false;
+  // rateLimit.redis logs its outages once and divides its fallback budget by the cluster's size.
+  const removeRateLimitRuntime = configureRateLimitRuntime({
+    log: (level, message, fields) => log.child("ratelimit")[level](message, fields),
+    clusterMembers: () => 1 + (staticConfig.cluster?.peers.length ?? 0),
+  });
 
   const providers: Provider[] = [...(options.providers ?? [])];
   const file = staticConfig.providers.file;
@@ -221,6 +227,7 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
     for (const ext of [...extensions.values()].reverse()) await ext.stop?.();
     pools.close();
     tcpShared.connections.closeAll();
+    removeRateLimitRuntime();
     await accessLog?.close();
   };
 

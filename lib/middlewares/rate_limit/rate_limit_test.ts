@@ -7,6 +7,8 @@ import assert from "node:assert/strict";
 import { startEchoBackend } from "../../../tests/fixtures/backend.ts";
 import { startTestProxy } from "../../../tests/fixtures/proxy.ts";
 import { rawGet } from "../../../tests/fixtures/http_client.ts";
+import { readOptions } from "../options.ts";
+import { readRedisOptions } from "./redis_options.ts";
 
 /** One router per middleware, matched by `Host(<name>.test)` unless a rule is given. */
 function dynamic(
@@ -24,6 +26,88 @@ function dynamic(
   return toml;
 }
 
+/** `rateLimit.redis` tables refused at build (none of them dials Redis). */
+const badRedis: { router: string; redis: string; error: RegExp }[] = [
+  {
+    router: "redis_cluster_db",
+    redis: `{ endpoints = ["10.0.0.1:6379", "10.0.0.2:6379"], db = 2 }`,
+    error:
+      /option redis\.db: must be 0 with several endpoints: they are a Redis Cluster, which has only db 0; found 2/,
+  },
+  {
+    router: "redis_scheme",
+    redis: `{ endpoints = ["http://10.0.0.1:6379"] }`,
+    error:
+      /option redis\.endpoints\[0\]: expected host:port, redis:\/\/host:port or rediss:\/\/host:port/,
+  },
+  {
+    router: "redis_url_password",
+    redis: `{ endpoints = ["redis://:pw@10.0.0.1:6379"] }`,
+    error: /option redis\.endpoints\[0\]: expected host:port/,
+  },
+  {
+    router: "redis_db",
+    redis: `{ db = -1 }`,
+    error: /option redis\.db: must be 0 or more, found -1/,
+  },
+  {
+    router: "redis_db_type",
+    redis: `{ db = "one" }`,
+    error: /option redis\.db: expected an integer/,
+  },
+  {
+    router: "redis_pool",
+    redis: `{ poolSize = -2 }`,
+    error: /option redis\.poolSize: must be 0 or more/,
+  },
+  {
+    router: "redis_idle",
+    redis: `{ minIdleConns = 5, maxActiveConns = 2 }`,
+    error: /option redis\.minIdleConns: must not exceed maxActiveConns \(2\)/,
+  },
+  {
+    router: "redis_timeout",
+    redis: `{ readTimeout = "soon" }`,
+    error: /option redis\.readTimeout: expected a duration/,
+  },
+  {
+    router: "redis_dial",
+    redis: `{ dialTimeout = "-1s" }`,
+    error: /option redis\.dialTimeout: must not be negative/,
+  },
+  {
+    router: "redis_mode",
+    redis: `{ failureMode = "open" }`,
+    error: /option redis\.failureMode: expected "error" \(answer 500, as Traefik does\) or "local"/,
+  },
+  {
+    router: "redis_user",
+    redis: `{ username = "limiter" }`,
+    error: /option redis\.password: is required when username is set/,
+  },
+  {
+    router: "redis_ca",
+    redis: `{ tls = { ca = "/nonexistent/ca.pem" } }`,
+    error:
+      /option redis\.tls\.ca: must be PEM text or a readable PEM file, cannot read "\/nonexistent\/ca\.pem"/,
+  },
+  {
+    router: "redis_pair",
+    redis: `{ tls = { cert = "-----BEGIN CERTIFICATE-----" } }`,
+    error: /option redis\.tls\.key: cert and key go together/,
+  },
+  {
+    router: "redis_skip",
+    redis: `{ tls = { insecureSkipVerify = true } }`,
+    error: /option redis\.tls\.insecureSkipVerify: is not supported/,
+  },
+  {
+    router: "redis_key",
+    redis: `{ endpoint = ["10.0.0.1:6379"] }`,
+    error: /unknown option redis\.endpoint \(did you mean "endpoints"\?\)/,
+  },
+];
+
 Deno.test("rateLimit: limits, headers, source criteria and bad config over real HTTP", async () => {
   const backend = startEchoBackend("echo");
   const middlewares: Record<string, string> = {
@@ -40,8 +124,9 @@ Deno.test("rateLimit: limits, headers, source criteria and bad config over real 
     bad_exclusive:
       `average = 10\nsourceCriterion = { requestHost = true, requestHeaderName = "X-A" }`,
     bad_header: `average = 10\nsourceCriterion = { requestHeaderName = "bad header" }`,
-    bad_redis: `average = 10\nredis = { endpoints = ["127.0.0.1:6379"] }`,
+    zero_burst: `average = 1\nperiod = "1m"\nburst = 0`,
     bad_key: `averag = 10`,
+    ...Object.fromEntries(badRedis.map((b) => [b.router, `average = 10\nredis = ${b.redis}`])),
   };
   const proxy = await startTestProxy({
     dynamic: dynamic(backend.url, middlewares, { byhost: "HostRegexp(`^byhost`)" }),
@@ -62,6 +147,13 @@ Deno.test("rateLimit: limits, headers, source criteria and bad config over real 
         name: "header key a again",
         host: "header.test",
         headers: { "x-api-key": "a" },
+        status: 429,
+      },
+      {
+        // Go's Header.Get: the first line. A second line must not mint a fresh bucket.
+        name: "header key a with a second line is still a",
+        host: "header.test",
+        headers: { "x-api-key": ["a", "fresh"] as unknown as string },
         status: 429,
       },
       {
@@ -95,6 +187,8 @@ Deno.test("rateLimit: limits, headers, source criteria and bad config over real 
       },
       { name: "KV-style values", host: "kv.test", status: 200 },
       { name: "KV-style values limit", host: "kv.test", status: 429 },
+      { name: "burst 0 means 1", host: "zero_burst.test", status: 200 },
+      { name: "burst 0 means 1: the second waits", host: "zero_burst.test", status: 429 },
       ...Array.from(
         { length: 5 },
         (_, i) => ({ name: `unlimited ${i}`, host: "unlimited.test", status: 200 }),
@@ -118,13 +212,17 @@ Deno.test("rateLimit: limits, headers, source criteria and bad config over real 
       { router: "bad_average", error: /option average: must be 0 \(no limit\) or more/ },
       { router: "bad_burst", error: /option burst: must be 1 or more/ },
       { router: "bad_period", error: /option period: expected a duration/ },
-      { router: "bad_exclusive", error: /sourceCriterion\.ipStrategy: .*mutually exclusive/ },
+      {
+        router: "bad_exclusive",
+        error:
+          /sourceCriterion\.requestHost: requestHost and requestHeaderName are mutually exclusive/,
+      },
       {
         router: "bad_header",
         error: /sourceCriterion\.requestHeaderName: expected an HTTP header name/,
       },
-      { router: "bad_redis", error: /option redis: .*not supported/ },
       { router: "bad_key", error: /unknown option averag \(did you mean "average"\?\)/ },
+      ...badRedis,
     ];
     for (const tc of bad) {
       const state = proxy.server.watcher.current!.routers.get(`${tc.router}@file`)!;
@@ -184,4 +282,40 @@ Deno.test("rateLimit under load: average=100/s burst=1 over 2 s with 20 clients 
     await proxy.close();
     await backend.close();
   }
+});
+
+Deno.test("rateLimit.redis options: Traefik's defaults, and KV-style keys and values", () => {
+  const defaults = readRedisOptions(readOptions("m@file", {}));
+  assert.deepEqual(defaults, {
+    endpoints: [{ host: "localhost", port: 6379, tls: false }],
+    username: undefined,
+    password: undefined,
+    db: 0,
+    tls: undefined,
+    connections: 1,
+    readTimeoutMs: 3000,
+    writeTimeoutMs: 3000,
+    dialTimeoutMs: 5000,
+    failureMode: "error",
+  });
+  // As a KV store delivers them: lower-case keys, strings, lists keyed "0", "1".
+  const kv = readRedisOptions(readOptions("m@redis", {
+    endpoints: { "1": "rediss://[::1]:6380", "0": "10.0.0.5:6379" },
+    username: "limiter",
+    password: "pw",
+    poolsize: "2",
+    maxactiveconns: "1",
+    readtimeout: "200ms",
+    writetimeout: "0",
+    dialtimeout: "0",
+    failuremode: "local",
+  }));
+  assert.deepEqual(kv.endpoints, [
+    { host: "10.0.0.5", port: 6379, tls: false },
+    { host: "::1", port: 6380, tls: true },
+  ]);
+  assert.equal(kv.connections, 1, "maxActiveConns caps poolSize");
+  assert.deepEqual([kv.readTimeoutMs, kv.writeTimeoutMs, kv.dialTimeoutMs], [200, 0, 5000]);
+  assert.equal(kv.failureMode, "local");
+  assert.equal(kv.username, "limiter");
 });

@@ -94,14 +94,34 @@ export function maxDelayFor(ratePerSecond: number): number {
   return ratePerSecond < 1 ? 500 : 1000 / (2 * Math.floor(ratePerSecond));
 }
 
-/** A duration the way Go prints it, for `X-Retry-In` (e.g. "9.5ms", "1.2s"). */
+/**
+ * A duration the way Go's `time.Duration.String` prints it, for
+ * `X-Retry-In`: "9.5ms", "1.2s", "1m0.5s", "1h0m0s"; nanosecond precision.
+ */
 export function goDuration(ms: number): string {
-  if (ms <= 0) return "0s";
-  if (ms < 1) return `${round(ms * 1000)}µs`;
-  if (ms < 1000) return `${round(ms)}ms`;
-  return `${round(ms / 1000)}s`;
+  const ns = Math.round(ms * 1e6);
+  if (ns <= 0) return "0s";
+  if (ns < 1e3) return `${ns}ns`;
+  if (ns < 1e6) return `${withFraction(ns, 3)}µs`;
+  if (ns < 1e9) return `${withFraction(ns, 6)}ms`;
+  const seconds = Math.floor(ns / 1e9);
+  let text = `${seconds % 60}${fraction(ns % 1e9, 9)}s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes > 0) {
+    text = `${minutes % 60}m${text}`;
+    const hours = Math.floor(minutes / 60);
+    if (hours > 0) text = `${hours}h${text}`;
+  }
+  return text;
 }
 
-function round(n: number): string {
-  return String(Math.round(n * 1000) / 1000);
+/** `value` with its last `digits` digits as a decimal fraction, trailing zeros dropped. */
+function withFraction(value: number, digits: number): string {
+  const unit = 10 ** digits;
+  return `${Math.floor(value / unit)}${fraction(value % unit, digits)}`;
+}
+
+function fraction(part: number, digits: number): string {
+  if (part === 0) return "";
+  return "." + String(part).padStart(digits, "0").replace(/0+$/, "");
 }

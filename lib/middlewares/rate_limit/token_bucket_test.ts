@@ -53,6 +53,20 @@ Deno.test("token bucket: sources are bounded, least recently used evicted", () =
 Deno.test("token bucket: helpers", () => {
   const cases: [number, number][] = [[0.5, 500], [1, 500], [100, 5], [3.7, 1000 / 6]];
   for (const [rate, max] of cases) assert.equal(maxDelayFor(rate), max, `maxDelay(${rate})`);
-  const durations: [number, string][] = [[0, "0s"], [0.5, "500µs"], [9.5, "9.5ms"], [1500, "1.5s"]];
+  // What Go's time.Duration.String prints for these durations.
+  const durations: [number, string][] = [
+    [0, "0s"],
+    [0.0005, "500ns"],
+    [0.5, "500µs"],
+    [0.7505, "750.5µs"],
+    [9.5, "9.5ms"],
+    [1.2345678, "1.234568ms"],
+    [1500, "1.5s"],
+    [59_999.9, "59.9999s"],
+    [60_000, "1m0s"],
+    [61_250, "1m1.25s"],
+    [3_600_000, "1h0m0s"],
+    [3_723_000.000001, "1h2m3.000000001s"],
+  ];
   for (const [ms, text] of durations) assert.equal(goDuration(ms), text);
 });
