@@ -34,6 +34,8 @@ const SET_BY_PROXY = new Set([
   "x-forwarded-port",
   "x-forwarded-server",
   "x-real-ip",
+  // An HTTP/1.1 upstream request always has a Host (Go's proxy sends req.Host whatever the map holds).
+  "host",
 ]);
 
 const token = fc.stringMatching(/^[a-z][a-z0-9-]{0,12}$/);
