@@ -8,7 +8,7 @@
 
 export interface PeekedBody {
   /** The first bytes, at least `min` unless the body was shorter. */
-  head: Uint8Array;
+  head: Uint8Array<ArrayBuffer>;
   /** True when the whole body fit in `head`. */
   ended: boolean;
   /** The complete body: `head` followed by whatever was not read yet. */

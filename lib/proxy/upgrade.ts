@@ -14,6 +14,7 @@ import { encodeLatin1 } from "../engine/response_head.ts";
 import { writeAll } from "../engine/socket.ts";
 import { parseResponseHead } from "../engine/response_parser.ts";
 import { downstreamResponseHeaders, type ForwardedInfo, upstreamHeaderLines } from "./headers.ts";
+import { UpstreamError } from "./forward.ts";
 
 /** A Response standing for a 101 already sent by the upgrade path; its status reads 101. */
 export function switchedResponse(): Response {
@@ -80,7 +81,8 @@ export async function upgradeUpstream(
     ]);
   } catch {
     connecting.then((c) => c.close(), () => {});
-    return new Response("Bad Gateway", { status: 502 });
+    // Nothing was sent: the retry middleware may try the next server.
+    throw new UpstreamError("upstream connect failed", 502, true);
   } finally {
     clearTimeout(timer);
   }

@@ -11,6 +11,7 @@ import { type Echo, startEchoBackend } from "../../../tests/fixtures/backend.ts"
 import { startTestProxy } from "../../../tests/fixtures/proxy.ts";
 import { rawGet } from "../../../tests/fixtures/http_client.ts";
 import { VerifyCache } from "./verify_cache.ts";
+import { basicAuthenticator } from "./authenticate.ts";
 
 const basic = (user: string, password: string) =>
   "Basic " + Buffer.from(`${user}:${password}`).toString("base64");
@@ -32,7 +33,7 @@ Deno.test("basicAuth: hashes, options and bad config over real HTTP", async () =
     kv:
       `users = "sha:{SHA}qUqP5cyxm6YcTAhz05Hph5gvu9M=,apr:$apr1$H6uskkkW$IgXLP6ewTrSuBkTrqE8wj/"\nremoveheader = "true"`,
     bad_file_line: `usersFile = "${badFile}"`,
-    bad_hash: `users = ["a:plaintext"]`,
+    plain: `users = ["a:plaintext"]`,
     bad_line: `users = ["sha:{SHA}qUqP5cyxm6YcTAhz05Hph5gvu9M=", "a:b:c"]`,
     bad_missing_file: `usersFile = "${dir}/missing"`,
     bad_none: `realm = "x"`,
@@ -120,6 +121,13 @@ Deno.test("basicAuth: hashes, options and bad config over real HTTP", async () =
         forwardedAuth: false,
         userHeader: "sha",
       },
+      // As in Traefik: a plain-text entry loads, and its password never matches.
+      {
+        name: "plain-text entry loads but never matches",
+        host: "plain",
+        auth: basic("a", "plaintext"),
+        status: 401,
+      },
       {
         name: "KV-style options",
         host: "kv",
@@ -151,7 +159,6 @@ Deno.test("basicAuth: hashes, options and bad config over real HTTP", async () =
 
     const bad: { router: string; error: RegExp }[] = [
       { router: "bad_file_line", error: /usersFile ".*bad" line 3: expected "user:hash"/ },
-      { router: "bad_hash", error: /users\[0\]: user "a": unsupported password hash/ },
       { router: "bad_line", error: /users\[1\]: expected "user:hash"/ },
       { router: "bad_missing_file", error: /usersFile: cannot read ".*missing"/ },
       { router: "bad_none", error: /option users: no users given/ },
@@ -198,4 +205,44 @@ Deno.test("basicAuth verify cache: TTL, LRU bound and distinct keys", () => {
   assert.equal(cache.has(b, 2), false);
   assert.equal(cache.has(a, 2), true);
   assert.equal(cache.has(c, 2), true);
+});
+
+Deno.test("basicAuth authenticator: concurrent checks run once, unknown users cost a check", async () => {
+  const runs: string[] = [];
+  let open = Promise.withResolvers<void>();
+  const slowCheck = (hash: string) => async (password: string) => {
+    runs.push(`${hash}:${password}`);
+    await open.promise;
+    return password === "right";
+  };
+  const accounts = new Map([
+    ["alice", { hash: "h1", check: slowCheck("h1"), slow: true }],
+    ["bob", { hash: "h2", check: slowCheck("h2"), slow: false }],
+  ]);
+  const authenticate = basicAuthenticator(accounts);
+  // Two tabs logging in at once: one check (Traefik's TestBasicAuthConcurrentHashOnce).
+  const both = Promise.all([
+    authenticate(basic("alice", "right")),
+    authenticate(basic("alice", "right")),
+  ]);
+  await Promise.resolve();
+  open.resolve();
+  assert.deepEqual(await both, ["alice", "alice"]);
+  assert.deepEqual(runs, ["h1:right"]);
+  // Cached afterwards (bcrypt-like); a wrong password is checked again each time.
+  assert.equal(await authenticate(basic("alice", "right")), "alice");
+  assert.equal(await authenticate(basic("alice", "wrong")), undefined);
+  assert.equal(await authenticate(basic("alice", "wrong")), undefined);
+  assert.deepEqual(runs, ["h1:right", "h1:wrong", "h1:wrong"]);
+  // An unknown user is checked against a configured hash, so timing does not reveal names.
+  open = Promise.withResolvers<void>();
+  open.resolve();
+  assert.equal(
+    await authenticate(basic("mallory", "right")),
+    undefined,
+    "a decoy match never logs in",
+  );
+  assert.equal(runs.at(-1), "h1:right");
+  assert.equal(await authenticate(basic("bob", "right")), "bob");
+  assert.equal(await authenticate("Basic not-base64!"), undefined);
 });

@@ -1,9 +1,10 @@
 /**
- * htpasswd hash checking for `basicAuth`: bcrypt (`$2a$`, `$2b$`, `$2y$`),
- * Apache MD5 (`$apr1$`) and MD5-crypt (`$1$`), and `{SHA}` (base64 SHA-1),
- * the formats Traefik's htpasswd support accepts. Formats are recognised
- * when the file is loaded, so an unsupported hash fails the build instead
- * of silently rejecting every request.
+ * htpasswd hash checking for `basicAuth`: bcrypt (`$2a$`, `$2b$`, `$2x$`,
+ * `$2y$`), Apache MD5 (`$apr1$`) and MD5-crypt (`$1$`), and `{SHA}`
+ * (base64 SHA-1), the formats Traefik's htpasswd support accepts. Formats
+ * are recognised when the file is loaded. Like Traefik, any other entry (a
+ * plain-text password, a truncated hash) loads but never matches, so a
+ * request using it gets 401; {@link describeHash} says which kind it is.
  *
  * @module
  */
@@ -32,7 +33,7 @@ const loadApacheMd5 =
 /** Checks a password against one stored hash. */
 export type PasswordCheck = (password: string) => Promise<boolean>;
 
-const BCRYPT = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/;
+const BCRYPT = /^\$2[abxy]\$\d{2}\$[./A-Za-z0-9]{53}$/;
 const MD5_CRYPT = /^\$(apr1|1)\$[^$]{0,8}\$[./A-Za-z0-9]{22}$/;
 const SHA = /^\{SHA\}[A-Za-z0-9+/]{27}=$/;
 
@@ -41,17 +42,33 @@ export function isSlowHash(hash: string): boolean {
   return hash.startsWith("$2");
 }
 
+/** The kind of an htpasswd entry: a hash Portico can check, or "unusable" (never matches). */
+export function describeHash(hash: string): "bcrypt" | "md5" | "sha" | "unusable" {
+  if (BCRYPT.test(hash)) return "bcrypt";
+  if (MD5_CRYPT.test(hash)) return "md5";
+  if (SHA.test(hash)) return "sha";
+  return "unusable";
+}
+
+const neverMatches: PasswordCheck = () => Promise.resolve(false);
+
 /**
- * A checker for `hash`, or an error message saying which formats are valid.
+ * A checker for `hash`. An entry in no known format (a plain-text password,
+ * as Traefik's go-http-auth reads it, is an MD5-crypt string that cannot
+ * match) gives a checker that always says no.
  *
  * @example
  * ```ts
  * const check = passwordChecker("{SHA}qUqP5cyxm6YcTAhz05Hph5gvu9M=");
- * if (typeof check !== "string") await check("test"); // true
+ * await check("test"); // true
  * ```
  */
-export function passwordChecker(hash: string): PasswordCheck | string {
-  if (BCRYPT.test(hash)) return async (password) => (await loadBcrypt()).compare(password, hash);
+export function passwordChecker(hash: string): PasswordCheck {
+  if (BCRYPT.test(hash)) {
+    // Go treats $2x$ as $2a$; bcryptjs knows only a, b and y.
+    const stored = hash.startsWith("$2x$") ? "$2a$" + hash.slice(4) : hash;
+    return async (password) => (await loadBcrypt()).compare(password, stored);
+  }
   if (MD5_CRYPT.test(hash)) {
     const expected = Buffer.from(hash);
     return async (password) =>
@@ -62,7 +79,7 @@ export function passwordChecker(hash: string): PasswordCheck | string {
     return (password) =>
       Promise.resolve(sameBytes(createHash("sha1").update(password).digest(), expected));
   }
-  return "unsupported password hash; use bcrypt ($2y$…), apr1 MD5 ($apr1$…) or {SHA}, e.g. from `htpasswd -nB user`";
+  return neverMatches;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -1,24 +1,21 @@
 /**
  * `basicAuth`: HTTP Basic authentication against htpasswd lines, as
- * Traefik does it. Successful bcrypt checks are cached briefly (see
- * verify_cache.ts) so a logged-in client does not cost a bcrypt per request.
+ * Traefik does it: `usersFile` then `users` (an inline user replaces the
+ * file's), an entry that is no known hash loads but never matches, and
+ * concurrent checks of the same credentials run once. Successful bcrypt
+ * checks are cached briefly (see verify_cache.ts) so a logged-in client
+ * does not cost a bcrypt per request.
  *
  * @module
  */
 
-import { Buffer } from "node:buffer";
 import { readOptions } from "../options.ts";
 import { type MiddlewareFactory, writableRequestHeaders } from "../types.ts";
-import { isSlowHash, type PasswordCheck, passwordChecker } from "./htpasswd.ts";
+import { type Account, basicAuthenticator } from "./authenticate.ts";
+import { isSlowHash, passwordChecker } from "./htpasswd.ts";
 import { readUserLines } from "./users.ts";
-import { VerifyCache } from "./verify_cache.ts";
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-
-interface Account {
-  hash: string;
-  check: PasswordCheck;
-}
 
 /**
  * Builds a `basicAuth` middleware.
@@ -48,53 +45,34 @@ export const basicAuth: MiddlewareFactory = (options, context) => {
     }
     const user = line.text.slice(0, colon);
     const hash = line.text.slice(colon + 1);
-    const check = passwordChecker(hash);
-    if (typeof check === "string") o.fail(line.where, `user ${JSON.stringify(user)}: ${check}`);
-    accounts.set(user, { hash, check: check as PasswordCheck });
+    // A later line for the same user wins: inline users come after the file's.
+    accounts.set(user, { hash, check: passwordChecker(hash), slow: isSlowHash(hash) });
   }
-  const realm = o.string("realm", { default: "traefik" });
+  const realm = o.string("realm", { default: "" }) || "traefik";
   if (realm.includes('"')) o.fail("realm", `must not contain '"', found ${JSON.stringify(realm)}`);
   const removeHeader = o.bool("removeHeader", { default: false });
   const headerField = o.string("headerField", { default: "" });
   if (headerField && !HEADER_NAME.test(headerField)) {
     o.fail("headerField", `expected an HTTP header name, found ${JSON.stringify(headerField)}`);
   }
-  const cache = new VerifyCache();
+  const authenticate = basicAuthenticator(accounts);
   const challenge = `Basic realm="${realm}"`;
-
-  const authenticate = async (authorization: string | null): Promise<string | undefined> => {
-    if (
-      !authorization || authorization.length < 6 ||
-      authorization.slice(0, 6).toLowerCase() !== "basic "
-    ) return;
-    const decoded = Buffer.from(authorization.slice(6).trim(), "base64").toString("utf8");
-    const colon = decoded.indexOf(":");
-    if (colon < 0) return;
-    const user = decoded.slice(0, colon);
-    const password = decoded.slice(colon + 1);
-    const account = accounts.get(user);
-    if (!account) return;
-    if (!isSlowHash(account.hash)) return (await account.check(password)) ? user : undefined;
-    const key = VerifyCache.key(user, password, account.hash);
-    if (cache.has(key, Date.now())) return user;
-    if (!(await account.check(password))) return;
-    cache.add(key, Date.now());
-    return user;
-  };
 
   return async (c, next) => {
     const proxy = c.get("proxy");
     const user = await authenticate(proxy.headers.get("authorization"));
     if (user === undefined) {
+      // go-http-auth's answer: "401 Unauthorized\n" as text/plain.
       return new Response("401 Unauthorized\n", {
         status: 401,
-        headers: { "www-authenticate": challenge, "content-type": "text/plain; charset=utf-8" },
+        headers: { "www-authenticate": challenge, "content-type": "text/plain" },
       });
     }
     if (removeHeader || headerField) {
       const headers = writableRequestHeaders(proxy);
-      if (removeHeader) headers.delete("authorization");
+      // A client-sent header of that name is replaced, whatever its case.
       if (headerField) headers.set(headerField, user);
+      if (removeHeader) headers.delete("authorization");
     }
     await next();
   };

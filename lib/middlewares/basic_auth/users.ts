@@ -1,7 +1,8 @@
 /**
- * Reads the user lines of `basicAuth` and `digestAuth`: the inline `users`
- * list followed by the lines of `usersFile`, each remembered with where it
- * came from so a bad line can be reported by file and line number.
+ * Reads the user lines of `basicAuth` and `digestAuth`: the lines of
+ * `usersFile` followed by the inline `users` list (so, as in Traefik, an
+ * inline user replaces a same-name user of the file), each remembered with
+ * where it came from so a bad line can be reported by file and line number.
  *
  * @module
  */
@@ -16,14 +17,11 @@ export interface UserLine {
 }
 
 /**
- * The `users` entries then the non-empty, non-comment lines of `usersFile`.
+ * The non-empty, non-comment lines of `usersFile`, then the `users` entries.
  * Throws (via `o.fail`) when the file cannot be read or no user is given.
  */
 export function readUserLines(o: OptionReader): UserLine[] {
-  const lines: UserLine[] = o.stringList("users", { default: [] }).map((text, i) => ({
-    text: text.trim(),
-    where: `users[${i}]`,
-  }));
+  const lines: UserLine[] = [];
   const file = o.string("usersFile", { default: "" });
   if (file !== "") {
     let content: string;
@@ -38,6 +36,9 @@ export function readUserLines(o: OptionReader): UserLine[] {
       lines.push({ text, where: `usersFile ${JSON.stringify(file)} line ${i + 1}` });
     });
   }
+  o.stringList("users", { default: [] }).forEach((text, i) => {
+    lines.push({ text: text.trim(), where: `users[${i}]` });
+  });
   if (lines.length === 0) o.fail("users", 'no users given: set users = ["name:hash"] or usersFile');
   return lines;
 }

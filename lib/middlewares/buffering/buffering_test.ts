@@ -38,12 +38,13 @@ function send(
 }
 
 Deno.test("retryExpression: compiles oxy's language, rejects the rest", () => {
-  const facts = { attempts: 1, responseCode: 502, networkError: true };
+  const facts = { attempts: 1, responseCode: 502, method: "POST" };
   const ok: [string, boolean][] = [
     ["IsNetworkError()", true],
     ["IsNetworkError() && Attempts() < 2", true],
     ["Attempts() >= 2 || ResponseCode() == 502", true],
-    ["!IsNetworkError()", false],
+    ['RequestMethod() == "POST" && IsNetworkError()', true],
+    ["RequestMethod() != `POST`", false],
     ["(ResponseCode() != 502) || (Attempts() <= 0)", false],
   ];
   for (const [src, want] of ok) assert.equal(compileRetryExpression(src)(facts), want, src);
@@ -54,6 +55,11 @@ Deno.test("retryExpression: compiles oxy's language, rejects the rest", () => {
       "Foo()",
       "IsNetworkError() &&",
       "1 < IsNetworkError()",
+      // oxy's buffer predicates have no negation, and compare counts with integers.
+      "!IsNetworkError()",
+      "Attempts() < 2.0",
+      'RequestMethod() < "POST"',
+      'ResponseCode() == "502"',
     ]
   ) {
     assert.throws(() => compileRetryExpression(bad), Error, bad);
@@ -163,5 +169,59 @@ servers = [{ url = "${be.url}" }]
   } finally {
     await proxy.close();
     await be.close();
+  }
+});
+
+Deno.test("buffering: a GET body goes upstream with its length, a gRPC error loses its body", async () => {
+  const seen: { method: string; body: string; length?: string }[] = [];
+  const upstream = http.createServer((req, res) => {
+    let body = "";
+    req.on("data", (c) => (body += c));
+    req.on("end", () => {
+      seen.push({ method: req.method!, body, length: req.headers["content-length"] });
+      if (req.url === "/grpc") {
+        res.writeHead(200, { "grpc-status": "10", "content-length": "18" });
+        res.end("not for the client");
+        return;
+      }
+      res.writeHead(200, { "content-length": "2" }).end("ok");
+    });
+  });
+  await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", () => r()));
+  const proxy = await startTestProxy({
+    dynamic: `
+[http.routers.all]
+rule = "PathPrefix(\`/\`)"
+service = "up"
+middlewares = ["buf"]
+[http.middlewares.buf.buffering]
+maxRequestBodyBytes = 100
+[http.services.up.loadBalancer]
+servers = [{ url = "http://127.0.0.1:${(upstream.address() as { port: number }).port}" }]
+`,
+  });
+  try {
+    const withBody = await rawGet(
+      proxy.port(),
+      "/",
+      { host: "a.test", "content-length": "5" },
+      "GET",
+      "hello",
+    );
+    assert.equal(withBody.status, 200);
+    assert.deepEqual(seen.at(-1), { method: "GET", body: "hello", length: "5" });
+    const empty = await rawGet(proxy.port(), "/", { host: "a.test" }, "POST");
+    assert.equal(empty.status, 200);
+    assert.deepEqual(
+      seen.at(-1),
+      { method: "POST", body: "", length: "0" },
+      "Go sends Content-Length: 0 for an empty POST",
+    );
+    const grpc = await rawGet(proxy.port(), "/grpc", { host: "a.test" });
+    assert.equal(grpc.status, 200);
+    assert.equal(grpc.body, "", "oxy copies no body after a gRPC error status");
+  } finally {
+    await proxy.close();
+    await new Promise<void>((r) => upstream.close(() => r()));
   }
 });

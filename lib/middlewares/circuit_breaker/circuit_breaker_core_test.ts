@@ -5,10 +5,11 @@ import { Breaker } from "./breaker.ts";
 import { ExpressionError, type Metrics, parseExpression } from "./expression.ts";
 import { RollingMetrics } from "./metrics.ts";
 
-const fixed = (net: number, codes: number, latency: number): Metrics => ({
+const fixed = (net: number, codes: number, latency: number, count = 0): Metrics => ({
   networkErrorRatio: () => net,
   responseCodeRatio: () => codes,
   latencyAtQuantileMS: () => latency,
+  requestCount: () => count,
 });
 
 Deno.test("expression: evaluates comparisons, logic and precedence", () => {
@@ -17,6 +18,7 @@ Deno.test("expression: evaluates comparisons, logic and precedence", () => {
     net: number;
     codes?: number;
     latency?: number;
+    count?: number;
     expected: boolean;
   }[] = [
     { expr: "NetworkErrorRatio() > 0.5", net: 0.6, expected: true },
@@ -24,65 +26,99 @@ Deno.test("expression: evaluates comparisons, logic and precedence", () => {
     { expr: "NetworkErrorRatio() >= 0.5", net: 0.5, expected: true },
     { expr: "NetworkErrorRatio() < 0.5", net: 0.1, expected: true },
     { expr: "NetworkErrorRatio() <= 0.1", net: 0.1, expected: true },
-    { expr: "NetworkErrorRatio() == 0", net: 0, expected: true },
-    { expr: "NetworkErrorRatio() != 0", net: 0, expected: false },
-    { expr: "0.5 < NetworkErrorRatio()", net: 0.6, expected: true },
+    { expr: "NetworkErrorRatio() == 0.0", net: 0, expected: true },
+    { expr: "NetworkErrorRatio() != 0.0", net: 0, expected: false },
     { expr: "ResponseCodeRatio(500, 600, 0, 600) > 0.25", net: 0, codes: 0.3, expected: true },
     { expr: "LatencyAtQuantileMS(50.0) > 100", net: 0, latency: 150, expected: true },
+    // oxy reads whole milliseconds: 100.9 ms is 100.
+    { expr: "LatencyAtQuantileMS(50.0) > 100", net: 0, latency: 100.9, expected: false },
+    { expr: "RequestThreshold() >= 20", net: 0, count: 20, expected: true },
+    { expr: "RequestThreshold() >= 20", net: 0, count: 19, expected: false },
     {
-      expr: "LatencyAtQuantileMS(99) > 100 && NetworkErrorRatio() > 0.1",
+      expr: "LatencyAtQuantileMS(99.0) > 100 && NetworkErrorRatio() > 0.1",
       net: 0,
       latency: 150,
       expected: false,
     },
     {
-      expr: "LatencyAtQuantileMS(99) > 100 || NetworkErrorRatio() > 0.1",
+      expr: "LatencyAtQuantileMS(99.0) > 100 || NetworkErrorRatio() > 0.1",
       net: 0,
       latency: 150,
       expected: true,
     },
     // && binds tighter than ||
     {
-      expr: "NetworkErrorRatio() > 0.1 || NetworkErrorRatio() < 0 && LatencyAtQuantileMS(50) > 1",
+      expr:
+        "NetworkErrorRatio() > 0.1 || NetworkErrorRatio() < 0.0 && LatencyAtQuantileMS(50.0) > 1",
       net: 0.2,
       latency: 0,
       expected: true,
     },
     {
-      expr: "(NetworkErrorRatio() > 0.1 || NetworkErrorRatio() < 0) && LatencyAtQuantileMS(50) > 1",
+      expr:
+        "(NetworkErrorRatio() > 0.1 || NetworkErrorRatio() < 0.0) && LatencyAtQuantileMS(50.0) > 1",
       net: 0.2,
       latency: 0,
       expected: false,
     },
-    { expr: "!(NetworkErrorRatio() > 0.1)", net: 0.2, expected: false },
     { expr: "  NetworkErrorRatio()>.5  ", net: 0.6, expected: true },
+    { expr: "(NetworkErrorRatio()) > (0.5)", net: 0.6, expected: true },
+    { expr: "NetworkErrorRatio() > 5e-1", net: 0.6, expected: true },
+    { expr: "NetworkErrorRatio() > 0x1p-1", net: 0.6, expected: true },
+    {
+      expr: "NetworkErrorRatio() > 0.5 &&\n  RequestThreshold() > 010",
+      net: 0.6,
+      count: 11,
+      expected: true,
+    },
+    { expr: "NetworkErrorRatio() > 0.5 /* half */", net: 0.6, expected: true },
   ];
   for (const tc of cases) {
     assert.equal(
-      parseExpression(tc.expr)(fixed(tc.net, tc.codes ?? 0, tc.latency ?? 0)),
+      parseExpression(tc.expr)(fixed(tc.net, tc.codes ?? 0, tc.latency ?? 0, tc.count ?? 0)),
       tc.expected,
       tc.expr,
     );
   }
 });
 
-Deno.test("expression: errors name the problem and the offset", () => {
+Deno.test("expression: refuses what oxy refuses, naming the problem and the offset", () => {
   const cases: { expr: string; error: RegExp }[] = [
     { expr: "", error: /empty expression/ },
-    { expr: "NetworkErrorRatio()", error: /expected a comparison .* at offset 19/ },
+    { expr: "NetworkErrorRatio()", error: /is a value, not a condition/ },
     {
-      expr: "NetworkErrorRate() > 1",
-      error: /unknown function NetworkErrorRate; valid: NetworkErrorRatio/,
+      expr: "NetworkErrorRate() > 1.0",
+      error: /unsupported function NetworkErrorRate; valid: NetworkErrorRatio/,
     },
-    { expr: "NetworkErrorRatio(1) > 1", error: /takes 0 arguments, found 1/ },
-    { expr: "ResponseCodeRatio(500, 600) > 1", error: /takes 4 arguments, found 2/ },
-    { expr: "ResponseCodeRatio(600, 500, 0, 600) > 1", error: /from < to/ },
-    { expr: "LatencyAtQuantileMS(150) > 1", error: /between 0 and 100/ },
-    { expr: "1 > 2", error: /must involve a metric/ },
+    { expr: "NetworkErrorRatio(1) > 1.0", error: /takes 0 arguments, found 1/ },
+    { expr: "ResponseCodeRatio(500, 600) > 1.0", error: /takes 4 arguments, found 2/ },
+    {
+      expr: "NetworkErrorRatio() > 1",
+      error: /decimal number .* found the integer 1 at offset 22/,
+    },
+    { expr: "LatencyAtQuantileMS(50.0) > 50.5", error: /integer .* found the decimal number 50.5/ },
+    { expr: "LatencyAtQuantileMS(50) > 50", error: /argument 1 of LatencyAtQuantileMS\(float64\)/ },
+    {
+      expr: "ResponseCodeRatio(500.0, 600, 0, 600) > 0.5",
+      error: /argument 1 of ResponseCodeRatio/,
+    },
+    { expr: "RequestThreshold() > 1.5", error: /integer/ },
+    { expr: "0.5 < NetworkErrorRatio()", error: /left side of < must be a function/ },
+    { expr: "1 > 2", error: /left side of > must be a function/ },
+    { expr: "!(NetworkErrorRatio() > 0.1)", error: /operator ! is not supported/ },
+    { expr: "NetworkErrorRatio() > -0.5", error: /operator - is not supported/ },
+    { expr: "NetworkErrorRatio() + 0.1 > 0.5", error: /operator \+ is not supported/ },
+    { expr: "NetworkErrorRatio() && RequestThreshold() > 1", error: /&& joins conditions/ },
+    { expr: "NetworkErrorRatio() > 0.5 > 0.2", error: /left side of > must be a function/ },
+    { expr: 'NetworkErrorRatio() > "0.5"', error: /found the string "0.5"/ },
+    { expr: "LatencyAtQuantileMS((50.0)) > 1", error: /plain literals/ },
+    { expr: "ratio > 0.5", error: /ratio is not defined/ },
+    { expr: "NetworkErrorRatio() > 0x10", error: /only decimal integers|decimal number/ },
     { expr: "NetworkErrorRatio() > 0.5 &&", error: /unexpected end/ },
-    { expr: "NetworkErrorRatio() > 0.5 & x", error: /unexpected character "&"/ },
     { expr: "(NetworkErrorRatio() > 0.5", error: /expected "\)"/ },
     { expr: "NetworkErrorRatio() > 0.5 0.3", error: /unexpected text after/ },
+    { expr: "NetworkErrorRatio() > 0.5\n&& RequestThreshold() > 1", error: /line break/ },
+    { expr: "RequestThreshold() > 08", error: /octal/ },
   ];
   for (const tc of cases) {
     assert.throws(

@@ -32,7 +32,7 @@ Deno.test("circuitBreaker: trips, falls back, recovers and rejects bad config ov
     kv: {
       url: backend.url,
       cb:
-        `expression = "ResponseCodeRatio(400, 500, 0, 600) >= 1"\nresponsecode = "429"\ncheckperiod = "1ms"`,
+        `expression = "ResponseCodeRatio(400, 500, 0, 600) >= 1.0"\nresponsecode = "429"\ncheckperiod = "1ms"`,
     },
     bad_missing: { url: backend.url, cb: `responseCode = 503` },
     bad_expr: { url: backend.url, cb: `expression = "NetworkErrorRatio() > "` },
@@ -73,7 +73,7 @@ Deno.test("circuitBreaker: trips, falls back, recovers and rejects bad config ov
         host: "net",
         path: "/",
         statuses: [502, 418, 418],
-        fallbackBody: "Error",
+        fallbackBody: "I'm a teapot",
       },
       {
         name: "5xx ratio trips it",
@@ -130,7 +130,7 @@ Deno.test("circuitBreaker: trips, falls back, recovers and rejects bad config ov
       {
         router: "bad_func",
         error:
-          /option expression: unknown function ErrorRatio; valid: NetworkErrorRatio, ResponseCodeRatio, LatencyAtQuantileMS/,
+          /option expression: unsupported function ErrorRatio; valid: NetworkErrorRatio, ResponseCodeRatio, LatencyAtQuantileMS, RequestThreshold/,
       },
       { router: "bad_code", error: /option responseCode: expected an HTTP status code/ },
       { router: "bad_period", error: /option checkPeriod: expected a duration/ },

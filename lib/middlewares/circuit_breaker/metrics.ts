@@ -88,7 +88,9 @@ export class RollingMetrics {
           for (const [bin, count] of b.latency) merged.set(bin, (merged.get(bin) ?? 0) + count);
         }
         if (total === 0) return 0;
-        const rank = Math.ceil((q / 100) * total);
+        // HdrHistogram's rank, which oxy reads: round half up; 0 means "nothing yet".
+        const rank = Math.floor((q / 100) * total + 0.5);
+        if (rank <= 0) return 0;
         let seen = 0;
         for (const bin of [...merged.keys()].sort((a, b) => a - b)) {
           seen += merged.get(bin)!;
@@ -96,6 +98,7 @@ export class RollingMetrics {
         }
         return 0;
       },
+      requestCount: () => total,
     };
   }
 

@@ -5,7 +5,9 @@
  * `recoveryDuration` (see breaker.ts).
  *
  * Latency is measured until the response headers arrive (oxy measures until
- * the handler returns, which includes sending the body).
+ * the handler returns, which includes sending the body). The expression is
+ * typed as oxy types it (see expression.ts): what Traefik refuses at load,
+ * Portico refuses at build.
  *
  * @module
  */
@@ -13,7 +15,8 @@
 import { UpstreamError } from "../../proxy/forward.ts";
 import { readOptions } from "../options.ts";
 import type { MiddlewareFactory } from "../types.ts";
-import { plainResponse, validStatus } from "../access_common.ts";
+import { validStatus } from "../access_common.ts";
+import { STATUS_REASON } from "../../engine/response_head.ts";
 import { Breaker } from "./breaker.ts";
 import { ExpressionError, parseExpression, type Predicate } from "./expression.ts";
 
@@ -65,9 +68,19 @@ export const circuitBreaker: MiddlewareFactory = (options, context) => {
     );
   }
 
+  // Traefik's fallback writes the bare status text (no newline, Go sniffs the type).
+  const fallbackText = responseCode === 204 || responseCode === 304 || responseCode < 200
+    ? null
+    : STATUS_REASON[responseCode] ?? "";
+  const fallback = () =>
+    new Response(fallbackText, {
+      status: responseCode,
+      headers: { "content-type": "text/plain; charset=utf-8" },
+    });
+
   return async (c, next) => {
     const started = performance.now();
-    if (!breaker.admit(started)) return plainResponse(responseCode);
+    if (!breaker.admit(started)) return fallback();
     try {
       await next();
     } catch (err) {

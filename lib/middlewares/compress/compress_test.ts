@@ -2,28 +2,69 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import zlib from "node:zlib";
 import { startTestProxy } from "../../../tests/fixtures/proxy.ts";
-import { chooseEncoding, type Encoding } from "./accept_encoding.ts";
+import { chooseEncoding, type Encoding, gzipQuality } from "./accept_encoding.ts";
+import { parseMediaType } from "./media_type.ts";
 
-Deno.test("chooseEncoding: q-values, then the configured order, wildcard and identity", () => {
-  const all: Encoding[] = ["zstd", "br", "gzip"];
-  const cases: [string | null, Encoding[], Encoding | "", Encoding | undefined][] = [
+Deno.test("chooseEncoding: Traefik's weights, priorities, wildcard and identity", () => {
+  const all: Encoding[] = ["gzip", "br", "zstd"];
+  const cases: [string, Encoding[], Encoding | "", string][] = [
     ["gzip", all, "", "gzip"],
-    ["gzip, br", all, "", "br"],
-    ["gzip, br, zstd", ["gzip", "br", "zstd"], "", "gzip"],
+    ["gzip, br", all, "", "gzip"],
+    ["br, zstd", all, "", "br"],
     ["gzip;q=1.0, br;q=0.5", all, "", "gzip"],
     ["br;q=0, gzip", all, "", "gzip"],
-    ["*", all, "", "zstd"],
-    ["*", all, "gzip", "gzip"],
-    ["identity", all, "", undefined],
-    ["", all, "gzip", undefined],
-    [null, all, "", undefined],
-    [null, all, "br", "br"],
-    ["deflate, compress", all, "", undefined],
-    ["GZIP", all, "", "gzip"],
-    ["br", ["gzip"], "", undefined],
+    ["*", all, "", "gzip"],
+    ["*", all, "br", "br"],
+    // At equal weight the wildcard ranks first.
+    ["zstd, *", all, "", "gzip"],
+    ["identity", all, "", "identity"],
+    ["", all, "gzip", "identity"],
+    ["deflate, compress", all, "", "not_acceptable"],
+    // Names are matched exactly, as Traefik does.
+    ["GZIP", all, "", "not_acceptable"],
+    ["br", ["gzip"], "", "not_acceptable"],
+    ["gzip;q=abc", all, "", "not_acceptable"],
+    // Spaces are dropped, tabs are not.
+    ["gzip ; q=0.5 , br;q=0.4", all, "", "gzip"],
+    ["\tgzip", all, "", "not_acceptable"],
   ];
   for (const [header, supported, def, want] of cases) {
     assert.equal(chooseEncoding(header, supported, def), want, `${header} ${supported} ${def}`);
+  }
+});
+
+Deno.test("gzipQuality: gzhttp's reading of Accept-Encoding", () => {
+  const cases: [string | null, number][] = [
+    [null, 0],
+    ["", 0],
+    ["*", 0],
+    ["gzip", 1],
+    ["br, GZIP ;q=0.5", 0.5],
+    ["gzip;q=2", 1],
+    ["gzip;q=0", 0],
+    ["gzip;q=x", 0],
+  ];
+  for (const [header, want] of cases) assert.equal(gzipQuality(header), want, String(header));
+});
+
+Deno.test("parseMediaType: Go's mime.ParseMediaType", () => {
+  const cases: [string, string, Record<string, string>, string?][] = [
+    ["text/html", "text/html", {}],
+    ["Text/HTML; Charset=utf-8", "text/html", { charset: "utf-8" }],
+    ['application/json;  a="x;y" ;b=c;', "application/json", { a: "x;y", b: "c" }],
+    ["application/json;charset=UTF-8;charset=utf-8", "", {}, "duplicate parameter name"],
+    ["application/json;charset=utf-8;charset=utf-8", "application/json", { charset: "utf-8" }],
+    ["text/plain; charset", "text/plain", {}, "invalid media parameter"],
+    ["", "", {}, "no media type"],
+    ["text/", "", {}, "expected token after slash"],
+    ["a b", "", {}, "expected slash after first token"],
+    ["text", "text", {}],
+  ];
+  for (const [value, type, params, error] of cases) {
+    const got = parseMediaType(value);
+    assert.equal(got.type, type, value);
+    assert.deepEqual(Object.fromEntries(got.params), params, value);
+    assert.equal(got.error, error, value);
   }
 });
 
@@ -145,6 +186,10 @@ middlewares = ["incl"]
 rule = "Host(\`both.test\`)"
 service = "up"
 middlewares = ["both"]
+[http.routers.brdefault]
+rule = "Host(\`brdefault.test\`)"
+service = "up"
+middlewares = ["brdefault"]
 [http.routers.badenc]
 rule = "Host(\`badenc.test\`)"
 service = "up"
@@ -155,6 +200,8 @@ encodings = ["gzip", "br"]
 defaultEncoding = "gzip"
 excludedContentTypes = ["text/event-stream"]
 minResponseBodyBytes = 10
+[http.middlewares.brdefault.compress]
+defaultEncoding = "br"
 [http.middlewares.incl.compress]
 includedContentTypes = ["image/png"]
 [http.middlewares.both.compress]
@@ -177,13 +224,13 @@ servers = [{ url = "${url}" }]
       encoding?: string;
     }[] = [
       {
-        name: "zstd first by default",
+        name: "gzip first by default",
         host: "def.test",
         path: "/",
-        ae: "gzip, br, zstd",
-        encoding: "zstd",
+        ae: "zstd, br, gzip",
+        encoding: "gzip",
       },
-      { name: "br when no zstd", host: "def.test", path: "/", ae: "gzip, br", encoding: "br" },
+      { name: "br before zstd", host: "def.test", path: "/", ae: "zstd, br", encoding: "br" },
       {
         name: "q-value wins over order",
         host: "def.test",
@@ -201,11 +248,13 @@ servers = [{ url = "${url}" }]
         encoding: undefined,
       },
       {
-        name: "below 1024, streamed",
+        // Traefik's proxy flushes a streamed answer as it goes, which makes its
+        // handlers compress it whatever its size.
+        name: "below 1024 but streamed: compressed",
         host: "def.test",
         path: "/chunked-small",
         ae: "gzip",
-        encoding: undefined,
+        encoding: "gzip",
       },
       {
         name: "already encoded",
@@ -244,15 +293,22 @@ servers = [{ url = "${url}" }]
         encoding: undefined,
       },
       {
-        name: "defaultEncoding when header absent",
+        // gzhttp wants a gzip token in the header: a gzip default alone does not compress.
+        name: "defaultEncoding gzip, header absent",
         host: "custom.test",
         path: "/",
-        encoding: "gzip",
+        encoding: undefined,
+      },
+      {
+        name: "defaultEncoding br, header absent",
+        host: "brdefault.test",
+        path: "/",
+        encoding: "br",
       },
       {
         name: "lower minResponseBodyBytes",
         host: "custom.test",
-        path: "/chunked-small",
+        path: "/small",
         ae: "gzip",
         encoding: undefined,
       },
@@ -304,7 +360,7 @@ servers = [{ url = "${url}" }]
       }
     }
     const html = await get(port, "def.test", "/", { "accept-encoding": "gzip" });
-    assert.match(String(html.headers["vary"]), /Cookie.*Accept-Encoding/, "existing Vary kept");
+    assert.match(String(html.headers["vary"]), /^Accept-Encoding, Cookie$/, "existing Vary kept");
 
     // Streaming: the first compressed bytes arrive before the upstream finishes.
     const firstBytes = await new Promise<Uint8Array>((resolve, reject) => {
@@ -335,8 +391,70 @@ servers = [{ url = "${url}" }]
     );
     assert.match(
       routers.get("badenc@file")!.errors.join(),
-      /middleware "badenc@file": option encodings\[0\]: expected one of zstd, br, gzip, found "deflate"/,
+      /middleware "badenc@file": option encodings\[0\]: expected one of gzip, br, zstd, found "deflate"/,
     );
+  } finally {
+    await proxy.close();
+    await upstream.shutdown();
+  }
+});
+
+Deno.test("compress: gzhttp's own rules on the gzip path, and none of them on br", async () => {
+  const body = "x".repeat(3000);
+  const upstream = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    const path = new URL(req.url).pathname;
+    const headers = new Headers({ "accept-ranges": "bytes" });
+    if (path === "/range") headers.set("content-range", "bytes 0-2999/6000");
+    if (path === "/optout") headers.set("no-gzip-compression", "1");
+    if (path !== "/untyped") headers.set("content-type", "text/plain");
+    // A byte stream, so that Deno sets no Content-Type of its own on /untyped.
+    return new Response(new Blob([body]).stream(), { headers });
+  });
+  const url = `http://127.0.0.1:${(upstream.addr as Deno.NetAddr).port}`;
+  const proxy = await startTestProxy({
+    dynamic: `
+[http.routers.all]
+rule = "PathPrefix(\`/\`)"
+service = "up"
+middlewares = ["gz"]
+[http.middlewares.gz.compress]
+[http.services.up.loadBalancer]
+servers = [{ url = "${url}" }]
+`,
+  });
+  try {
+    const cases: {
+      path: string;
+      ae: string;
+      encoding?: string;
+      acceptRanges?: string;
+      contentType?: string;
+      optOutHeader?: boolean;
+    }[] = [
+      // Compressing drops Accept-Ranges on gzip (gzhttp), keeps it on br (Traefik's handler).
+      { path: "/", ae: "gzip", encoding: "gzip", acceptRanges: undefined },
+      { path: "/", ae: "br", encoding: "br", acceptRanges: "bytes" },
+      // A partial answer is never gzipped; br does not look.
+      { path: "/range", ae: "gzip", encoding: undefined },
+      { path: "/range", ae: "br", encoding: "br" },
+      // The opt-out header stops gzip and is removed; br passes it on.
+      { path: "/optout", ae: "gzip", encoding: undefined, optOutHeader: false },
+      { path: "/optout", ae: "br", encoding: "br", optOutHeader: true },
+      // No Content-Type: gzip sniffs one and sets it, br leaves it unset.
+      { path: "/untyped", ae: "gzip", encoding: "gzip", contentType: "text/plain; charset=utf-8" },
+      { path: "/untyped", ae: "br", encoding: "br", contentType: undefined },
+    ];
+    for (const tc of cases) {
+      const name = `${tc.path} ${tc.ae}`;
+      const res = await get(proxy.port(), "any.test", tc.path, { "accept-encoding": tc.ae });
+      assert.equal(res.headers["content-encoding"], tc.encoding, name);
+      assert.equal(decode(tc.encoding, res.body), body, name);
+      if ("acceptRanges" in tc) assert.equal(res.headers["accept-ranges"], tc.acceptRanges, name);
+      if ("contentType" in tc) assert.equal(res.headers["content-type"], tc.contentType, name);
+      if (tc.optOutHeader !== undefined) {
+        assert.equal("no-gzip-compression" in res.headers, tc.optOutHeader, name);
+      }
+    }
   } finally {
     await proxy.close();
     await upstream.shutdown();

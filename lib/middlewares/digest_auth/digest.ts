@@ -59,19 +59,52 @@ export class NonceTable {
     this.nonces.set(nonce, { nc: 0, expires: now + this.ttlMs });
   }
 
-  /** "ok" when the nonce is known and `nc` is higher than any seen; "stale" when unknown or expired; "replay" otherwise. */
+  /**
+   * "ok" when the nonce is known and `nc` is higher than any seen; "replay"
+   * for the same count again; "stale" for a lower count (requests that
+   * overtook each other) or a nonce that is unknown or expired.
+   */
   use(nonce: string, nc: number, now: number): "ok" | "stale" | "replay" {
     const entry = this.nonces.get(nonce);
     if (!entry || entry.expires <= now) {
       if (entry) this.nonces.delete(nonce);
       return "stale";
     }
-    if (!(nc > entry.nc)) return "replay";
+    if (nc === entry.nc || nc === 0) return "replay";
+    if (nc < entry.nc) return "stale";
     entry.nc = nc;
     return "ok";
   }
 
   get size(): number {
     return this.nonces.size;
+  }
+}
+
+/**
+ * Whether the digest's `uri` stands for the request-target, as go-http-auth
+ * decides: the same bytes, or a URI (absolute or not) whose decoded path is
+ * a prefix of the request's decoded path.
+ *
+ * @example
+ * ```ts
+ * uriMatches("http://example.com/a", "/a/b?x=1"); // true
+ * ```
+ */
+export function uriMatches(digestUri: string | undefined, requestUri: string): boolean {
+  if (digestUri === undefined) return false;
+  if (digestUri === requestUri) return true;
+  const given = decodedPath(digestUri.replace(/^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/, ""));
+  const actual = decodedPath(requestUri);
+  return given !== undefined && actual !== undefined && given.length <= actual.length &&
+    actual.startsWith(given);
+}
+
+function decodedPath(uri: string): string | undefined {
+  const end = uri.search(/[?#]/);
+  try {
+    return decodeURIComponent(end === -1 ? uri : uri.slice(0, end));
+  } catch {
+    return undefined;
   }
 }

@@ -1,7 +1,10 @@
 /**
  * `digestAuth`: HTTP Digest authentication (MD5, qop=auth) against
- * `user:realm:HA1` lines, as Traefik does it, with server-issued nonces
- * whose counts must increase (replays are refused).
+ * `user:realm:HA1` lines, as Traefik does it (go-http-auth), with
+ * server-issued nonces whose counts must increase: a repeated count is a
+ * replay (401), a lower one an out-of-order request (401 with stale=true).
+ * The digest `uri` may also be an absolute URL or a path prefix of the
+ * request's path, which go-http-auth accepts and some clients send.
  *
  * @module
  */
@@ -11,7 +14,7 @@ import { Buffer } from "node:buffer";
 import { readOptions } from "../options.ts";
 import { type MiddlewareFactory, writableRequestHeaders } from "../types.ts";
 import { readUserLines } from "../basic_auth/users.ts";
-import { expectedResponse, NonceTable, parseDigestHeader } from "./digest.ts";
+import { expectedResponse, NonceTable, parseDigestHeader, uriMatches } from "./digest.ts";
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
@@ -29,7 +32,7 @@ const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 export const digestAuth: MiddlewareFactory = (options, context) => {
   const o = readOptions(context.name, options);
   o.unknownKeysCheck(["users", "usersFile", "realm", "removeHeader", "headerField"]);
-  const realm = o.string("realm", { default: "traefik" });
+  const realm = o.string("realm", { default: "" }) || "traefik";
   if (realm.includes('"') || realm.includes("\\")) {
     o.fail("realm", `must not contain '"' or '\\', found ${JSON.stringify(realm)}`);
   }
@@ -62,13 +65,13 @@ export const digestAuth: MiddlewareFactory = (options, context) => {
   const challenge = (stale: boolean) => {
     const nonce = randomBytes(16).toString("hex");
     nonces.issue(nonce, Date.now());
-    const value =
-      `Digest realm="${realm}", nonce="${nonce}", opaque="${opaque}", algorithm=MD5, qop="auth"${
-        stale ? ", stale=true" : ""
-      }`;
+    // go-http-auth's challenge, quoting included (clients parse it by the quotes).
+    const value = `Digest realm="${realm}", nonce="${nonce}", opaque="${opaque}", ${
+      stale ? 'stale="true", ' : ""
+    }algorithm="MD5", qop="auth"`;
     return new Response("401 Unauthorized\n", {
       status: 401,
-      headers: { "www-authenticate": value, "content-type": "text/plain; charset=utf-8" },
+      headers: { "www-authenticate": value, "content-type": "text/plain" },
     });
   };
 
@@ -79,14 +82,14 @@ export const digestAuth: MiddlewareFactory = (options, context) => {
       !f || f.realm !== realm || f.opaque !== opaque || f.qop !== "auth" || !f.nonce || !f.cnonce ||
       !f.response ||
       !/^[0-9a-fA-F]{8}$/.test(f.nc ?? "") ||
-      (f.algorithm !== undefined && f.algorithm.toUpperCase() !== "MD5")
+      (f.algorithm !== undefined && f.algorithm !== "MD5")
     ) return challenge(false);
     const ha1 = secrets.get(`${f.username}:${f.realm}`);
     if (ha1 === undefined) return challenge(false);
     // The digest covers the URI the client sent; it must be this request's.
     const url = proxy.request.url;
     const requestUri = url.slice(url.indexOf("/", url.indexOf("//") + 2));
-    if (f.uri !== requestUri) return challenge(false);
+    if (!uriMatches(f.uri, requestUri)) return challenge(false);
     const expected = Buffer.from(expectedResponse(ha1, proxy.request.method, f));
     const given = Buffer.from(f.response.toLowerCase());
     if (expected.length !== given.length || !timingSafeEqual(expected, given)) {

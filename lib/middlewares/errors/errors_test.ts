@@ -41,7 +41,7 @@ query = "/{status}-{originalStatus}.html"
 [http.middlewares.rewrite.errors.statusRewrites]
 "500-503" = 503
 [http.middlewares.badstatus.errors]
-status = ["600"]
+status = ["5xx"]
 service = "pages"
 [http.middlewares.noservice.errors]
 status = ["500"]
@@ -61,21 +61,21 @@ servers = [{ url = "http://127.0.0.1:${dead}" }]
         host: "app.test",
         path: "/status/503",
         status: 503,
-        page: "/err/503?from=%2Fstatus%2F503",
+        page: "/err/503?from=http%3A%2F%2Fapp.test%2Fstatus%2F503",
       },
       {
         name: "single code",
         host: "app.test",
         path: "/status/404?a=b%20c",
         status: 404,
-        page: "/err/404?from=%2Fstatus%2F404%3Fa%3Db%2520c",
+        page: "/err/404?from=http%3A%2F%2Fapp.test%2Fstatus%2F404%3Fa%3Db%2520c",
       },
       {
         name: "comma list",
         host: "app.test",
         path: "/status/429",
         status: 429,
-        page: "/err/429?from=%2Fstatus%2F429",
+        page: "/err/429?from=http%3A%2F%2Fapp.test%2Fstatus%2F429",
       },
       { name: "not in range", host: "app.test", path: "/status/403", status: 403, page: undefined },
       { name: "success untouched", host: "app.test", path: "/ok", status: 200, page: undefined },
@@ -84,7 +84,7 @@ servers = [{ url = "http://127.0.0.1:${dead}" }]
         host: "down.test",
         path: "/x",
         status: 502,
-        page: "/err/502?from=%2Fx",
+        page: "/err/502?from=http%3A%2F%2Fdown.test%2Fx",
       },
       {
         name: "statusRewrites",
@@ -115,7 +115,7 @@ servers = [{ url = "http://127.0.0.1:${dead}" }]
     const routers = proxy.server.watcher.current.routers;
     assert.match(
       routers.get("badstatus@file")!.errors.join(),
-      /middleware "badstatus@file": option status\[0\]: expected statuses from 100 to 599/,
+      /middleware "badstatus@file": option status\[0\]: expected a status such as "404" or a range such as "500-599", found "5xx"/,
     );
     assert.match(
       routers.get("noservice@file")!.errors.join(),

@@ -11,45 +11,7 @@ import { errorResponse, type ProxyRequest } from "../../services/types.ts";
 import { replaceResponse } from "../headers/replace_response.ts";
 import { readOptions } from "../options.ts";
 import type { MiddlewareFactory } from "../types.ts";
-
-/** An inclusive range of statuses. */
-export type StatusRange = [number, number];
-
-/** Parses Traefik's status blocks: "404", "500-599", "500,502-504". */
-export function parseStatusRanges(
-  blocks: string[],
-  fail: (index: number, msg: string) => never,
-): StatusRange[] {
-  const out: StatusRange[] = [];
-  blocks.forEach((block, i) => {
-    for (const item of block.split(",")) {
-      const m = /^\s*(\d{3})\s*(?:-\s*(\d{3})\s*)?$/.exec(item);
-      if (!m) {
-        fail(
-          i,
-          `expected a status such as "404" or a range such as "500-599", found ${
-            JSON.stringify(item)
-          }`,
-        );
-      }
-      const low = Number(m![1]);
-      const high = Number(m![2] ?? m![1]);
-      if (low < 100 || high > 599 || low > high) {
-        fail(
-          i,
-          `expected statuses from 100 to 599 with low <= high, found ${JSON.stringify(item)}`,
-        );
-      }
-      out.push([low, high]);
-    }
-  });
-  return out;
-}
-
-function inRanges(ranges: StatusRange[], status: number): boolean {
-  for (const [lo, hi] of ranges) if (status >= lo && status <= hi) return true;
-  return false;
-}
+import { inRanges, parseStatusRanges, type StatusRange } from "./status_ranges.ts";
 
 /** Go's `url.QueryEscape`: everything but letters, digits and `-_.~` is escaped; space is `+`. */
 export function goQueryEscape(s: string): string {
@@ -61,12 +23,14 @@ export function goQueryEscape(s: string): string {
 }
 
 /**
- * Builds `errors` from `{ status, service, query?, statusRewrites? }`.
- * `query` (default "/") may hold `{status}` (the status sent to the client),
- * `{originalStatus}` and `{url}` (the request's path and query, query-escaped).
- * The page is fetched with GET and the request's headers; its body and
- * headers go to the client with the original status (or its rewrite). An
- * upstream that could not be reached counts as its 502/504.
+ * Builds `errors` from `{ status, service, query?, statusRewrites?,
+ * errorRequestHeaders? }`. `query` (default "/") may hold `{status}` (the
+ * status sent to the client), `{originalStatus}` and `{url}` (the request's
+ * URL, `scheme://host/path?query`, query-escaped). The page is fetched with
+ * GET and the request's headers (only those in `errorRequestHeaders` when
+ * it is set, none for an empty list); its body and headers go to the client
+ * with the original status (or its rewrite). An upstream that could not be
+ * reached counts as its 502/504.
  *
  * @example
  * ```toml
@@ -78,7 +42,7 @@ export function goQueryEscape(s: string): string {
  */
 export const errors: MiddlewareFactory = (options, context) => {
   const o = readOptions(context.name, options);
-  o.unknownKeysCheck(["status", "service", "query", "statusRewrites"]);
+  o.unknownKeysCheck(["status", "service", "query", "statusRewrites", "errorRequestHeaders"]);
   const statusBlocks = o.stringList("status", { required: true });
   if (statusBlocks.length === 0) {
     o.fail("status", "expected at least one status or range, found an empty list");
@@ -98,6 +62,10 @@ export const errors: MiddlewareFactory = (options, context) => {
     }
     rewrites.push({ range, to: code });
   }
+  // Absent: every header goes to the page service; an empty list: none.
+  const pageHeaderNames = o.has("errorRequestHeaders")
+    ? o.stringList("errorRequestHeaders", { default: [] }).map((h) => h.trim().toLowerCase())
+    : undefined;
   let service: ReturnType<typeof context.service> | undefined;
   try {
     service = context.service(serviceName);
@@ -108,7 +76,7 @@ export const errors: MiddlewareFactory = (options, context) => {
 
   return async (c, next) => {
     const proxy = c.get("proxy");
-    const requestUri = proxy.pathAndQuery;
+    const requestUrl = `${proxy.proto}://${proxy.host}${proxy.pathAndQuery}`;
     let status: number;
     try {
       await next();
@@ -123,13 +91,11 @@ export const errors: MiddlewareFactory = (options, context) => {
     const path = query
       .replaceAll("{status}", String(sent))
       .replaceAll("{originalStatus}", String(status))
-      .replaceAll("{url}", goQueryEscape(requestUri));
+      .replaceAll("{url}", goQueryEscape(requestUrl));
     const pathAndQuery = path.startsWith("/") ? path : "/" + path;
     const original = proxy.request;
     const base = original.url.slice(0, original.url.indexOf("/", original.url.indexOf("//") + 2));
-    const headers = new Headers(proxy.headers);
-    headers.delete("content-length");
-    headers.delete("transfer-encoding");
+    const headers = pageRequestHeaders(proxy.headers, pageHeaderNames);
     const pageRequest: ProxyRequest = {
       ...proxy,
       request: new Request(base + pathAndQuery, {
@@ -151,3 +117,23 @@ export const errors: MiddlewareFactory = (options, context) => {
     replaceResponse(c, new Response(page.body, { status: sent, headers: out }));
   };
 };
+
+/** The headers the error page request carries: all the request's, or only the listed ones. */
+function pageRequestHeaders(from: Headers, names: string[] | undefined): Headers {
+  let headers: Headers;
+  if (names === undefined) {
+    headers = new Headers(from);
+  } else {
+    headers = new Headers();
+    for (const name of names) {
+      const value = from.get(name);
+      if (value !== null) headers.set(name, value);
+    }
+    // The page request goes to the same host as the request, as Traefik's does.
+    const host = from.get("host");
+    if (host !== null) headers.set("host", host);
+  }
+  headers.delete("content-length");
+  headers.delete("transfer-encoding");
+  return headers;
+}

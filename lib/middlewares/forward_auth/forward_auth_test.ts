@@ -108,6 +108,10 @@ Deno.test("forwardAuth: auth request, pass, deny, cookies, redirects and bad con
     bad_tls_pair:
       `address = "https://127.0.0.1:1/"\ntls = { cert = "-----BEGIN CERTIFICATE-----" }`,
     bad_key: `adress = "${auth.url}"`,
+    bad_header_field: `address = "${auth.url}/ok"\nheaderField = "X-User"`,
+    bad_max_body: `address = "${auth.url}/ok"\nforwardBody = true\nmaxBodySize = "big"`,
+    // Deprecated in Traefik, which ignores it with a warning: accepted.
+    ca_optional: `address = "https://127.0.0.1:1/"\ntls = { caOptional = true }`,
   };
   let toml = `[http.services.echo.loadBalancer]\nservers = [{ url = "${backend.url}" }]\n`;
   for (const [name, body] of Object.entries(middlewares)) {
@@ -281,6 +285,11 @@ Deno.test("forwardAuth: auth request, pass, deny, cookies, redirects and bad con
       { router: "bad_tls_file", error: /option tls\.ca: cannot read ".*missing\.pem"/ },
       { router: "bad_tls_pair", error: /option tls\.key: cert and key must be given together/ },
       { router: "bad_key", error: /unknown option adress \(did you mean "address"\?\)/ },
+      {
+        router: "bad_header_field",
+        error: /option headerField: not supported yet: .*access log/,
+      },
+      { router: "bad_max_body", error: /option maxBodySize: expected an integer, found "big"/ },
     ];
     for (const tc of bad) {
       const state = proxy.server.watcher.current!.routers.get(`${tc.router}@file`)!;
@@ -293,6 +302,7 @@ Deno.test("forwardAuth: auth request, pass, deny, cookies, redirects and bad con
       assert.match(state.errors.join("\n"), tc.error, tc.router);
     }
     assert.equal((await rawGet(port, "/", { host: "ok.test" })).status, 200);
+    assert.equal(proxy.server.watcher.current!.routers.get("ca_optional@file")!.status, "enabled");
   } finally {
     await proxy.close();
     await backend.close();

@@ -98,7 +98,8 @@ Deno.test("inFlightReq: limits, body-held slots, source criteria and bad config 
       header: `amount = 1\nsourceCriterion = { requestHeaderName = "X-User" }`,
       kv: `amount = "1"`,
       bad_missing: ``,
-      bad_zero: `amount = 0`,
+      zero: `amount = 0`,
+      bad_negative: `amount = -1`,
       bad_type: `amount = "many"`,
       bad_criterion: `amount = 1\nsourceCriterion = { ipStrategy = { depth = "x" } }`,
     }),
@@ -116,7 +117,7 @@ Deno.test("inFlightReq: limits, body-held slots, source criteria and bad config 
     big.pause();
     const held = await rawGet(port, "/", { host: "one.test" });
     assert.equal(held.status, 429, "second request while the first body is unread");
-    assert.equal(held.body, "Too Many Requests");
+    assert.equal(held.body, "max connections reached: 1", "oxy's words");
     big.destroy();
     await eventually(
       async () => (await rawGet(port, "/", { host: "one.test" })).status === 200,
@@ -151,7 +152,7 @@ Deno.test("inFlightReq: limits, body-held slots, source criteria and bad config 
 
     const bad: { router: string; error: RegExp }[] = [
       { router: "bad_missing", error: /option amount: is required/ },
-      { router: "bad_zero", error: /option amount: must be 1 or more, found 0/ },
+      { router: "bad_negative", error: /option amount: must be 0 or more, found -1/ },
       { router: "bad_type", error: /option amount: expected an integer, found "many"/ },
       {
         router: "bad_criterion",
@@ -169,6 +170,10 @@ Deno.test("inFlightReq: limits, body-held slots, source criteria and bad config 
       assert.match(state.errors.join("\n"), tc.error, tc.router);
     }
     assert.equal((await rawGet(port, "/", { host: "one.test" })).status, 200);
+    // amount = 0 is valid and refuses everything, as oxy's limiter does.
+    const zero = await rawGet(port, "/", { host: "zero.test" });
+    assert.equal(zero.status, 429);
+    assert.equal(zero.body, "max connections reached: 0");
   } finally {
     await proxy.close();
     await backend.close();
