@@ -167,3 +167,22 @@ address = "127.0.0.1:5432"
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("check: an unknown DNS-01 provider is named with the supported ones", async () => {
+  const dir = await Deno.makeTempDir();
+  const staticFile = `${dir}/portico.toml`;
+  await Deno.writeTextFile(
+    staticFile,
+    `[entryPoints.web]\naddress = ":8081"\n[certificatesResolvers.le.acme]\nemail = "a@b.test"\nstorage = "${dir}/acme.json"\n[certificatesResolvers.le.acme.dnsChallenge]\nprovider = "bind-ish"\n`,
+  );
+  try {
+    const bad = await cli(["check", `--configFile=${staticFile}`]);
+    assert.equal(bad.code, 1, bad.stdout);
+    assert.match(bad.stderr, /certificatesResolvers\.le\.acme\.dnsChallenge\.provider: unknown DNS provider "bind-ish"; supported: .*rfc2136/);
+    await Deno.writeTextFile(staticFile, (await Deno.readTextFile(staticFile)).replace("bind-ish", "rfc2136"));
+    const ok = await cli(["check", `--configFile=${staticFile}`]);
+    assert.equal(ok.code, 0, ok.stderr);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { DNS_PROVIDERS } from "../acme/dns/providers.ts";
 import { configuredKVProviders, kvStoreOptions } from "../server/kv_setup.ts";
 import { openKVStore } from "../kv/open.ts";
 import type { KVStore } from "../kv/types.ts";
@@ -89,8 +90,11 @@ export async function printIssues(
   }
 }
 
-/** The dynamic config's problems that only building routers reveals. */
-function buildIssues(
+/**
+ * The dynamic config's problems that only building routers reveals. Exported
+ * for the Traefik docs corpus tests, which check snippets exactly as `check` does.
+ */
+export function buildIssues(
   config: StaticConfig,
   source: string,
   dynamic: Parameters<typeof mergeProviders>[0],
@@ -172,6 +176,12 @@ export async function runCheck(loadStatic: () => Promise<StaticConfig>): Promise
     console.error(`${err.issues.length} problem(s) in the static configuration`);
     return 1;
   }
+  const staticProblems = dnsProviderIssues(config);
+  if (staticProblems.length > 0) {
+    await printIssues(staticProblems);
+    console.error(`${staticProblems.length} problem(s) in the static configuration`);
+    return 1;
+  }
   const issues: ConfigIssue[] = [];
   const file = config.providers.file;
   if (file) {
@@ -229,6 +239,25 @@ async function checkKVProviders(config: StaticConfig): Promise<ConfigIssue[]> {
       );
     } finally {
       await store?.close().catch(() => {});
+    }
+  }
+  return issues;
+}
+
+/**
+ * A DNS provider Portico does not have: the server only fails that
+ * resolver's orders (the rest keeps serving), but `check` says so up front.
+ */
+function dnsProviderIssues(config: StaticConfig): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  for (const [name, resolver] of Object.entries(config.certificatesResolvers ?? {})) {
+    const provider = resolver.acme?.dnsChallenge?.provider;
+    if (provider !== undefined && !DNS_PROVIDERS.includes(provider)) {
+      issues.push({
+        source: config.sourceFile ?? "static configuration",
+        path: `certificatesResolvers.${name}.acme.dnsChallenge.provider`,
+        message: `unknown DNS provider ${JSON.stringify(provider)}; supported: ${DNS_PROVIDERS.join(", ")}`,
+      });
     }
   }
   return issues;
