@@ -10,9 +10,18 @@
  * @module
  */
 
-import { Duplex } from "node:stream";
-import tls from "node:tls";
+import type { Duplex } from "node:stream";
+import type tls from "node:tls";
 import { closeQuietly, writeAll } from "../engine/socket.ts";
+
+/** node:stream and node:tls, loaded on the first terminating route only (they cost memory at start). */
+let node: Promise<{ Duplex: typeof Duplex; tls: typeof tls }> | undefined;
+function loadNode(): Promise<{ Duplex: typeof Duplex; tls: typeof tls }> {
+  return node ??= Promise.all([import("node:stream"), import("node:tls")]).then(([stream, t]) => ({
+    Duplex: stream.Duplex,
+    tls: t.default,
+  }));
+}
 
 /** The certificate to present for an SNI name ("" when the client sent none), or undefined to refuse. */
 export type CertificatePicker = (serverName: string) => { cert: string; key: string } | undefined;
@@ -21,7 +30,7 @@ export type CertificatePicker = (serverName: string) => { cert: string; key: str
 const HIGH_WATER = 256 * 1024;
 
 /** A duplex over `conn` whose first read returns `peeked`. */
-function replaying(conn: Deno.Conn, peeked: Uint8Array): Duplex {
+function replaying(Duplex: typeof import("node:stream").Duplex, conn: Deno.Conn, peeked: Uint8Array): Duplex {
   let pending: Uint8Array | null = peeked.length ? peeked : null;
   const buf = new Uint8Array(16 * 1024);
   return new Duplex({
@@ -132,10 +141,10 @@ const contexts = new WeakMap<object, tls.SecureContext>();
 const contextByPem = new Map<string, tls.SecureContext>();
 
 /** One secure context per certificate, made once. */
-function contextFor(pair: { cert: string; key: string }): tls.SecureContext {
+function contextFor(t: typeof tls, pair: { cert: string; key: string }): tls.SecureContext {
   const known = contexts.get(pair) ?? contextByPem.get(pair.cert);
   if (known) return known;
-  const made = tls.createSecureContext({ cert: pair.cert, key: pair.key });
+  const made = t.createSecureContext({ cert: pair.cert, key: pair.key });
   contexts.set(pair, made);
   if (contextByPem.size > 1000) contextByPem.clear();
   contextByPem.set(pair.cert, made);
@@ -148,7 +157,7 @@ function contextFor(pair: { cert: string; key: string }): tls.SecureContext {
  * `timeoutMs` (0: no limit). Resolves with the decrypted connection; rejects
  * (and closes `conn`) when the handshake fails.
  */
-export function terminateTls(
+export async function terminateTls(
   conn: Deno.Conn,
   peeked: Uint8Array,
   serverName: string,
@@ -158,11 +167,12 @@ export function terminateTls(
   const pair = pick(serverName);
   if (!pair) {
     closeQuietly(conn);
-    return Promise.reject(new Error(`no certificate for ${JSON.stringify(serverName)}`));
+    throw new Error(`no certificate for ${JSON.stringify(serverName)}`);
   }
-  const socket = new tls.TLSSocket(replaying(conn, peeked), {
+  const { Duplex, tls } = await loadNode();
+  const socket = new tls.TLSSocket(replaying(Duplex, conn, peeked), {
     isServer: true,
-    secureContext: contextFor(pair),
+    secureContext: contextFor(tls, pair),
     ALPNProtocols: undefined,
   });
   return new Promise<Deno.Conn>((resolve, reject) => {
