@@ -29,7 +29,7 @@ export interface SourceView {
   /** The engine exchange (HTTP/1.1), whose head keeps repeated header lines apart. */
   exchange?: { readonly head: { readonly headers: readonly string[] } };
 }
-import { ipChecker, parseIp } from "../rules/ip.ts";
+import { formatIpv6, ipChecker, maskPrefix, parseIp } from "../rules/ip.ts";
 import type { OptionReader } from "./options.ts";
 
 /** Extracts the client IP a middleware should judge; "" when there is none. */
@@ -240,27 +240,5 @@ export function ipv6SubnetOf(ip: string, bits: number): string {
   const bytes = parsed.length === 16
     ? parsed
     : Uint8Array.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, ...parsed]);
-  const masked = bytes.map((b, i) => {
-    const keep = Math.max(0, Math.min(8, bits - i * 8));
-    return b & ((0xff << (8 - keep)) & 0xff);
-  });
-  if (masked.slice(0, 10).every((b) => b === 0) && masked[10] === 0xff && masked[11] === 0xff) {
-    return `::ffff:${masked.slice(12).join(".")}`;
-  }
-  const groups = Array.from({ length: 8 }, (_, i) => (masked[2 * i] << 8) | masked[2 * i + 1]);
-  // Compress the longest run of two or more zero groups.
-  let bestStart = -1, bestLength = 1;
-  for (let i = 0; i < 8;) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLength) [bestStart, bestLength] = [i, j - i];
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (bestStart < 0) return hex.join(":");
-  return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLength).join(":")}`;
+  return formatIpv6(maskPrefix(bytes, bits));
 }

@@ -186,3 +186,34 @@ export function ipChecker(
     return false;
   };
 }
+
+/** The first `bits` bits of an address's bytes, the rest zeroed (a network prefix). */
+export function maskPrefix(bytes: Uint8Array, bits: number): Uint8Array {
+  return bytes.map((b, i) => b & ((0xff << (8 - Math.max(0, Math.min(8, bits - i * 8)))) & 0xff));
+}
+
+/**
+ * 16 address bytes as Go's `netip.Addr.String` writes them: `::ffff:a.b.c.d`
+ * for IPv4-mapped, else RFC 5952 (lower-case hex, the longest run of two or
+ * more zero groups shortened to `::`).
+ */
+export function formatIpv6(b: Uint8Array): string {
+  if (b.slice(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) {
+    return `::ffff:${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
+  }
+  const groups = Array.from({ length: 8 }, (_, i) => (b[2 * i] << 8) | b[2 * i + 1]);
+  let bestStart = -1, bestLength = 1;
+  for (let i = 0; i < 8;) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLength) [bestStart, bestLength] = [i, j - i];
+    i = j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (bestStart < 0) return hex.join(":");
+  return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLength).join(":")}`;
+}

@@ -25,7 +25,7 @@
  * @module
  */
 
-import { ipChecker, parseIpv6Bytes } from "../../rules/ip.ts";
+import { formatIpv6, ipChecker, maskPrefix, parseIpv6Bytes } from "../../rules/ip.ts";
 import type { OptionReader } from "../options.ts";
 
 /** What a strategy reads of a request. */
@@ -103,30 +103,6 @@ export function readAllowListStrategy(o: OptionReader | undefined): AddressPicke
 export function ipv6SubnetAddress(ip: string, bits: number): string {
   const bytes = parseIpv6Bytes(ip);
   if (!bytes) return ip;
-  const masked = bytes.map((b, i) =>
-    b & ((0xff << (8 - Math.max(0, Math.min(8, bits - i * 8)))) & 0xff)
-  );
-  return formatIpv6(masked);
+  return formatIpv6(maskPrefix(bytes, bits));
 }
 
-/** `netip.Addr.String` for 16 bytes: `::ffff:a.b.c.d` for IPv4-mapped, else RFC 5952. */
-export function formatIpv6(b: Uint8Array): string {
-  if (b.slice(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) {
-    return `::ffff:${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
-  }
-  const groups = Array.from({ length: 8 }, (_, i) => (b[2 * i] << 8) | b[2 * i + 1]);
-  let bestStart = -1, bestLength = 1;
-  for (let i = 0; i < 8;) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLength) [bestStart, bestLength] = [i, j - i];
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (bestStart < 0) return hex.join(":");
-  return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLength).join(":")}`;
-}
