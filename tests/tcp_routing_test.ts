@@ -759,3 +759,88 @@ servers = [{ address = "127.0.0.1:${(listener.addr as Deno.NetAddr).port}" }]
     await serving;
   }
 });
+
+/** A Postgres-like backend: answers an SSLRequest with S, then TLS (node:tls over the socket), says hello. */
+async function startPostgresLike(dir: string, name: string): Promise<{ port: number; close(): void; requests: () => number }> {
+  const net = await import("node:net");
+  const tls = await import("node:tls");
+  let requests = 0;
+  const server = net.createServer((sock) => {
+    sock.once("data", (first: Uint8Array) => {
+      if (first.length !== 8 || first[4] !== 0x04 || first[5] !== 0xd2) return sock.destroy();
+      requests++;
+      sock.write("S");
+      const secure = new tls.TLSSocket(sock, {
+        isServer: true,
+        cert: Deno.readTextFileSync(`${dir}/${name}.pem`),
+        key: Deno.readTextFileSync(`${dir}/${name}.key`),
+      });
+      secure.on("secure", () => secure.end(`pg-${name}\n`));
+      secure.on("error", () => sock.destroy());
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  return { port: (server.address() as { port: number }).port, close: () => server.close(), requests: () => requests };
+}
+
+/** A Postgres client's opening: SSLRequest, the S, then TLS to `serverName`. */
+async function postgresTls(port: number, serverName: string, ca: string): Promise<Deno.TlsConn> {
+  const tcp = await Deno.connect({ hostname: "127.0.0.1", port });
+  await tcp.write(new Uint8Array([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]));
+  const answer = new Uint8Array(1);
+  assert.equal(await tcp.read(answer), 1);
+  assert.equal(String.fromCharCode(answer[0]), "S");
+  const tls = await Deno.startTls(tcp, { hostname: serverName, caCerts: [ca] });
+  await tls.handshake();
+  return tls;
+}
+
+Deno.test("Postgres STARTTLS: the SSLRequest is answered, then SNI routes to a passthrough or terminating TCP router", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "portico-tcp-pg-" });
+  await Deno.mkdir(`${dir}/backend`);
+  await Deno.mkdir(`${dir}/portico`);
+  await makePki(`${dir}/backend`);
+  await makePki(`${dir}/portico`);
+  await makeServerCert(`${dir}/backend`, "db", ["db.test"]);
+  await makeServerCert(`${dir}/portico`, "edge", ["pgt.test"]);
+  const pg = await startPostgresLike(`${dir}/backend`, "db");
+  const echo = startTcpEcho();
+  const proxy = await startTestProxy({
+    entryPoints: ["pg"],
+    dynamic: `
+[tcp.routers.db]
+rule = "HostSNI(\`db.test\`)"
+service = "db"
+tls = { passthrough = true }
+[tcp.routers.terminated]
+rule = "HostSNI(\`pgt.test\`)"
+service = "echo"
+tls = {}
+[tcp.services.db.loadBalancer]
+servers = [{ address = "127.0.0.1:${pg.port}" }]
+[tcp.services.echo.loadBalancer]
+servers = [{ address = "127.0.0.1:${echo.port}" }]
+[[tls.certificates]]
+certFile = "${dir}/portico/edge.pem"
+keyFile = "${dir}/portico/edge.key"
+`,
+  });
+  try {
+    // Passthrough: the backend gets the SSLRequest replayed and its own TLS reaches the client.
+    const conn = await postgresTls(proxy.port("pg"), "db.test", Deno.readTextFileSync(`${dir}/backend/ca.pem`));
+    assert.equal(await readAll(conn), "pg-db\n");
+    assert.equal(pg.requests(), 1);
+    // Terminating: TLS ends at Portico, the backend sees the plain bytes only.
+    const ended = await postgresTls(proxy.port("pg"), "pgt.test", Deno.readTextFileSync(`${dir}/portico/ca.pem`));
+    await ended.write(enc.encode("startup"));
+    await ended.closeWrite();
+    assert.equal(await readAll(ended), "echo:startup");
+    // An SNI no TLS TCP router names is closed: HTTPS routers cannot speak Postgres.
+    await assert.rejects(() => postgresTls(proxy.port("pg"), "other.test", Deno.readTextFileSync(`${dir}/portico/ca.pem`)));
+  } finally {
+    await proxy.close();
+    pg.close();
+    echo.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

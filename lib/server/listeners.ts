@@ -14,14 +14,15 @@ import type { Logger } from "../log/logger.ts";
 import type { AcceptedConnections } from "../tls/listener.ts";
 import type { EntryPointHandler, Listener, TlsListenerFactory, TlsRelay } from "./extension.ts";
 import { pipe } from "../proxy/upgrade.ts";
-import { closeQuietly, ReadBuffer } from "../engine/socket.ts";
+import { closeQuietly, ReadBuffer, writeAll } from "../engine/socket.ts";
 import { guardHandler, limitsFor } from "./limits.ts";
 import { parseProxyHeader } from "../engine/proxy_protocol.ts";
 import { TrustedNetworks } from "../router/trusted.ts";
 import { parseClientHello } from "../engine/client_hello.ts";
 import { startSwitchingListener } from "./switching_listener.ts";
 import { type CertificatePicker, terminateTls } from "../tcp/tls_terminate.ts";
-import { dispatchPlain, type DispatchTable, dispatchTls, routesAtAccept } from "../tcp/dispatch.ts";
+import { dispatchPlain, type DispatchTable, dispatchTls, dispatchTlsTcpOnly, routesAtAccept } from "../tcp/dispatch.ts";
+import { POSTGRES_SSL_REQUEST, POSTGRES_YES, startsLikeSslRequest } from "../tcp/postgres.ts";
 import type { TcpRoute } from "../tcp/build.ts";
 import type { TcpClient } from "../tcp/service.ts";
 
@@ -206,6 +207,22 @@ export function startPlainListener(
           if (start === rb.end && !(await readMore())) return closeQuietly(conn);
         }
       }
+      let postgres = false;
+      if (tcp && tcp.tls.length > 0 && startsLikeSslRequest(rb.buf, start, rb.end)) {
+        // Postgres asks for TLS in clear first (SSLRequest); answer yes, then read its ClientHello.
+        while (rb.end - start < POSTGRES_SSL_REQUEST.length && await readMore()) { /* the rest of the 8 bytes */ }
+        if (rb.end - start >= POSTGRES_SSL_REQUEST.length && startsLikeSslRequest(rb.buf, start, start + 8)) {
+          postgres = true;
+          start += POSTGRES_SSL_REQUEST.length;
+          try {
+            await writeAll(conn, POSTGRES_YES);
+          } catch {
+            return closeQuietly(conn);
+          }
+          if (start === rb.end && !(await readMore())) return closeQuietly(conn);
+          if (rb.buf[start] !== TLS_HANDSHAKE) return closeQuietly(conn);
+        }
+      }
       if (tcp && rb.buf[start] === TLS_HANDSHAKE) {
         // A TLS connection on an entrypoint with TCP routes: its ClientHello decides.
         let hello = parseClientHello(rb.buf.subarray(start, rb.end), rb.end - start);
@@ -213,17 +230,16 @@ export function startPlainListener(
           hello = parseClientHello(rb.buf.subarray(start, rb.end), rb.end - start);
         }
         if (hello.kind !== "hello") return closeQuietly(conn);
-        const decision = dispatchTls(tcp, {
-          serverName: hello.info.serverName,
-          clientIp: info.remoteAddr,
-          alpn: hello.info.alpn,
-        });
+        const seen = { serverName: hello.info.serverName, clientIp: info.remoteAddr, alpn: hello.info.alpn };
+        // After an SSLRequest only TLS TCP routes may take it (as Traefik): HTTPS cannot speak Postgres.
+        const decision = postgres ? dispatchTlsTcpOnly(tcp, seen) : dispatchTls(tcp, seen);
+        if (postgres && decision.to !== "tcp") return closeQuietly(conn);
         if (decision.to === "tcp") {
           clearTimeout(timer);
           const bytes = rb.buf.slice(start, rb.end);
           sniffing.delete(conn);
           if (decision.route.kind === "passthrough") {
-            return serveTcp(decision.route, tcpClient(conn, info, bytes));
+            return serveTcp(decision.route, { ...tcpClient(conn, info, bytes), postgresSslRequest: postgres });
           }
           if (tcpCertificate) {
             const route = decision.route;
@@ -232,7 +248,8 @@ export function startPlainListener(
             if (ended) serveTcp(route, tcpClient(ended, { ...info, tls: true }, new Uint8Array(0)));
             return;
           }
-          if (!tlsRelay) return closeQuietly(conn);
+          // The loopback hand-off cannot replay an SSLRequest's answer: Postgres needs TLS ended here.
+          if (!tlsRelay || postgres) return closeQuietly(conn);
           return await relayed_(conn, bytes, { ...info, tcpRouter: decision.route.name });
         }
       }

@@ -77,3 +77,9 @@ export function dispatchTls<R extends DispatchRoute>(
   if (table.https.catchAll) return { to: "http" };
   return route ? { to: "tcp", route } : { to: "http" };
 }
+
+/** A Postgres connection after its SSLRequest: only TLS TCP routes, catch-all included (Traefik's servePostgres). */
+export function dispatchTlsTcpOnly<R extends DispatchRoute>(table: DispatchTable<R>, conn: TcpConnData): Decision<R> {
+  const route = first(table.tls, conn);
+  return route ? { to: "tcp", route } : { to: "http" };
+}

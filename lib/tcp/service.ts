@@ -20,6 +20,7 @@ import type { Qualified } from "../providers/merge.ts";
 import { qualify } from "../providers/merge.ts";
 import { SmoothWeightedRoundRobin } from "../services/smooth_wrr.ts";
 import { relayTcp, type RelayTally } from "./relay.ts";
+import { POSTGRES_SSL_REQUEST } from "./postgres.ts";
 
 /** What the service needs to know of the client connection. */
 export interface TcpClient {
@@ -31,6 +32,8 @@ export interface TcpClient {
   /** The address and port the client connected to. */
   localIp: string;
   localPort: number;
+  /** The client opened with a Postgres SSLRequest that Portico answered: replay it to the backend. */
+  postgresSslRequest?: boolean;
 }
 
 /** One backend address with the transport used to reach it. */
@@ -294,6 +297,7 @@ export async function serveTcp(service: TcpService, client: TcpClient, tally: Re
         }),
       );
     }
+    if (client.postgresSslRequest) await askPostgresForTls(backend, server.address);
     if (client.initial.length) await writeAll(backend, client.initial);
   } catch (err) {
     closeQuietly(backend);
@@ -301,4 +305,12 @@ export async function serveTcp(service: TcpService, client: TcpClient, tally: Re
     throw new TcpDialError(`write to ${server.address}: ${(err as Error).message}`);
   }
   await relayTcp(client.conn, backend, server.terminationDelay, tally);
+}
+
+/** Sends the backend the SSLRequest the client sent, and takes its one-byte answer, which must be yes. */
+async function askPostgresForTls(backend: Deno.Conn, address: string): Promise<void> {
+  await writeAll(backend, POSTGRES_SSL_REQUEST);
+  const answer = new Uint8Array(1);
+  const n = await backend.read(answer);
+  if (n !== 1 || answer[0] !== 0x53) throw new Error(`Postgres at ${address} refused TLS`);
 }
