@@ -137,18 +137,17 @@ class TerminatedConn {
   }
 }
 
-const contexts = new WeakMap<object, tls.SecureContext>();
-const contextByPem = new Map<string, tls.SecureContext>();
+/** One secure context per certificate PEM, made once (bounded: certificates change on renewals). */
+const contexts = new Map<string, tls.SecureContext>();
 
-/** One secure context per certificate, made once. */
 function contextFor(t: typeof tls, pair: { cert: string; key: string }): tls.SecureContext {
-  const known = contexts.get(pair) ?? contextByPem.get(pair.cert);
-  if (known) return known;
-  const made = t.createSecureContext({ cert: pair.cert, key: pair.key });
-  contexts.set(pair, made);
-  if (contextByPem.size > 1000) contextByPem.clear();
-  contextByPem.set(pair.cert, made);
-  return made;
+  let context = contexts.get(pair.cert);
+  if (!context) {
+    if (contexts.size >= 1000) contexts.clear();
+    context = t.createSecureContext({ cert: pair.cert, key: pair.key });
+    contexts.set(pair.cert, context);
+  }
+  return context;
 }
 
 /**
