@@ -93,7 +93,7 @@ ${
         }`,
       });
       const root = await pebble.rootPem();
-      const view = () => proxy!.server.state.views.get("certificates")!() as CertificateView[];
+      const view = () => proxy!.server.state.views.certificates!();
 
       for (const d of GOOD) {
         const san = await until(
@@ -152,7 +152,7 @@ ${
       for (const d of GOOD) await verifiedHandshake(securePort, d, root);
     } catch (err) {
       console.error(
-        JSON.stringify(proxy?.server.state.views.get("certificates")?.(), null, 1),
+        JSON.stringify(proxy?.server.state.views.certificates?.(), null, 1),
         pebble.log().slice(-30).join("\n"),
       );
       throw err;

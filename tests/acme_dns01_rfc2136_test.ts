@@ -16,7 +16,8 @@
 import assert from "node:assert/strict";
 import { type Bind9, startBind9 } from "./fixtures/bind9.ts";
 import { createDnsProvider } from "../lib/acme/dns/providers.ts";
-import { awaitPropagation, parseNameServer } from "../lib/acme/dns/propagation.ts";
+import { awaitPropagation } from "../lib/acme/dns/propagation.ts";
+import { parseNameServer } from "../lib/config/name_server.ts";
 import { MemoryDnsRecordJournal } from "../lib/acme/dns/record_journal.ts";
 import { DnsSolver } from "../lib/acme/dns/solver.ts";
 import { DnsPropagationError, type TxtRecord } from "../lib/acme/dns/types.ts";

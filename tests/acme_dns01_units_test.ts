@@ -12,13 +12,8 @@ import { validateStatic } from "../lib/config/static.ts";
 import { wantedCertificates } from "../lib/acme/domains.ts";
 import { Credentials, parseCredentialsFile } from "../lib/acme/dns/credentials.ts";
 import { createDnsProvider, DNS_PROVIDERS } from "../lib/acme/dns/providers.ts";
-import {
-  awaitPropagation,
-  type DnsQuery,
-  type NameServer,
-  parseNameServer,
-  type PropagationOptions,
-} from "../lib/acme/dns/propagation.ts";
+import { awaitPropagation, type DnsQuery, type PropagationOptions } from "../lib/acme/dns/propagation.ts";
+import { type NameServer, parseNameServer } from "../lib/config/name_server.ts";
 import { challengePreference } from "../lib/acme/issuer.ts";
 import { DnsConfigError, DnsPropagationError } from "../lib/acme/dns/types.ts";
 import type { MergedConfig } from "../lib/providers/merge.ts";

@@ -1,20 +1,28 @@
 /**
  * Encryption key rotation for ACME private keys in the KV store, through the
- * real TLS extension (`startTls`) with an in-memory store and a stand-in
- * cluster whose fenced write records what it applies.
+ * real ACME runtime (`startAcme`) with an in-memory store and a stand-in
+ * cluster member whose fenced write records what it applies.
  */
 import assert from "node:assert/strict";
 import { parseToml } from "../lib/config/load.ts";
 import { validateStatic } from "../lib/config/static.ts";
-import type { InstanceState } from "../lib/api/state.ts";
 import { MemoryKVStore } from "../lib/kv/memory.ts";
 import type { KVOperation } from "../lib/kv/types.ts";
 import { Logger } from "../lib/log/logger.ts";
 import { KvAcmeStorage } from "../lib/acme/kv_storage.ts";
 import { SecretBox } from "../lib/acme/secret_box.ts";
-import { previousKeys, startTls, type TlsExtension } from "../lib/server/tls_setup.ts";
+import { type AcmeRuntime, previousKeys, startAcme } from "../lib/acme/runtime.ts";
+import type { ClusterMember } from "../lib/cluster/member.ts";
+import { CertificateStore } from "../lib/tls/store.ts";
 import { generateSelfSigned } from "../lib/tls/self_signed.ts";
+import { parseCertificate } from "../lib/tls/certificate.ts";
 import { freePort } from "./fixtures/ports.ts";
+
+/** A default certificate for the store; ACME's own certificates are what the test looks up. */
+async function defaultCertificate() {
+  const g = await generateSelfSigned();
+  return parseCertificate("default", g.certPem, g.keyPem, "default");
+}
 
 const newKey = () => btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))));
 const ROOT = "traefik";
@@ -130,40 +138,42 @@ entryPoint = "web"
       const log = new Logger({ level: "INFO", format: "json", write: (l) => lines.push(l) });
       const listeners: (() => void)[] = [];
       const fenced: KVOperation[][] = [];
-      const views = new Map<string, () => unknown>();
-      const tls: TlsExtension = await startTls({
-        context: {
-          staticConfig,
-          log,
-          state: { views } as unknown as InstanceState,
-          earlier: new Map(),
+      const certificates = new CertificateStore(await defaultCertificate());
+      // Only what ACME uses of a member; the rest would fail loudly if reached.
+      const member = {
+        isManager: () => true,
+        on: (event, listener) => {
+          if (event === "becameManager") {
+            listeners.push(() => listener({ term: 1, reason: "test" }));
+          }
+          return () => {};
         },
+        fencedWrite: async (ops) => {
+          fenced.push(ops);
+          await direct(ops);
+        },
+        view: () => ({ clustered: true }) as ReturnType<ClusterMember["view"]>,
+        leaderRecord: () => undefined,
+        nodeId: () => "n1",
+        peers: () => [],
+        peerRoute: () => () => {},
+      } as Partial<ClusterMember> as ClusterMember;
+      const acme: AcmeRuntime = (await startAcme({
+        staticConfig,
+        log,
+        certificates,
         kv: { store, rootKey: ROOT },
-        cluster: {
-          isManager: () => true,
-          on: (event, listener) => {
-            if (event === "becameManager") {
-              listeners.push(() => listener({ term: 1, reason: "test" }));
-            }
-            return () => {};
-          },
-          fencedWrite: async (ops) => {
-            fenced.push(ops);
-            await direct(ops);
-          },
-        },
+        cluster: member,
+        tlsListening: new Promise(() => {}),
         env: (name) => env[name],
-      });
+      }))!;
       const becomeManager = async () => {
         for (const l of listeners) l();
-        await until(
-          "re-seal pass",
-          () => (views.get("acme")!() as { reseal?: unknown }).reseal !== undefined,
-        );
+        await until("re-seal pass", () => acme.view().reseal !== undefined);
       };
-      return { tls, lines, fenced, becomeManager, views };
+      return { tls: { store: certificates, stop: () => acme.stop() }, acme, lines, fenced, becomeManager };
     };
-    const served = (tls: TlsExtension, name: string) =>
+    const served = (tls: { store: CertificateStore }, name: string) =>
       tls.store.lookup(name)?.certificate.source === "acme:le";
 
     try {
@@ -179,9 +189,7 @@ entryPoint = "web"
         );
       }
       await onlyB.becomeManager();
-      const failedReseal = onlyB.views.get("acme")!() as {
-        reseal: { resealed: number; errors: string[] };
-      };
+      const failedReseal = onlyB.acme.view() as { reseal: { resealed: number; errors: string[] } };
       assert.equal(failedReseal.reseal.resealed, 0);
       assert.equal(failedReseal.reseal.errors.length, 3, "account, a.test and b.test reported");
       assert.ok(failedReseal.reseal.errors.every((e) => e.includes(boxA.keyId)));

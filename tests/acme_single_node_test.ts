@@ -3,7 +3,6 @@ import tls from "node:tls";
 import { pebbleResolverToml, startPebble } from "./fixtures/pebble.ts";
 import { freePort } from "./fixtures/ports.ts";
 import { startTestProxy } from "./fixtures/proxy.ts";
-import type { TlsExtension } from "../lib/server/tls_setup.ts";
 
 /** A verified handshake (trusting only `ca`) with SNI `name`; resolves to the peer's SAN list. */
 function verifiedHandshake(port: number, name: string, ca: string): Promise<string> {
@@ -128,7 +127,7 @@ caCertificates = ["${dir}/pebble-ca.pem"]
       assert.equal(pebble.ordersFor("alpn.test"), 0);
 
       // The view the API and metrics read.
-      const view = proxy.server.state.views.get("certificates")!() as {
+      const view = proxy.server.state.views.certificates!() as unknown as {
         domains: string[];
         state: string;
         daysLeft: number;
@@ -148,11 +147,11 @@ caCertificates = ["${dir}/pebble-ca.pem"]
       await plain.body?.cancel();
       assert.equal(plain.status, 404);
 
-      const tls1 = proxy.server.extensions.get("tls") as TlsExtension;
+      const tls1 = proxy.server;
       assert.equal(tls1.acme?.issued, 2);
     } catch (err) {
       console.error(
-        JSON.stringify(proxy?.server.state.views.get("certificates")?.()),
+        JSON.stringify(proxy?.server.state.views.certificates?.()),
         pebble.log().slice(-20).join("\n"),
       );
       throw err;

@@ -14,20 +14,19 @@ import { startEtcd } from "./fixtures/etcd.ts";
 import { freePort } from "./fixtures/ports.ts";
 import { startTcpProxy } from "./fixtures/tcp_proxy.ts";
 import {
-  type ClusterExtension,
-  type ClusterView,
+  type ClusterMember,
+  type ClusterMemberOptions,
   normalizePeer,
   type RoleEvent,
-  startClusterExtension,
-} from "../lib/server/cluster_setup.ts";
+  startClusterMember,
+} from "../lib/cluster/member.ts";
 import { ClusterConfigError } from "../lib/cluster/node.ts";
 import { FencedOutError, readLeader } from "../lib/cluster/fencing.ts";
-import { Logger } from "../lib/log/logger.ts";
 import { MemoryKVStore } from "../lib/kv/memory.ts";
 import type { ClusterConfig } from "../lib/config/types.ts";
 
 const SECRET = "integration-cluster-secret-0123456789";
-const quiet = new Logger({ level: "ERROR", format: "json", write: () => {} });
+const quietCluster: ClusterMemberOptions["log"] = () => {};
 
 async function until<T>(
   what: string,
@@ -77,10 +76,10 @@ Deno.test({
       await hook.body?.cancel();
       assert.equal(hook.status, 404);
       // The view for metrics and the typed interface for ACME.
-      const view = proxy.server.state.views.get("cluster")!() as ClusterView;
+      const view = proxy.server.state.views.cluster!();
       assert.equal(view.elections, 0);
       assert.equal(view.roleChanges.length, 1);
-      const ext = proxy.server.extensions.get("cluster") as ClusterExtension;
+      const ext = proxy.server.cluster;
       assert.equal(ext.isManager(), true);
       const late = await new Promise<RoleEvent>((resolve) => ext.on("becameManager", resolve));
       assert.equal(late.term, 0);
@@ -101,7 +100,7 @@ Deno.test({
       const res = await fetch(`${proxy.url("traefik")}/api/cluster`);
       await res.body?.cancel();
       assert.equal(res.status, 404);
-      assert.ok(proxy.server.state.views.has("cluster"), "the view exists for metrics regardless");
+      assert.ok(proxy.server.state.views.cluster !== undefined, "the view exists for metrics regardless");
     } finally {
       await proxy.close();
     }
@@ -168,7 +167,7 @@ Deno.test({
           }),
         );
       }
-      const exts = proxies.map((p) => p.server.extensions.get("cluster") as ClusterExtension);
+      const exts: ClusterMember[] = proxies.map((p) => p.server.cluster);
       const events: string[] = [];
       exts.forEach((e, i) => {
         e.on("becameManager", (ev) => events.push(`i${i} became ${ev.term}`));
@@ -192,7 +191,7 @@ Deno.test({
           : undefined;
       });
       const record = (await readLeader(
-        (proxies[0].server.extensions.get("kv") as unknown as { store: MemoryKVStore }).store,
+        proxies[0].server.kv!.store,
         "itest",
       ))!;
       assert.equal(record.nodeId, `i${first}`);
@@ -253,13 +252,13 @@ Deno.test({
 });
 
 Deno.test({
-  name: "startClusterExtension with an injected store: fencing refuses a deposed record",
+  name: "startClusterMember with an injected store: fencing refuses a deposed record",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
     const store = new MemoryKVStore();
     const dir = await Deno.makeTempDir();
-    const ext = await startClusterExtension({
+    const ext = await startClusterMember({
       config: {
         nodeId: "a",
         address: `127.0.0.1:${freePort()}`,
@@ -271,7 +270,8 @@ Deno.test({
       },
       store,
       rootKey: "inj",
-      log: quiet,
+      log: quietCluster,
+      env: () => undefined,
     });
     try {
       await until("manager", () => ext.isManager() || undefined);
@@ -344,7 +344,7 @@ Deno.test("config errors name the [cluster] setting", async () => {
   ];
   for (const c of cases) {
     await assert.rejects(
-      startClusterExtension({ config: c.config, log: quiet, env: (n) => c.env?.[n] }),
+      startClusterMember({ config: c.config, log: quietCluster, env: (n) => c.env?.[n] }),
       (e: Error) => {
         assert.match(e.message, c.error, c.name);
         assert.doesNotMatch(e.message, new RegExp(SECRET), `${c.name}: secret leaked`);

@@ -175,15 +175,16 @@ timeout = "100ms"
       await open("certificates");
       assert.match(await text("[data-view=certificates]"), /no certificates/i);
       // A certificates view appearing later shows up on the next poll, without a reload.
-      proxy.server.state.views.set("certificates", () => ({
+      proxy.server.state.views.certificates = () => [{
+        resolver: "le",
+        domains: ["shop.test", "www.shop.test"],
+        issuer: "Pebble Intermediate CA",
+        notAfter: new Date(Date.now() + 20 * 86_400_000 + 60_000).toISOString(),
+        state: "backoff",
+        failures: 1,
         lastError: "acme: error 429 urn:ietf:params:acme:error:rateLimited: too many orders",
-        certificates: [{
-          domains: ["shop.test", "www.shop.test"],
-          issuer: "Pebble Intermediate CA",
-          notAfter: Date.now() + 20 * 86_400_000 + 60_000,
-          renewal: "scheduled",
-        }],
-      }));
+        routers: [],
+      }];
       await page.waitForSelector("text=www.shop.test", { timeout: 5000 });
       const certs = await text("[data-view=certificates]");
       assert.match(certs, /Pebble Intermediate CA/);

@@ -79,10 +79,14 @@ Deno.test("dashboard: redirects, embedded assets and portico endpoints on the AP
     const certs = JSON.parse((await rawGet(port, "/api/portico/certificates")).body);
     assert.equal(certs.enabled, true);
     assert.deepEqual(certs.certificates, []);
-    proxy.server.state.views.set(
-      "certificates",
-      () => [{ domains: ["x.test"], notAfter: Date.now() + 3 * 86_400_000 + 5000 }],
-    );
+    proxy.server.state.views.certificates = () => [{
+      resolver: "file",
+      domains: ["x.test"],
+      notAfter: new Date(Date.now() + 3 * 86_400_000 + 5000).toISOString(),
+      state: "valid",
+      failures: 0,
+      routers: [],
+    }];
     const certs2 = JSON.parse((await rawGet(port, "/api/portico/certificates")).body);
     assert.deepEqual([
       certs2.enabled,

@@ -15,7 +15,8 @@ import {
   DEFAULT_MAX_HEADER_BYTES,
   headBytes,
 } from "../lib/server/limits.ts";
-import { type ConnectionInfo, type EngineLimits, HttpEngine, sweepInterval } from "../lib/engine/connection.ts";
+import type { ConnectionInfo } from "../lib/contracts.ts";
+import { type EngineLimits, HttpEngine, sweepInterval } from "../lib/engine/connection.ts";
 import { writeWebResponse } from "../lib/engine/response_head.ts";
 
 /** A plain listener on the HTTP/1.1 engine answering every request with `respond`. */

@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { DEFAULT_TIMEOUTS, UpstreamError } from "../lib/proxy/forward.ts";
+import { DEFAULT_TIMEOUTS, UpstreamError } from "../lib/proxy/upstream.ts";
 import { Http1Pool } from "../lib/proxy/http1_client.ts";
 
 /** A backend that answers each request head with the next scripted reply (or closes when it is null). */

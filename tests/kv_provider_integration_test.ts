@@ -22,7 +22,6 @@ import { RedisKVStore } from "../lib/kv/redis.ts";
 import type { KVStore } from "../lib/kv/types.ts";
 import { Logger } from "../lib/log/logger.ts";
 import type { KVProvider } from "../lib/providers/kv.ts";
-import type { KVExtension } from "../lib/server/kv_setup.ts";
 import { type RunningServer, startServer } from "../lib/server/server.ts";
 import "../lib/middlewares/all.ts";
 import { type EchoBackend, startEchoBackend } from "./fixtures/backend.ts";
@@ -109,8 +108,8 @@ async function startInstance(dir: string, kind: Kind, endpoint: string): Promise
   );
   const logs: string[] = [];
   const logger = new Logger({ level: "DEBUG", format: "json", write: (l) => logs.push(l) });
-  const server = await startServer(await loadStaticFile(file), { logger, debounceMs: 20 });
-  const provider = (server.extensions.get("kv") as KVExtension).providers[0];
+  const server = await startServer(await loadStaticFile(file), { logger, throttleMs: 20 });
+  const provider = server.kv!.providers[0];
   return {
     server,
     url: `http://127.0.0.1:${server.ports.get("web")}`,

@@ -31,7 +31,7 @@ function parseStaticForTest(toml: string): StaticConfig {
 async function startServerForTest(providers: Provider[]) {
   const config = parseStaticForTest(`[entryPoints.web]\naddress = "127.0.0.1:${freePort()}"\n`);
   const logger = new Logger({ level: "ERROR", format: "json", write: () => {} });
-  const server = await startServer(config, { providers, logger, debounceMs: 5 });
+  const server = await startServer(config, { providers, logger, throttleMs: 5 });
   return { server, url: `http://127.0.0.1:${server.ports.get("web")}` };
 }
 
@@ -289,9 +289,9 @@ Deno.test("a corrupt cache file is ignored with a warning", async () => {
 });
 
 Deno.test("a static config with KV providers gets one provider per store, sharing the first", async () => {
-  const { kvSetupFromStatic } = await import("../lib/server/kv_setup.ts");
+  const { openKvStores } = await import("../lib/server/kv_setup.ts");
   const silent = new Logger({ level: "ERROR", format: "json", write: () => {} });
-  assert.equal(await kvSetupFromStatic(parseStaticForTest(""), silent), undefined);
+  assert.equal(await openKvStores(parseStaticForTest(""), silent), undefined);
   const config = parseStaticForTest(`
 [providers.redis]
 endpoints = ["127.0.0.1:2"]
@@ -299,7 +299,7 @@ endpoints = ["127.0.0.1:2"]
 endpoints = ["127.0.0.1:1"]
 rootKey = "edge"
 `);
-  const ext = await kvSetupFromStatic(config, silent);
+  const ext = await openKvStores(config, silent);
   assert.ok(ext);
   try {
     assert.deepEqual(ext.providers.map((p) => p.name), ["etcd", "redis"]);

@@ -12,7 +12,8 @@ import {
 } from "../lib/metrics/exposition.ts";
 import { RequestMetrics } from "../lib/metrics/request_metrics.ts";
 import { parsePrometheusText } from "../lib/metrics/text_parser.ts";
-import { certificatesView, clusterView, RoleChangeTracker } from "../lib/metrics/instance_views.ts";
+import { dashboardCertificates, dashboardCluster } from "../lib/api/dashboard/views.ts";
+import { emptyClusterCounters, RoleHistory } from "../lib/cluster/view.ts";
 
 Deno.test("exposition: escaping and values", () => {
   const cases: [string, string, string][] = [
@@ -175,66 +176,67 @@ Deno.test("strict parser rejects malformed expositions", () => {
   assert.equal(parsePrometheusText(good).get("h")!.samples.length, 4);
 });
 
-Deno.test("instance views: absent, throwing and partial views are tolerated", () => {
-  const views = new Map<string, () => unknown>();
-  assert.equal(clusterView({ views }).enabled, false);
-  assert.equal(certificatesView({ views }, 0).enabled, false);
-  views.set("cluster", () => {
-    throw new Error("not ready");
-  });
-  assert.equal(clusterView({ views }).enabled, false);
-  views.set("cluster", () => ({
+Deno.test("dashboard views: cluster and certificates from the typed views, absent ones shown as off", () => {
+  assert.equal(dashboardCluster(undefined).enabled, false);
+  assert.equal(dashboardCertificates(undefined, 0).enabled, false);
+  const history = new RoleHistory();
+  const at = (s: number) => new Date(s * 1000);
+  history.record("worker", 1, "start", at(1));
+  history.record("candidate", 2, "election timeout", at(3));
+  history.record("manager", 2, "won", at(4));
+  const c = dashboardCluster({
     id: "n1",
     address: "127.0.0.1:7946",
     role: "manager",
-    term: 3,
-    manager: { nodeId: "n1", address: "127.0.0.1:7946", term: 3 },
+    term: 2,
+    manager: { nodeId: "n1", address: "127.0.0.1:7946", term: 2 },
     peers: [{ address: "127.0.0.1:7947", lastContact: null, reachable: false }],
-    counters: { elections: 2, rejected: { stale: 1, forged: 0 } },
-  }));
-  const c = clusterView({ views });
+    clustered: true,
+    isManager: true,
+    roleChanges: history.list(),
+    counters: { elections: 2, rejected: { ...emptyClusterCounters().rejected, stale: 1 } },
+    elections: 2,
+  });
   assert.deepEqual([c.enabled, c.id, c.role, c.term, c.elections, c.rejected.stale], [
     true,
     "n1",
     "manager",
-    3,
+    2,
     2,
     1,
   ]);
-  const now = Date.parse("2030-01-01T00:00:00Z");
-  views.set("certificates", () => ({
-    lastError: "urn:ietf:params:acme:error:rateLimited",
-    certificates: [
-      {
-        domain: { main: "a.test", sans: ["b.test"] },
-        notAfter: now + 10 * 86_400_000 + 1000,
-        issuer: "Pebble",
-      },
-      { domains: ["c.test"], notAfter: "2030-01-31T00:00:00Z", renewal: "scheduled" },
-      { domains: ["d.test"], notAfter: "not a date" },
-    ],
-  }));
-  const v = certificatesView({ views }, now);
-  assert.equal(v.lastError, "urn:ietf:params:acme:error:rateLimited");
-  assert.deepEqual(v.certificates.map((x) => [x.domains.join(","), x.daysLeft]), [
-    ["a.test,b.test", 10],
-    ["c.test", 30],
-    ["d.test", null],
+  assert.deepEqual(c.roleChanges.map((r) => `${r.from}->${r.to}@${r.term}`), [
+    "null->worker@1",
+    "worker->candidate@2",
+    "candidate->manager@2",
   ]);
+  const now = Date.parse("2030-01-01T00:00:00Z");
+  const v = dashboardCertificates([
+    {
+      resolver: "le",
+      domains: ["a.test", "b.test"],
+      notAfter: new Date(now + 10 * 86_400_000 + 1000).toISOString(),
+      issuer: "Pebble",
+      state: "backoff",
+      failures: 1,
+      lastError: "urn:ietf:params:acme:error:rateLimited",
+      routers: [],
+    },
+    { resolver: "le", domains: ["c.test"], state: "missing", failures: 0, routers: [] },
+  ], now);
+  assert.deepEqual(v.certificates.map((x) => [x.domains.join(","), x.daysLeft, x.renewal, x.lastError]), [
+    ["a.test,b.test", 10, "backoff", "urn:ietf:params:acme:error:rateLimited"],
+    ["c.test", null, "missing", null],
+  ]);
+});
 
-  const tracker = new RoleChangeTracker(2);
-  const at = (s: number) => new Date(s * 1000);
-  tracker.sample({ ...c, role: "worker", term: 1 }, at(1));
-  tracker.sample({ ...c, role: "worker", term: 1 }, at(2));
-  tracker.sample({ ...c, role: "candidate", term: 2 }, at(3));
-  tracker.sample({ ...c, role: "manager", term: 2 }, at(4));
-  assert.deepEqual(
-    tracker.merged({ ...c, roleChanges: [] }).map((r) => `${r.from}->${r.to}@${r.term}`),
-    [
-      "worker->candidate@2",
-      "candidate->manager@2",
-    ],
-  );
+Deno.test("role history keeps the newest changes only", () => {
+  const history = new RoleHistory();
+  for (let i = 0; i < 60; i++) history.record(i % 2 ? "worker" : "candidate", i, "", new Date(i));
+  const list = history.list();
+  assert.equal(list.length, 50);
+  assert.equal(list[0].term, 10);
+  assert.equal(list.at(-1)!.term, 59);
 });
 
 Deno.test("request metrics: addEntryPointsLabels/addRoutersLabels/addServicesLabels = false drop that family", async () => {

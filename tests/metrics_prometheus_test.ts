@@ -4,6 +4,7 @@
  * the certificate and cluster families from registered views.
  */
 
+import { emptyClusterCounters } from "../lib/cluster/view.ts";
 import assert from "node:assert/strict";
 import { startEchoBackend } from "./fixtures/backend.ts";
 import { startTestProxy } from "./fixtures/proxy.ts";
@@ -150,20 +151,31 @@ Deno.test("metrics: certificate and cluster families come from registered views;
     assert.equal([...before.keys()].some((k) => k.startsWith("portico_cluster_")), false);
 
     const notAfter = Date.parse("2031-05-01T00:00:00Z");
-    proxy.server.state.views.set(
-      "certificates",
-      () => [{ domains: ["a.test", "www.a.test"], notAfter, serial: "0a1b" }],
-    );
-    proxy.server.state.views.set("cluster", () => ({
+    proxy.server.state.views.certificates = () => [{
+      resolver: "file",
+      domains: ["a.test", "www.a.test"],
+      notAfter: new Date(notAfter).toISOString(),
+      serial: "0a1b",
+      state: "valid",
+      failures: 0,
+      routers: [],
+    }];
+    proxy.server.state.views.cluster = () => ({
       clustered: true,
+      isManager: false,
+      roleChanges: [],
+      elections: 3,
       id: "n1",
       address: "127.0.0.1:1",
       role: "worker",
       term: 4,
       manager: { nodeId: "n2", address: "127.0.0.1:2", term: 4 },
       peers: [{ address: "127.0.0.1:2", lastContact: new Date().toISOString(), reachable: true }],
-      counters: { elections: 3, rejected: { stale: 2, forged: 1 } },
-    }));
+      counters: {
+        elections: 3,
+        rejected: { ...emptyClusterCounters().rejected, stale: 2, forged: 1 },
+      },
+    });
     const f = await scrape();
     assert.equal(
       value(f, "traefik_tls_certs_not_after", {

@@ -43,7 +43,7 @@ const service = `[http.services.s.loadBalancer]\nservers = [{ url = "http://127.
 Deno.test("file provider: a directory is merged, watched, and a duplicate name is rejected", async () => {
   const dir = await Deno.makeTempDir();
   const c = collector();
-  const provider = new FileProvider({ directory: dir, watch: true, debounceMs: 20 });
+  const provider = new FileProvider({ directory: dir, watch: true, settleMs: 20 });
   try {
     await Deno.writeTextFile(`${dir}/a.toml`, router("a") + service);
     await Deno.writeTextFile(`${dir}/b.toml`, router("b"));

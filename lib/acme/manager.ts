@@ -76,6 +76,15 @@ export interface CertificateView {
   routers: string[];
 }
 
+/** Counters of the ACME manager, for the API and metrics. */
+export interface AcmeView {
+  issued: number;
+  failures: number;
+  active: boolean;
+  failuresByResolver: Record<string, number>;
+  reseal?: ResealReport;
+}
+
 interface OrderState {
   retry?: RetryState;
   ordering: boolean;

@@ -8,7 +8,7 @@
 import { type Context, Hono } from "hono";
 import type { Service } from "../services/types.ts";
 import type { ProxyRequest } from "../services/types.ts";
-import type { InstanceState } from "./state.ts";
+import type { InstanceState } from "../instance/state.ts";
 import type { MiddlewareState, RouterState, ServiceState } from "../router/build.ts";
 import type { TcpMiddlewareState, TcpRouterState, TcpServiceState } from "../tcp/build.ts";
 

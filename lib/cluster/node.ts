@@ -14,6 +14,15 @@
  *
  * @module
  */
+import {
+  type ApiRole,
+  type ClusterCounters,
+  type ClusterStatus,
+  emptyClusterCounters,
+  RoleHistory,
+} from "./view.ts";
+export type { ApiRole, ClusterCounters, ClusterStatus };
+export { emptyClusterCounters };
 import { type Effect, Election, type PeerMessage, type Role } from "./election.ts";
 import { loadState, saveState } from "./persistence.ts";
 import { MessageAuth, type RefusalReason } from "./transport_auth.ts";
@@ -60,42 +69,6 @@ export interface ClusterNodeOptions {
   fetch?: typeof fetch;
 }
 
-/** Role as the API names it. */
-export type ApiRole = "manager" | "worker" | "candidate";
-
-/** `/api/cluster` payload. */
-export interface ClusterStatus {
-  id: string;
-  address: string;
-  role: ApiRole;
-  term: number;
-  manager: { nodeId: string | null; address: string; term: number } | null;
-  peers: { address: string; lastContact: string | null; reachable: boolean }[];
-}
-
-/** Counters for `/metrics`. */
-/** Counters at zero (a new node, or an instance without a cluster). */
-export function emptyClusterCounters(): ClusterCounters {
-  return {
-    elections: 0,
-    rejected: {
-      unauthenticated: 0,
-      malformed: 0,
-      stale: 0,
-      forged: 0,
-      replayed: 0,
-      overloaded: 0,
-      badRequest: 0,
-    },
-  };
-}
-
-export interface ClusterCounters {
-  /** Elections this node started (became candidate). */
-  elections: number;
-  /** Peer messages refused, by reason. */
-  rejected: Record<RefusalReason | "badRequest", number>;
-}
 
 type ResolvedOptions = Required<Omit<ClusterNodeOptions, "kv">> & { kv?: KVStore };
 
@@ -139,6 +112,8 @@ function parseAddress(field: string, address: string): { hostname: string; port:
  */
 export class ClusterNode {
   readonly counters: ClusterCounters = emptyClusterCounters();
+  /** Every role this node took, with why. */
+  readonly roleHistory = new RoleHistory();
   readonly #o: ResolvedOptions;
   readonly #election: Election;
   readonly #auth: MessageAuth;
@@ -379,6 +354,7 @@ export class ClusterNode {
           }
           case "roleChanged":
             if (effect.to === "candidate") this.counters.elections++;
+            this.roleHistory.record(apiRole(effect.to), effect.term, effect.reason, new Date());
             this.#o.logger(
               "info",
               `cluster role ${apiRole(effect.from)} -> ${apiRole(effect.to)}`,

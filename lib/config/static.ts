@@ -33,7 +33,7 @@ import {
   parseListenAddress,
 } from "./values.ts";
 import type { DnsChallengeConfig, EntryPointConfig, StaticConfig } from "./types.ts";
-import { parseNameServer } from "../acme/dns/propagation.ts";
+import { parseNameServer } from "./name_server.ts";
 
 /** Let's Encrypt's production directory, Traefik's default `caServer`. */
 export const LETS_ENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory";

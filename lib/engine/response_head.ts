@@ -8,7 +8,7 @@
  */
 
 import { encodeChunk, LAST_CHUNK } from "./chunked.ts";
-import type { Exchange } from "./connection.ts";
+import type { Exchange } from "./exchange.ts";
 
 /** Reason phrases for the status codes that carry one here (Go's `http.StatusText`). */
 export const STATUS_REASON: Readonly<Record<number, string>> = {

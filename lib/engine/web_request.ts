@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Exchange } from "./connection.ts";
+import type { Exchange } from "./exchange.ts";
 
 /** `Headers.get` semantics over a flat name/value list, without building a `Headers`. */
 export class HeadHeaders {

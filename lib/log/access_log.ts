@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { RequestObserver } from "../server/extension.ts";
+import type { RequestObserver } from "../contracts.ts";
 
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 

@@ -8,11 +8,10 @@
  * @module
  */
 
-import type { InstanceState } from "../api/state.ts";
+import type { InstanceState } from "../instance/state.ts";
 import { qualify } from "../providers/merge.ts";
 import type { RouterGeneration } from "../router/build.ts";
-import type { ReloadStatus } from "../server/config_watcher.ts";
-import type { RequestObserver } from "../server/extension.ts";
+import type { ReloadStatus, RequestObserver } from "../contracts.ts";
 import type { Service } from "../services/types.ts";
 import { EXPOSITION_CONTENT_TYPE } from "./exposition.ts";
 import { RequestMetrics } from "./request_metrics.ts";

@@ -6,10 +6,9 @@
  * @module
  */
 
-import type { InstanceState } from "../api/state.ts";
-import type { ReloadStatus } from "../server/config_watcher.ts";
+import type { InstanceState } from "../instance/state.ts";
+import type { ReloadStatus } from "../contracts.ts";
 import { formatFamily, type Sample } from "./exposition.ts";
-import { acmeFailures, certificatesView, clusterView } from "./instance_views.ts";
 import type { RequestMetrics } from "./request_metrics.ts";
 import type { TcpGeneration } from "../tcp/build.ts";
 
@@ -110,15 +109,11 @@ export function renderStateMetrics(
     up,
   );
 
-  const certs = certificatesView(state, nowMs);
   const notAfter: Sample[] = [];
-  for (const c of certs.certificates) {
-    if (c.notAfter === null) continue;
+  for (const c of state.views.certificates?.() ?? []) {
+    if (c.notAfter === undefined) continue;
     notAfter.push({
-      labels: [["cn", c.domains[0] ?? ""], ["sans", c.domains.join(",")], [
-        "serial",
-        c.serial ?? "",
-      ]],
+      labels: [["cn", c.domains[0] ?? ""], ["sans", c.domains.join(",")], ["serial", c.serial ?? ""]],
       value: Date.parse(c.notAfter) / 1000,
     });
   }
@@ -129,22 +124,22 @@ export function renderStateMetrics(
     notAfter,
   );
 
-  // Registered only when the TLS extension runs; one sample per resolver that failed.
-  const acme = acmeFailures(state);
-  if (acme !== null) {
+  // Registered only when ACME runs; one sample per resolver that failed.
+  const acme = state.views.acme?.();
+  if (acme) {
     out += formatFamily(
       "portico_acme_order_failures_total",
       "counter",
       "Failed ACME certificate orders, by resolver.",
-      Object.entries(acme).map(([resolver, value]) => ({
+      Object.entries(acme.failuresByResolver).map(([resolver, value]) => ({
         labels: [["resolver", resolver]],
         value,
       })),
     );
   }
 
-  const cluster = clusterView(state);
-  if (cluster.enabled) {
+  const cluster = state.views.cluster?.();
+  if (cluster?.clustered) {
     out += formatFamily(
       "portico_cluster_role",
       "gauge",
@@ -157,21 +152,14 @@ export function renderStateMetrics(
     out += formatFamily("portico_cluster_term", "gauge", "This node's current election term.", [
       { labels: [], value: cluster.term },
     ]);
-    if (cluster.elections !== null) {
-      out += formatFamily(
-        "portico_cluster_elections_total",
-        "counter",
-        "Elections this node started.",
-        [
-          { labels: [], value: cluster.elections },
-        ],
-      );
-    }
+    out += formatFamily("portico_cluster_elections_total", "counter", "Elections this node started.", [
+      { labels: [], value: cluster.elections },
+    ]);
     out += formatFamily(
       "portico_cluster_peer_messages_rejected_total",
       "counter",
       "Peer messages this node refused, by reason.",
-      Object.entries(cluster.rejected).map(([reason, value]) => ({
+      Object.entries(cluster.counters.rejected).map(([reason, value]) => ({
         labels: [["reason", reason]],
         value,
       })),

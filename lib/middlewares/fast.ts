@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { Exchange } from "../engine/connection.ts";
+import type { Exchange } from "../engine/exchange.ts";
 import { HeadHeaders } from "../engine/web_request.ts";
 import { errorHeadWith } from "../engine/response_head.ts";
 import type { ForwardedInfo } from "../proxy/headers.ts";

@@ -13,15 +13,18 @@ export interface FileProviderOptions {
   filename?: string;
   directory?: string;
   watch: boolean;
-  /** Quiet period before a burst of file events is read, in ms. */
-  debounceMs?: number;
+  /**
+   * Quiet period after the last file event before the files are read, in ms:
+   * editors write in several steps, and a file read mid-write is not the
+   * user's config. (Throttling and dedupe of configs happen downstream.)
+   */
+  settleMs?: number;
 }
 
 export class FileProvider implements Provider {
   readonly name = "file";
   private watcher?: Deno.FsWatcher;
   private timer?: ReturnType<typeof setTimeout>;
-  private lastText?: string;
 
   constructor(private readonly options: FileProviderOptions) {
     if (!options.filename === !options.directory) {
@@ -37,12 +40,7 @@ export class FileProvider implements Provider {
 
   private async emit(listener: ProviderListener): Promise<void> {
     try {
-      const config = await this.read();
-      // Editors write files in several steps; skip events that changed nothing.
-      const text = JSON.stringify(config);
-      if (text === this.lastText) return;
-      this.lastText = text;
-      listener.onConfig(this.name, config);
+      listener.onConfig(this.name, await this.read());
     } catch (err) {
       listener.onError(this.name, err as Error);
     }
@@ -55,13 +53,13 @@ export class FileProvider implements Provider {
     // (rename over it), which a watch on the file itself would lose.
     const target = this.options.directory ?? dirname(this.options.filename!);
     this.watcher = Deno.watchFs(target, { recursive: false });
-    const debounce = this.options.debounceMs ?? 100;
+    const settle = this.options.settleMs ?? 100;
     (async () => {
       try {
         for await (const event of this.watcher!) {
           if (this.options.filename && !event.paths.some((p) => sameFile(p, this.options.filename!))) continue;
           clearTimeout(this.timer);
-          this.timer = setTimeout(() => this.emit(listener), debounce);
+          this.timer = setTimeout(() => this.emit(listener), settle);
         }
       } catch {
         // The watcher was closed.

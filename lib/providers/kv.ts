@@ -76,8 +76,6 @@ export class KVProvider implements Provider {
   #watch?: KVWatch;
   #timer?: ReturnType<typeof setTimeout>;
   #burstStart = 0;
-  #lastGood?: string;
-  #inError = false;
   #everConnected = false;
   #cacheWarned = false;
   #status: KVConnectionStatus = { state: "disconnected", since: new Date() };
@@ -204,7 +202,7 @@ export class KVProvider implements Provider {
     }, delay);
   }
 
-  /** Decodes the current keys and tells the listener; unchanged snapshots are not re-sent. */
+  /** Decodes the current keys and tells the listener (unchanged snapshots are dropped downstream). */
   #emit(): void {
     if (this.#stopped || this.#listener === undefined) return;
     const entries = new Map(this.#entries);
@@ -212,15 +210,9 @@ export class KVProvider implements Provider {
     try {
       config = decodeKVEntries(entries, this.rootKey, this.name);
     } catch (error) {
-      this.#inError = true;
       this.#listener.onError(this.name, asConfigError(error));
       return;
     }
-    const text = JSON.stringify(config);
-    // A reset after a reconnect usually changes nothing; a rebuild would only churn.
-    if (text === this.#lastGood && !this.#inError) return;
-    this.#lastGood = text;
-    this.#inError = false;
     this.#listener.onConfig(this.name, config);
     this.#saveCache(entries);
   }
@@ -282,7 +274,6 @@ export class KVProvider implements Provider {
       savedAt: cached.savedAt?.toISOString(),
       reason,
     });
-    this.#lastGood = JSON.stringify(config);
     listener.onConfig(this.name, config);
   }
 }

@@ -1,10 +1,13 @@
 /**
- * Forwards one request to one upstream server over a pooled HTTP/1.1
- * connection and streams both bodies.
+ * The upstream pools of one servers transport, and the Web-path forwarder.
+ * Plain HTTP and verified HTTPS upstreams go through Portico's own pooled
+ * client (http1_client.ts); `node:https` remains for
+ * `insecureSkipVerify = true`, which Deno's TLS client cannot do.
  *
- * `node:http` is used rather than `fetch` because fetch normalises the path
- * (`/a/../b` becomes `/b`), adds its own headers (user-agent, accept-encoding)
- * and drops a caller-set Host; a proxy must send the client's bytes.
+ * `node:http`, not `fetch`, for that fallback: fetch normalises the path
+ * (`/a/../b` becomes `/b`), adds its own headers (user-agent,
+ * accept-encoding) and drops a caller-set Host; a proxy must send the
+ * client's bytes.
  *
  * @module
  */
@@ -15,37 +18,7 @@ import { isIP } from "node:net";
 import { Readable } from "node:stream";
 import { downstreamResponseHeaders } from "./headers.ts";
 import { Http1Pool } from "./http1_client.ts";
-
-/** A failure to get a response from the upstream, mapped to a status by the caller. */
-export class UpstreamError extends Error {
-  constructor(
-    message: string,
-    /** 502 for refused/reset/malformed, 504 for a timeout. */
-    readonly status: 502 | 504,
-    /** True when the request body was not consumed, so the request can be replayed. */
-    readonly beforeSend: boolean,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-    this.name = "UpstreamError";
-  }
-}
-
-/** Timeouts for talking to upstreams (Traefik's serversTransport.forwardingTimeouts). */
-export interface ForwardingTimeouts {
-  /** Connect timeout in ms. */
-  dialTimeout: number;
-  /** Time to wait for response headers after the request is sent; 0 = none. */
-  responseHeaderTimeout: number;
-  /** How long an idle pooled connection is kept. */
-  idleConnTimeout: number;
-}
-
-export const DEFAULT_TIMEOUTS: ForwardingTimeouts = {
-  dialTimeout: 30_000,
-  responseHeaderTimeout: 0,
-  idleConnTimeout: 90_000,
-};
+import { DEFAULT_TIMEOUTS, type ForwardingTimeouts, UpstreamError, type UpstreamRequest } from "./upstream.ts";
 
 /** How a pool reaches its upstreams (from a servers transport). */
 export interface UpstreamTransport {
@@ -96,16 +69,6 @@ export class UpstreamPool {
     this.http.destroy();
     this.https.destroy();
   }
-}
-
-/** One request to send upstream. */
-export interface UpstreamRequest {
-  target: URL;
-  method: string;
-  /** Path and query exactly as they go on the wire. */
-  pathAndQuery: string;
-  headers: Record<string, string | string[]>;
-  body: ReadableStream<Uint8Array> | null;
 }
 
 function statusForError(err: NodeJS.ErrnoException): 502 | 504 {

@@ -18,7 +18,7 @@
  * @module
  */
 
-import { type ForwardingTimeouts, UpstreamError, type UpstreamRequest } from "./forward.ts";
+import { type ForwardingTimeouts, UpstreamError, type UpstreamRequest } from "./upstream.ts";
 import { downstreamResponseHeaders } from "./headers.ts";
 import { closeQuietly, ReadBuffer, writeAll } from "../engine/socket.ts";
 import { encodeLatin1 } from "../engine/response_head.ts";

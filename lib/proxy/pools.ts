@@ -6,7 +6,8 @@
  */
 
 import type { ServersTransportConfig } from "../config/types.ts";
-import { DEFAULT_TIMEOUTS, UpstreamPool } from "./forward.ts";
+import { UpstreamPool } from "./forward.ts";
+import { DEFAULT_TIMEOUTS } from "./upstream.ts";
 
 /** Traefik's default `maxIdleConnsPerHost`. */
 const DEFAULT_MAX_IDLE = 200;

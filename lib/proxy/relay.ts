@@ -11,11 +11,11 @@
  */
 
 import { ChunkedDecoder, encodeChunk, LAST_CHUNK } from "../engine/chunked.ts";
-import type { Exchange } from "../engine/connection.ts";
+import type { Exchange } from "../engine/exchange.ts";
 import { bodiless, encodeHeadInto, errorHead, STATUS_REASON } from "../engine/response_head.ts";
 import { writeAll } from "../engine/socket.ts";
 import { parseResponseHead, type ResponseHead } from "../engine/response_parser.ts";
-import type { ForwardingTimeouts } from "./forward.ts";
+import type { ForwardingTimeouts } from "./upstream.ts";
 import { connectionListedIn, HOP_BY_HOP } from "./headers.ts";
 import type { Connection, Http1Pool } from "./http1_client.ts";
 

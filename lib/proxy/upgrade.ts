@@ -9,12 +9,12 @@
  * @module
  */
 
-import type { Exchange } from "../engine/connection.ts";
+import type { Exchange } from "../engine/exchange.ts";
 import { encodeLatin1 } from "../engine/response_head.ts";
 import { writeAll } from "../engine/socket.ts";
 import { parseResponseHead } from "../engine/response_parser.ts";
 import { downstreamResponseHeaders, type ForwardedInfo, upstreamHeaderLines } from "./headers.ts";
-import { UpstreamError } from "./forward.ts";
+import { UpstreamError } from "./upstream.ts";
 
 /** A Response standing for a 101 already sent by the upgrade path; its status reads 101. */
 export function switchedResponse(): Response {

@@ -12,12 +12,12 @@ import type { RouterConfig, StaticConfig } from "../config/types.ts";
 import type { MiddlewareBuildContext, PorticoEnv, PorticoMiddleware } from "../middlewares/types.ts";
 import { middlewareFactory, middlewareTypes } from "../middlewares/registry.ts";
 import { type MergedConfig, qualify } from "../providers/merge.ts";
-import { UpstreamError } from "../proxy/forward.ts";
+import { UpstreamError } from "../proxy/upstream.ts";
 import { listWithoutForwarded, withoutForwardedHeaders } from "../proxy/headers.ts";
 import { alreadySwitched } from "../proxy/upgrade.ts";
 import { buildTcp, type TcpGeneration, type TcpRouterCounters } from "../tcp/build.ts";
 import { TcpConnections } from "../tcp/connections.ts";
-import type { Exchange } from "../engine/connection.ts";
+import type { Exchange } from "../engine/exchange.ts";
 import { errorHead, writeWebResponse } from "../engine/response_head.ts";
 import { HeadHeaders, pathAndQueryOf, toWebRequest } from "../engine/web_request.ts";
 import { LoadBalancerService } from "../services/load_balancer.ts";
@@ -33,32 +33,7 @@ import { type HostIndex, buildHostIndex, type Route } from "./host_index.ts";
 import { TrustedNetworks } from "./trusted.ts";
 import type { RuleCache } from "./rule_cache.ts";
 
-export type { ConnectionInfo } from "../engine/connection.ts";
-import type { ConnectionInfo } from "../engine/connection.ts";
-
-/**
- * What request observers (access log, metrics) see of a finished request,
- * the same for the byte-level path and the Web path.
- */
-export interface ObservedRequest {
-  method: string;
-  /** Path and query as the client sent them. */
-  target: string;
-  status: number;
-  /** Response body size when it was announced. */
-  size: number | undefined;
-  /** A request header (repeated fields joined), or null. */
-  header(name: string): string | null;
-}
-
-/** Called once per finished request. Must not block or throw. */
-export type RequestObserver = (
-  entryPoint: string,
-  request: ObservedRequest,
-  conn: ConnectionInfo,
-  router: string | undefined,
-  started: number,
-) => void;
+import type { ConnectionInfo, ObservedRequest, RequestObserver } from "../contracts.ts";
 
 export interface RouterState {
   name: string;

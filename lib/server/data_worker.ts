@@ -18,7 +18,8 @@ import { buildRouter, type RouterGeneration } from "../router/build.ts";
 import { RuleCache } from "../router/rule_cache.ts";
 import type { ProxyRequest, Service } from "../services/types.ts";
 import { drainListeners } from "./drain.ts";
-import type { Listener, TlsRelay } from "./extension.ts";
+import type { Listener } from "./listener.ts";
+import type { TlsRelay } from "../tls/runtime.ts";
 import { startEntryPoints } from "./listeners.ts";
 import { TcpConnections } from "../tcp/connections.ts";
 import { configureRateLimitRuntime } from "../middlewares/rate_limit/runtime.ts";
@@ -164,20 +165,22 @@ export function runDataWorker(scope: WorkerScope = globalThis as unknown as Work
       message.entryPoints.map(({ name, port }) => [name, { ...staticConfig!.entryPoints[name], port }]),
     );
     try {
-      listeners = await startEntryPoints(
-        shared,
-        (name) => (exchange) => generation!.serveExchange(name, exchange),
-        (name) => (request, conn) => generation!.handle(name, request, conn),
-        undefined,
+      listeners = await startEntryPoints({
+        entryPoints: shared,
+        exchangeHandlerFor: (name) => (exchange) => generation!.serveExchange(name, exchange),
+        webHandlerFor: (name) => (request, conn) => generation!.handle(name, request, conn),
         log,
-        (name) => (message.relayed.includes(name) ? relayToMain(name) : undefined),
-        true,
-        {
+        tls: {
+          listen: () => Promise.reject(new Error("TLS entrypoints are served by the main isolate")),
+          relay: (name) => (message.relayed.includes(name) ? relayToMain(name) : undefined),
+        },
+        reusePort: true,
+        tcp: {
           table: (name) => generation?.tcp.entryPoint(name),
           // Terminating TCP routes run where TLS ends: on main, behind the relay.
           terminating: () => undefined,
         },
-      );
+      });
       post({ type: "listening" });
     } catch (err) {
       post({ type: "failed", error: (err as Error).message });

@@ -8,7 +8,7 @@
 
 import type { StaticConfig } from "../config/types.ts";
 import type { Logger } from "../log/logger.ts";
-import type { Listener } from "./extension.ts";
+import type { Listener } from "./listener.ts";
 
 /** Stops accepting, waits for in-flight requests, then closes what is left. */
 export async function drainListeners(

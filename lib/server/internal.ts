@@ -1,14 +1,14 @@
 /**
- * The `internal` provider: routers and services that Portico creates from
- * the static config, as Traefik does (`api@internal`, `ping@internal`,
- * entrypoint redirections).
+ * The `internal` provider: the routers and middlewares Portico creates from
+ * the static config, as Traefik's `pkg/provider/traefik` does: the API,
+ * dashboard, ping and metrics routers, and each entrypoint redirection as a
+ * router with a `redirectScheme` middleware in front of `noop@internal`.
  *
  * @module
  */
 
 import type { DynamicConfig, RouterConfig, StaticConfig } from "../config/types.ts";
 import { emptyDynamicConfig } from "../config/dynamic.ts";
-import type { ProxyRequest, Service } from "../services/types.ts";
 
 /** Internal routers win over user routers, as in Traefik (MaxInt priority). */
 const INTERNAL_PRIORITY = Number.MAX_SAFE_INTEGER - 1;
@@ -19,13 +19,22 @@ function router(rule: string, service: string, entryPoints: string[], priority =
 
 /**
  * The internal provider's snapshot for a static config. Routers whose
- * internal service this build does not have (`available`) are left out.
+ * internal service this instance does not have (`available`) are left out;
+ * `extra` are the routers other parts add (the ACME HTTP-01 router).
  */
-export function internalConfig(staticConfig: StaticConfig, available: ReadonlySet<string>): DynamicConfig {
+export function internalConfig(
+  staticConfig: StaticConfig,
+  available: ReadonlySet<string>,
+  extra: Readonly<Record<string, RouterConfig>> = {},
+): DynamicConfig {
   const config = emptyDynamicConfig();
   const routers = config.http.routers;
   if (staticConfig.api?.insecure) {
     routers["api"] = router("PathPrefix(`/api`)", "api@internal", ["traefik"]);
+    // Above the general `/api` router, so /api/cluster is the cluster's.
+    if (available.has("cluster@internal")) {
+      routers["cluster"] = router("PathPrefix(`/api/cluster`)", "cluster@internal", ["traefik"], Number.MAX_SAFE_INTEGER);
+    }
     if (staticConfig.api.dashboard && available.has("dashboard@internal")) {
       routers["dashboard"] = router("PathPrefix(`/`)", "dashboard@internal", ["traefik"], INTERNAL_PRIORITY - 2);
     }
@@ -41,13 +50,22 @@ export function internalConfig(staticConfig: StaticConfig, available: ReadonlySe
   for (const [name, ep] of Object.entries(staticConfig.entryPoints)) {
     const redirect = ep.http.redirections?.entryPoint;
     if (!redirect) continue;
-    routers[`${name}-to-${redirect.to}`] = router(
-      "HostRegexp(`^.+$`)",
-      `redirect-${name}-to-${redirect.to}@internal`,
-      [name],
-      redirect.priority || INTERNAL_PRIORITY - 1,
-    );
+    const routerName = `${name}-to-${redirect.to}`;
+    const middleware = `redirect-${routerName}`;
+    routers[routerName] = {
+      ...router("HostRegexp(`^.+$`)", "noop@internal", [name], redirect.priority || INTERNAL_PRIORITY - 1),
+      middlewares: [middleware],
+    };
+    const port = staticConfig.entryPoints[redirect.to]?.port;
+    config.http.middlewares[middleware] = {
+      redirectScheme: {
+        scheme: redirect.scheme,
+        permanent: redirect.permanent,
+        ...(port ? { port: String(port) } : {}),
+      },
+    };
   }
+  Object.assign(routers, extra);
   return config;
 }
 
@@ -55,36 +73,4 @@ export function internalConfig(staticConfig: StaticConfig, available: ReadonlySe
 export function redirectStatus(permanent: boolean, method: string): number {
   if (permanent) return method === "GET" ? 301 : 308;
   return method === "GET" ? 302 : 307;
-}
-
-/** The services behind the entrypoint redirection routers. */
-export function redirectServices(staticConfig: StaticConfig): Map<string, Service> {
-  const out = new Map<string, Service>();
-  for (const [name, ep] of Object.entries(staticConfig.entryPoints)) {
-    const redirect = ep.http.redirections?.entryPoint;
-    if (!redirect) continue;
-    const target = staticConfig.entryPoints[redirect.to];
-    const port = target?.port;
-    const defaultPort = redirect.scheme === "https" ? 443 : 80;
-    const serviceName = `redirect-${name}-to-${redirect.to}@internal`;
-    out.set(serviceName, {
-      name: serviceName,
-      serve(request: ProxyRequest) {
-        const host = request.host.replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "[$1]");
-        const portPart = port && port !== defaultPort ? `:${port}` : "";
-        const location = `${redirect.scheme}://${host}${portPart}${request.pathAndQuery}`;
-        return Promise.resolve(
-          new Response(null, {
-            status: redirectStatus(redirect.permanent, request.request.method),
-            headers: { location },
-          }),
-        );
-      },
-      available: () => true,
-      serverStatus: () => ({}),
-      start() {},
-      stop() {},
-    });
-  }
-  return out;
 }

@@ -1,12 +1,11 @@
 /**
- * The KV extension: opens each configured store (`[providers.etcd]`,
- * `[providers.redis]`, `[providers.consul]`) and gives it a
- * {@linkcode KVProvider} with a cache file for the last good snapshot. The
- * cluster and ACME extensions reach the first store through it.
+ * The KV stores of an instance: opens each configured store
+ * (`[providers.etcd]`, `[providers.redis]`, `[providers.consul]`) and gives
+ * it a {@linkcode KVProvider} with a cache file for the last good snapshot.
+ * The cluster and ACME share the first store.
  *
- * The server stops providers (closing their watches) before extensions, and
- * extensions in reverse order, so the stores are closed here, last, after
- * the cluster and ACME code are done with them.
+ * The server stops providers (closing their watches) first and the stores
+ * last, after the cluster and ACME are done with them.
  *
  * @module
  */
@@ -17,16 +16,16 @@ import type { KVStore } from "../kv/types.ts";
 import { type OpenKVOptions, openKVStore } from "../kv/open.ts";
 import { KVProvider, settleWithin } from "../providers/kv.ts";
 import { cacheFilePath, KVSnapshotCache } from "../providers/kv_cache.ts";
-import type { ExtensionContext, ServerExtension } from "./extension.ts";
 
-export interface KVExtension extends ServerExtension {
-  readonly name: "kv";
+export interface KvStores {
   /** Config providers to start with the file provider (each has `connectionState()`). */
   readonly providers: KVProvider[];
   /** The store the cluster and ACME code share. */
   readonly store: KVStore;
   /** Root key, e.g. "traefik". */
   readonly rootKey: string;
+  /** Closes the stores (the providers are stopped first). */
+  stop(): Promise<void>;
 }
 
 /** Tuning for tests and benchmarks; the defaults suit production. */
@@ -88,11 +87,11 @@ export function kvCacheDir(staticConfig: StaticConfig): string {
  * Opens the configured stores and their providers. Undefined when no KV
  * provider is configured.
  */
-export async function kvSetupFromStatic(
+export async function openKvStores(
   staticConfig: StaticConfig,
   log: Logger,
   options: KVSetupOptions = {},
-): Promise<KVExtension | undefined> {
+): Promise<KvStores | undefined> {
   const configured = configuredKVProviders(staticConfig);
   if (configured.length === 0) return undefined;
   const cacheDir = options.cacheDir ?? kvCacheDir(staticConfig);
@@ -127,7 +126,6 @@ export async function kvSetupFromStatic(
     throw error;
   }
   return {
-    name: "kv",
     providers,
     store: stores[0],
     rootKey: configured[0].config.rootKey,
@@ -138,9 +136,4 @@ export async function kvSetupFromStatic(
       await Promise.all(stores.map((s) => settleWithin(s.close(), 2000)));
     },
   };
-}
-
-/** The server's hook: the KV extension, or undefined when no KV provider is configured. */
-export function kvExtension(context: ExtensionContext): Promise<KVExtension | undefined> {
-  return kvSetupFromStatic(context.staticConfig, context.log.child("kv"));
 }

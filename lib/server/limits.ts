@@ -22,8 +22,8 @@
  */
 
 import type { EntryPointConfig } from "../config/types.ts";
-import type { ConnectionInfo } from "../router/build.ts";
-import type { EntryPointHandler } from "./extension.ts";
+import type { ConnectionInfo } from "../contracts.ts";
+import type { EntryPointHandler } from "../contracts.ts";
 
 /** The default head limit (request line plus header lines): above it, 431. */
 export const DEFAULT_MAX_HEADER_BYTES = 32 * 1024;

@@ -9,10 +9,14 @@
  */
 
 import type { EntryPointConfig } from "../config/types.ts";
-import { type ConnectionInfo, type ExchangeHandler, HttpEngine } from "../engine/connection.ts";
+import type { ConnectionInfo } from "../contracts.ts";
+import { HttpEngine } from "../engine/connection.ts";
+import type { ExchangeHandler } from "../engine/exchange.ts";
 import type { Logger } from "../log/logger.ts";
-import type { AcceptedConnections } from "../tls/listener.ts";
-import type { EntryPointHandler, Listener, TlsListenerFactory, TlsRelay } from "./extension.ts";
+import type { AcceptedConnections, TlsListener } from "../tls/listener.ts";
+import type { EntryPointHandler } from "../contracts.ts";
+import type { Listener } from "./listener.ts";
+import type { TlsRelay } from "../tls/runtime.ts";
 import { pipe } from "../proxy/upgrade.ts";
 import { closeQuietly, ReadBuffer, writeAll } from "../engine/socket.ts";
 import { guardHandler, limitsFor } from "./limits.ts";
@@ -375,39 +379,59 @@ async function relayToTls(conn: Deno.TcpConn, first: Uint8Array, info: Connectio
   }
 }
 
+/** Where TLS is ended: the listener of a TLS entrypoint, and the TLS side of a plain one. */
+export interface EntryPointTls {
+  listen(name: string, entryPoint: EntryPointConfig, connections: AcceptedConnections): Promise<TlsListener>;
+  /** Undefined when this entrypoint's TLS connections are not served here. */
+  relay(name: string, connections: AcceptedConnections): TlsRelay | undefined;
+}
+
+export interface EntryPointsOptions {
+  entryPoints: Record<string, EntryPointConfig>;
+  exchangeHandlerFor: (name: string) => ExchangeHandler;
+  webHandlerFor: (name: string) => EntryPointHandler;
+  log: Logger;
+  /** Without it, entrypoints speak plain HTTP only. */
+  tls?: EntryPointTls;
+  /** Told about each plain entrypoint's TLS side (data-plane workers relay to it). */
+  onRelay?: (name: string, relay: TlsRelay) => void;
+  /** Plain entrypoints bind with SO_REUSEPORT (data-plane workers share them). */
+  reusePort?: boolean;
+  tcp?: TcpAccess;
+}
+
 /** Starts every entrypoint; on failure closes those already started and rethrows. */
-export async function startEntryPoints(
-  entryPoints: Record<string, EntryPointConfig>,
-  exchangeHandlerFor: (name: string) => ExchangeHandler,
-  webHandlerFor: (name: string) => EntryPointHandler,
-  tlsListener: TlsListenerFactory | undefined,
-  log: Logger,
-  tlsRelayFor?: (name: string, entryPoint: EntryPointConfig, serving: EntryPointServing) => TlsRelay | undefined,
-  reusePort = false,
-  tcp?: TcpAccess,
-): Promise<Map<string, Listener>> {
+export async function startEntryPoints(options: EntryPointsOptions): Promise<Map<string, Listener>> {
+  const { entryPoints, log, tls, tcp } = options;
   const listeners = new Map<string, Listener>();
   try {
     for (const [name, ep] of Object.entries(entryPoints)) {
-      const serving = servingFor(name, ep, exchangeHandlerFor(name), webHandlerFor(name), log, tcp);
+      const serving = servingFor(name, ep, options.exchangeHandlerFor(name), options.webHandlerFor(name), log, tcp);
       const tcpTable = tcp && (() => tcp.table(name));
+      let relay: TlsRelay | undefined;
+      const relayFor = () => {
+        if (!tls) return undefined;
+        if (relay) return relay;
+        relay = tls.relay(name, serving.tls);
+        if (relay) options.onRelay?.(name, relay);
+        return relay;
+      };
       let listener: Listener;
-      if (tlsListener && ep.http.tls && tcp) {
+      if (tls && ep.http.tls) {
         // TLS through and through, unless TCP routes need the ClientHello first.
-        let relay: TlsRelay | undefined;
         // A port picked by the system (0) is kept across switches.
         let bound = ep;
-        const start = async (mode: "tls" | "sniff") => {
-          const l = mode === "sniff"
-            ? startPlainListener(bound, serving, relay ??= tlsRelayFor?.(name, ep, serving), false, tcpTable, tcp.certificate)
-            : await tlsListener(name, bound, serving)!;
+        const start = async (mode: "tls" | "sniff"): Promise<Listener> => {
+          const l: Listener = mode === "sniff"
+            ? startPlainListener(bound, serving, relayFor(), false, tcpTable, tcp?.certificate)
+            : await tls.listen(name, bound, serving.tls);
           bound = { ...ep, port: l.port };
           return l;
         };
         listener = await startSwitchingListener({
           name,
           log,
-          wanted: () => (tcpTable!() ? "sniff" : "tls"),
+          wanted: () => (tcpTable?.() ? "sniff" : "tls"),
           start,
           shutdownShared: async () => {
             await Promise.all([serving.tls.shutdown(), relay?.shutdown()]);
@@ -415,10 +439,7 @@ export async function startEntryPoints(
           closeAllShared: () => serving.engine.closeAll(),
         });
       } else {
-        const tls = tlsListener?.(name, ep, serving);
-        listener = tls
-          ? await tls
-          : startPlainListener(ep, serving, tlsRelayFor?.(name, ep, serving), reusePort, tcpTable, tcp?.certificate);
+        listener = startPlainListener(ep, serving, relayFor(), options.reusePort ?? false, tcpTable, tcp?.certificate);
       }
       listeners.set(name, listener);
       log.info("entrypoint listening", { entryPoint: name, address: ep.address, port: listener.port, tls: Boolean(ep.http.tls) });

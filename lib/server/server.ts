@@ -1,37 +1,49 @@
 /**
- * Wires one Portico instance: providers → config watcher → router
- * generations, entrypoint listeners, internal services, extensions (KV,
- * cluster, TLS, metrics), access log, and a graceful shutdown.
+ * The composition root: builds one Portico instance from its static config,
+ * each part constructed with what it needs, in dependency order — the KV
+ * stores, cluster membership (which uses the first store), TLS and ACME
+ * (which use both), the internal services (API, dashboard, metrics, ping),
+ * then the configuration pipeline (lib/server/config_watcher.ts), the
+ * entrypoint listeners and the data-plane workers. Shutdown runs it
+ * backwards. Nothing here decides anything; it only assembles.
  *
  * @module
  */
 
 import type { DynamicConfig, StaticConfig } from "../config/types.ts";
+import type { RequestObserver } from "../contracts.ts";
+import type { MergedConfig } from "../providers/merge.ts";
 import { apiApp, internalService, pingService } from "../api/api.ts";
-import type { InstanceState, ProviderConnection } from "../api/state.ts";
+import { apiServices } from "../api/api_service.ts";
+import { CLUSTER_SERVICE, clusterApiService } from "../api/cluster.ts";
+import { fileCertificateViews, startAcme } from "../acme/runtime.ts";
+import { type ClusterMember, startClusterMember } from "../cluster/member.ts";
+import type { InstanceState, ProviderConnection } from "../instance/state.ts";
 import { AccessLogWriter } from "../log/access_log.ts";
 import { fileWriter, Logger } from "../log/logger.ts";
+import { PROMETHEUS_SERVICE, PrometheusMetrics } from "../metrics/prometheus.ts";
+import { configureRateLimitRuntime } from "../middlewares/rate_limit/runtime.ts";
 import { FileProvider } from "../providers/file.ts";
-import { mergeProviders } from "../providers/merge.ts";
 import type { Provider } from "../providers/types.ts";
 import { UpstreamPools } from "../proxy/pools.ts";
 import { buildRouter } from "../router/build.ts";
 import { RuleCache } from "../router/rule_cache.ts";
 import type { Service } from "../services/types.ts";
-import { ConfigWatcher } from "./config_watcher.ts";
-import type { ExtensionContext, Listener, RequestObserver, ServerExtension, TlsRelay } from "./extension.ts";
-import { createExtensions } from "./extensions.ts";
-import { internalConfig, redirectServices } from "./internal.ts";
-import { startEntryPoints } from "./listeners.ts";
 import { TcpConnections } from "../tcp/connections.ts";
-import { configureRateLimitRuntime } from "../middlewares/rate_limit/runtime.ts";
 import type { CertificatePicker } from "../tcp/tls_terminate.ts";
+import { buildTls, TlsRuntime } from "../tls/runtime.ts";
 import type { CertificateStore } from "../tls/store.ts";
+import type { TlsRelay } from "../tls/runtime.ts";
 import { VERSION } from "../version.ts";
+import { ConfigWatcher } from "./config_watcher.ts";
 import { drainListeners } from "./drain.ts";
+import { internalConfig } from "./internal.ts";
+import { type KvStores, openKvStores } from "./kv_setup.ts";
+import type { Listener } from "./listener.ts";
+import { startEntryPoints } from "./listeners.ts";
+import { fencedWriteProbe, peerRoutedFetch, testHooksOn } from "./test_hooks.ts";
 import { type AcceptedCounts, WorkerPool } from "./worker_pool.ts";
 import type { ConfigMessage } from "./worker_protocol.ts";
-import { TEST_HOOKS_ENV } from "../config/static.ts";
 
 export { entryPointLifeCycle } from "./drain.ts";
 
@@ -40,8 +52,8 @@ export interface ServerOptions {
   providers?: Provider[];
   /** Replaces the logger built from `[log]` (tests). */
   logger?: Logger;
-  /** Debounce for config changes, ms. */
-  debounceMs?: number;
+  /** Replaces `providers.providersThrottleDuration`, in ms (tests). */
+  throttleMs?: number;
 }
 
 /** A startup failure a user caused: printed as one line, exit code 1. */
@@ -52,7 +64,12 @@ export class StartupError extends Error {
 export interface RunningServer {
   readonly watcher: ConfigWatcher;
   readonly state: InstanceState;
-  readonly extensions: ReadonlyMap<string, ServerExtension>;
+  /** The KV stores and their providers, when any is configured. */
+  readonly kv?: KvStores;
+  readonly cluster: ClusterMember;
+  readonly tls: TlsRuntime;
+  /** Counts of the ACME manager, when `certificatesResolvers` is set. */
+  readonly acme?: { readonly issued: number };
   /** The bound port of each entrypoint. */
   readonly ports: ReadonlyMap<string, number>;
   /** Drains and stops; resolves when every listener has closed. */
@@ -71,12 +88,17 @@ export function workerCount(staticConfig: StaticConfig): number {
   return setting === "auto" ? Math.max(1, navigator.hardwareConcurrency || 1) : setting;
 }
 
-function testHooksOn(): boolean {
+function readEnv(name: string): string | undefined {
   try {
-    return Deno.env.get(TEST_HOOKS_ENV) === "1";
+    return Deno.env.get(name);
   } catch {
-    return false;
+    return undefined;
   }
+}
+
+/** Runs `stops` newest first, each once, ignoring failures (start-up went wrong, or shutdown). */
+async function unwind(stops: (() => Promise<void> | void)[]): Promise<void> {
+  for (const stop of stops.splice(0).reverse()) await Promise.resolve().then(stop).catch(() => {});
 }
 
 export async function startServer(staticConfig: StaticConfig, options: ServerOptions = {}): Promise<RunningServer> {
@@ -86,20 +108,25 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
       format: staticConfig.log.format,
       write: staticConfig.log.filePath ? fileWriter(staticConfig.log.filePath) : undefined,
     });
+  const env = readEnv;
+  const stops: (() => Promise<void> | void)[] = [];
+  const fail = async (err: unknown): Promise<never> => {
+    await unwind(stops);
+    if (err instanceof StartupError) throw err;
+    throw new StartupError(typeof err === "string" ? err : (err as Error).message);
+  };
+
   const pools = new UpstreamPools();
-  const serverName = Deno.hostname();
-  let draining = false;
+  stops.push(() => pools.close());
   // rateLimit.redis logs its outages once and divides its fallback budget by the cluster's size.
-  const removeRateLimitRuntime = configureRateLimitRuntime({
+  stops.push(configureRateLimitRuntime({
     log: (level, message, fields) => log.child("ratelimit")[level](message, fields),
     clusterMembers: () => 1 + (staticConfig.cluster?.peers.length ?? 0),
-  });
-
-  const providers: Provider[] = [...(options.providers ?? [])];
-  const file = staticConfig.providers.file;
-  if (file) providers.unshift(new FileProvider(file));
+  }));
 
   let watcher: ConfigWatcher | undefined;
+  let draining = false;
+  const providers: Provider[] = [...(options.providers ?? [])];
   const state: InstanceState = {
     version: VERSION,
     startDate: new Date(),
@@ -114,33 +141,65 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
         return { provider: p.name, ...c };
       }),
     draining: () => draining,
-    views: new Map(),
+    views: {},
   };
 
-  const context: ExtensionContext = { staticConfig, log, state, earlier: new Map() };
-  let extensions: Map<string, ServerExtension>;
+  // The parts, each from what it needs.
+  let kv: KvStores | undefined;
+  let cluster: ClusterMember;
+  const tls = new TlsRuntime(log.child("tls"));
+  let acme: Awaited<ReturnType<typeof startAcme>>;
   try {
-    extensions = await createExtensions(context);
+    kv = await openKvStores(staticConfig, log.child("kv"));
+    if (kv) stops.push(() => kv!.stop());
+    const clusterLog = log.child("cluster");
+    cluster = await startClusterMember({
+      config: staticConfig.cluster,
+      store: kv?.store,
+      rootKey: kv?.rootKey,
+      log: (level, message, fields) => clusterLog[level](message, fields),
+      env,
+      fetch: peerRoutedFetch(env),
+    });
+    stops.push(() => cluster.stop());
+    acme = await startAcme({
+      staticConfig,
+      log: log.child("tls").child("acme"),
+      certificates: tls.store,
+      kv,
+      cluster,
+      tlsListening: tls.listening,
+      env,
+    });
+    if (acme) stops.push(() => acme!.stop());
   } catch (err) {
-    throw new StartupError((err as Error).message);
+    return await fail(err);
   }
-  for (const ext of extensions.values()) {
-    const extProviders = (ext as { providers?: Provider[] }).providers;
-    if (extProviders) providers.push(...extProviders);
-  }
+  state.views.cluster = () => cluster.view();
+  state.views.certificates = () => [...(acme?.certificates() ?? []), ...fileCertificateViews(tls.store)];
+  if (acme) state.views.acme = () => acme!.view();
 
   const observers: RequestObserver[] = [];
-  let accessLog: AccessLogWriter | undefined;
   if (staticConfig.accessLog) {
+    let accessLog: AccessLogWriter;
     try {
       accessLog = new AccessLogWriter(staticConfig.accessLog.filePath, staticConfig.accessLog.format);
     } catch (err) {
-      for (const ext of [...extensions.values()].reverse()) await ext.stop?.().catch(() => {});
-      throw new StartupError(`accessLog.filePath: cannot open ${staticConfig.accessLog.filePath}: ${(err as Error).message}`);
+      return await fail(
+        `accessLog.filePath: cannot open ${staticConfig.accessLog.filePath}: ${(err as Error).message}`,
+      );
     }
+    stops.push(() => accessLog.close());
     observers.push(accessLog.observer());
   }
-  for (const ext of extensions.values()) if (ext.onRequest) observers.push(ext.onRequest);
+  const prometheusConfig = staticConfig.metrics?.prometheus;
+  const prometheus = prometheusConfig &&
+    new PrometheusMetrics(state, prometheusConfig.buckets, {
+      entryPoints: prometheusConfig.addEntryPointsLabels ?? true,
+      routers: prometheusConfig.addRoutersLabels ?? true,
+      services: prometheusConfig.addServicesLabels ?? true,
+    });
+  if (prometheus) observers.push(prometheus.observer());
   const onRequest: RequestObserver | undefined = observers.length === 0
     ? undefined
     : observers.length === 1
@@ -149,6 +208,13 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
       for (const o of observers) o(...args);
     };
 
+  const clusterService = clusterApiService({
+    view: () => cluster.view(),
+    isManager: () => cluster.isManager(),
+    leaderRecord: () => cluster.shownLeaderRecord(),
+    manager: () => cluster.status().manager,
+    testHook: fencedWriteProbe(env, cluster, kv?.store, kv?.rootKey ?? "traefik"),
+  });
   const internalServices = new Map<string, Service>([
     ["api@internal", internalService("api@internal", apiApp(state))],
     ["ping@internal", pingService(state)],
@@ -160,31 +226,40 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
       start() {},
       stop() {},
     }],
-    ...redirectServices(staticConfig),
+    [CLUSTER_SERVICE, clusterService],
   ]);
-  for (const ext of extensions.values()) {
-    for (const [k, v] of ext.internalServices ?? []) internalServices.set(k, v);
+  if (staticConfig.api) {
+    const api = apiServices(state, { dashboard: staticConfig.api.dashboard ?? false, cluster: clusterService });
+    for (const [name, service] of api) internalServices.set(name, service);
   }
-  // Built once every internal service is known (dashboard, metrics come from extensions).
-  const internal = internalConfig(staticConfig, new Set(internalServices.keys()));
-  for (const ext of extensions.values()) Object.assign(internal.http.routers, ext.internalRouters ?? {});
+  if (prometheus) internalServices.set(PROMETHEUS_SERVICE, prometheus.service());
+  if (acme) internalServices.set(acme.challengeService.name, acme.challengeService);
+  const internal = internalConfig(staticConfig, new Set(internalServices.keys()), acme?.internalRouters ?? {});
+
+  const file = staticConfig.providers.file;
+  if (file) providers.unshift(new FileProvider(file));
+  if (kv) providers.push(...kv.providers);
 
   const routerLog = log.child("router");
   const ruleCache = new RuleCache();
   const tcpShared = { connections: new TcpConnections(), counters: new Map() };
+  stops.push(() => tcpShared.connections.closeAll());
   const tcpLog = log.child("tcp");
+  const serverName = Deno.hostname();
   const listenerCount = workerCount(staticConfig);
   let pool: WorkerPool | undefined;
-  // The snapshots of the generation last built, for the workers to build the same one.
+  // What the workers build from: the provider snapshots of the generation last built.
   let built: ConfigMessage | undefined;
   let published: ConfigMessage | undefined;
   // Set once the entrypoints listen; reloads before that need no listener changes.
   let listenersStarted: Map<string, Listener> | undefined;
-  const build = (snapshots: ReadonlyMap<string, DynamicConfig>, generation: number) => {
-    const next = buildRouter({
+  const build = (merged: MergedConfig, generation: number, snapshots: ReadonlyMap<string, DynamicConfig>) => {
+    // The TLS part first: a certificate that cannot be read rejects the reload whole.
+    const tlsBuild = buildTls(merged);
+    const router = buildRouter({
       generation,
       staticConfig,
-      merged: mergeProviders(snapshots),
+      merged,
       pools,
       internalServices,
       serverName,
@@ -195,13 +270,13 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
       onTcpEvent: (event, fields) => tcpLog.debug(event, fields),
     });
     if (listenerCount > 1) built = { type: "config", generation, snapshots: new Map(snapshots) };
-    return next;
+    return { router, commit: () => tls.apply(tlsBuild) };
   };
 
   watcher = new ConfigWatcher({
     build,
     log: log.child("config"),
-    debounceMs: options.debounceMs ?? 50,
+    throttleMs: options.throttleMs ?? staticConfig.providers.providersThrottleDuration ?? 2000,
     onApplied: (generation) => {
       if (built?.generation === generation.generation) {
         published = built;
@@ -212,38 +287,26 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
           );
         }
       }
-      for (const ext of extensions.values()) ext.onApplied?.(generation);
+      acme?.onApplied(generation.merged);
       // TCP routes coming to or leaving an http.tls entrypoint change how its port listens.
       for (const l of listenersStarted?.values() ?? []) void l.reconsider?.();
     },
-    onReload: (status) => {
-      for (const ext of extensions.values()) ext.onReload?.(status);
-    },
+    onReload: (status) => prometheus?.onReload(status),
   }, new Map([["internal", internal]]));
-
-  const stopAll = async () => {
-    await Promise.all(providers.map((p) => p.stop()));
-    watcher!.stop();
-    for (const ext of [...extensions.values()].reverse()) await ext.stop?.();
-    pools.close();
-    tcpShared.connections.closeAll();
-    removeRateLimitRuntime();
-    await accessLog?.close();
-  };
+  const runningWatcher = watcher;
+  stops.push(() => runningWatcher.stop());
+  stops.push(() => Promise.all(providers.map((p) => p.stop())).then(() => {}));
 
   for (const provider of providers) {
     let firstError: Error | undefined;
     await provider.start({
-      onConfig: (name, config) => watcher!.onConfig(name, config),
+      onConfig: (name, config) => runningWatcher.listener.onConfig(name, config),
       onError: (name, error) => {
         firstError ??= error;
-        watcher!.onError(name, error);
+        runningWatcher.listener.onError(name, error);
       },
     });
-    if (firstError && provider.name === "file") {
-      await stopAll();
-      throw new StartupError(firstError.message);
-    }
+    if (firstError && provider.name === "file") return await fail(firstError);
   }
   watcher.flush();
   if (built?.generation === watcher.current.generation) published = built;
@@ -251,29 +314,22 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
   let listeners: Map<string, Listener>;
   const relays = new Map<string, TlsRelay>();
   try {
-    const tlsExtension = [...extensions.values()].find((e) => e.tlsListener);
-    const tlsListener = tlsExtension?.tlsListener;
-    listeners = await startEntryPoints(
-      staticConfig.entryPoints,
-      (name) => (exchange) => watcher!.current.serveExchange(name, exchange),
-      (name) => (request, conn) => watcher!.current.handle(name, request, conn),
-      tlsListener,
+    listeners = await startEntryPoints({
+      entryPoints: staticConfig.entryPoints,
+      exchangeHandlerFor: (name) => (exchange) => runningWatcher.current.serveExchange(name, exchange),
+      webHandlerFor: (name) => (request, conn) => runningWatcher.current.handle(name, request, conn),
       log,
-      tlsExtension?.tlsRelay && ((name, ep, serving) => {
-        const relay = tlsExtension.tlsRelay!(name, ep, serving);
-        if (relay) relays.set(name, relay);
-        return relay;
-      }),
-      listenerCount > 1,
-      {
-        table: (name) => watcher!.current.tcp.entryPoint(name),
-        terminating: (name, router) => watcher!.current.tcp.terminating(name, router),
-        certificate: certificatePicker(tlsExtension?.certificates),
+      tls,
+      onRelay: (name, relay) => relays.set(name, relay),
+      reusePort: listenerCount > 1,
+      tcp: {
+        table: (name) => runningWatcher.current.tcp.entryPoint(name),
+        terminating: (name, router) => runningWatcher.current.tcp.terminating(name, router),
+        certificate: certificatePicker(tls.store),
       },
-    );
+    });
   } catch (err) {
-    await stopAll();
-    throw new StartupError((err as Error).message);
+    return await fail(err);
   }
   listenersStarted = listeners;
   for (const l of listeners.values()) await l.reconsider?.();
@@ -292,14 +348,13 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
       log: log.child("workers"),
       observer: onRequest,
       current: () => published!,
-      testHooks: testHooksOn(),
+      testHooks: testHooksOn(env),
     });
     try {
       await pool.start();
     } catch (err) {
       await Promise.all([...listeners.values()].map((l) => l.shutdown()));
-      await stopAll();
-      throw new StartupError((err as Error).message);
+      return await fail(err);
     }
     log.info("data-plane workers listening", { workers: listenerCount - 1, entryPoints: shared.map((e) => e.name) });
   }
@@ -311,26 +366,37 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
   let resolveFinished!: () => void;
   const finished = new Promise<void>((r) => (resolveFinished = r));
   let shuttingDown: Promise<void> | undefined;
-
   const shutdown = () => {
     shuttingDown ??= (async () => {
       draining = true;
       log.info("shutting down: draining");
-      for (const ext of extensions.values()) await ext.drain?.().catch(() => {});
+      // A manager hands over first, so the cluster does not wait out an election timeout.
+      await cluster.stop().catch(() => {});
       await Promise.all([drainListeners(listeners, staticConfig, log), pool?.shutdown()]);
-      await stopAll();
+      await unwind(stops);
       log.info("stopped");
       resolveFinished();
     })();
     return shuttingDown;
   };
 
-  return { watcher, state, extensions, ports, shutdown, finished, workers: pool, acceptedConnections };
+  return {
+    watcher,
+    state,
+    kv,
+    cluster,
+    tls,
+    acme: acme?.manager,
+    ports,
+    shutdown,
+    finished,
+    workers: pool,
+    acceptedConnections,
+  };
 }
 
-/** Certificates by SNI from the TLS extension's store, for terminating TCP routes. */
-function certificatePicker(store: CertificateStore | undefined): CertificatePicker | undefined {
-  if (!store) return undefined;
+/** Certificates by SNI from the TLS store, for terminating TCP routes. */
+function certificatePicker(store: CertificateStore): CertificatePicker {
   return (serverName) => {
     const selected = store.select(serverName);
     return selected.kind === "certificate" ? selected.pair : undefined;

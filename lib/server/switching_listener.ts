@@ -13,7 +13,7 @@
  */
 
 import type { Logger } from "../log/logger.ts";
-import type { Listener } from "./extension.ts";
+import type { Listener } from "./listener.ts";
 
 export type ListenMode = "tls" | "sniff";
 

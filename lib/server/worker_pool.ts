@@ -11,9 +11,9 @@
 
 import type { StaticConfig } from "../config/types.ts";
 import type { Logger } from "../log/logger.ts";
-import type { RequestObserver } from "../router/build.ts";
+import type { RequestObserver } from "../contracts.ts";
 import type { Service } from "../services/types.ts";
-import type { TlsRelay } from "./extension.ts";
+import type { TlsRelay } from "../tls/runtime.ts";
 import {
   type ConfigMessage,
   type FromWorker,

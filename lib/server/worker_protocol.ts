@@ -8,8 +8,7 @@
  */
 
 import type { DynamicConfig, StaticConfig } from "../config/types.ts";
-import type { ConnectionInfo } from "../engine/connection.ts";
-import type { ObservedRequest, RequestObserver } from "../router/build.ts";
+import type { ConnectionInfo, ObservedRequest, RequestObserver } from "../contracts.ts";
 import type { ProxyRequest } from "../services/types.ts";
 
 /** Main → worker. */

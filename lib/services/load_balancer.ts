@@ -7,7 +7,8 @@
  */
 
 import type { LoadBalancerConfig } from "../config/types.ts";
-import { forward, UpstreamError, type UpstreamPool } from "../proxy/forward.ts";
+import { forward, type UpstreamPool } from "../proxy/forward.ts";
+import { UpstreamError } from "../proxy/upstream.ts";
 import { upstreamHeaderLines, upstreamRequestHeaders } from "../proxy/headers.ts";
 import { relay } from "../proxy/relay.ts";
 import { upgradeUpstream } from "../proxy/upgrade.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Exchange } from "../engine/connection.ts";
+import type { Exchange } from "../engine/exchange.ts";
 import type { ForwardedInfo } from "../proxy/headers.ts";
 
 /**

@@ -17,7 +17,7 @@
  * @module
  */
 
-import type { ConnectionInfo } from "../router/build.ts";
+import type { ConnectionInfo } from "../contracts.ts";
 import type { CertificateStore, Selection } from "./store.ts";
 
 /** Serves connections handed over after the accept. */

@@ -19,13 +19,9 @@
  * @module
  */
 
+import type { NameServer } from "../../config/name_server.ts";
 import { DnsPropagationError } from "./types.ts";
 
-/** A name server to query. */
-export interface NameServer {
-  ipAddr: string;
-  port: number;
-}
 
 /** Record types the check asks for. */
 export type QueryType = "A" | "AAAA" | "NS" | "SOA" | "TXT" | "CNAME";
@@ -48,28 +44,6 @@ export const resolveDnsQuery: DnsQuery = async (name, type, server, timeoutMs) =
   if (server) options.nameServer = { ipAddr: server.ipAddr, port: server.port };
   return await Deno.resolveDns(name, type as "A", options) as unknown[];
 };
-
-/** `1.1.1.1`, `1.1.1.1:53` or `[2606:4700::1111]:53` (lego's form; port 53 by default), or an error message. */
-export function parseNameServer(text: string): NameServer | string {
-  const expected = 'expected an IP address with an optional port, like "1.1.1.1:53"';
-  const t = text.trim();
-  let host = t;
-  let port = 53;
-  const v6 = /^\[([0-9a-fA-F:.]+)\](?::(\d+))?$/.exec(t);
-  const v4 = /^(\d{1,3}(?:\.\d{1,3}){3})(?::(\d+))?$/.exec(t);
-  if (v6) {
-    host = v6[1];
-    if (v6[2]) port = Number(v6[2]);
-  } else if (v4) {
-    host = v4[1];
-    if (v4[2]) port = Number(v4[2]);
-    if (host.split(".").some((o) => Number(o) > 255)) return expected;
-  } else if (/^[0-9a-fA-F:]+$/.test(t) && t.includes(":")) {
-    host = t;
-  } else return expected;
-  if (!Number.isInteger(port) || port < 1 || port > 65535) return expected;
-  return { ipAddr: host, port };
-}
 
 /** `ip:port` as written in messages. */
 export function serverLabel(s: NameServer | undefined): string {

@@ -12,7 +12,7 @@ import { cloudflareFromCredentials } from "./cloudflare.ts";
 import { Credentials, type ReadFile } from "./credentials.ts";
 import { execFromCredentials } from "./exec.ts";
 import { httpreqFromCredentials } from "./httpreq.ts";
-import { type NameServer, parseNameServer } from "./propagation.ts";
+import { type NameServer, parseNameServer } from "../../config/name_server.ts";
 import { rfc2136FromCredentials } from "./rfc2136.ts";
 import { route53FromCredentials } from "./route53.ts";
 import { DnsConfigError, type DnsProvider, DnsProviderError, redact } from "./types.ts";

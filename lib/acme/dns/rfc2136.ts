@@ -19,14 +19,8 @@
  */
 
 import type { Credentials } from "./credentials.ts";
-import {
-  type DnsQuery,
-  findZone,
-  type NameServer,
-  parseNameServer,
-  resolveDnsQuery,
-  serverLabel,
-} from "./propagation.ts";
+import { type NameServer, parseNameServer } from "../../config/name_server.ts";
+import { type DnsQuery, findZone, resolveDnsQuery, serverLabel } from "./propagation.ts";
 import {
   canonicalAlgorithm,
   signMessage,

@@ -21,13 +21,13 @@
 
 import type { DnsChallengeConfig } from "../../config/types.ts";
 import type { Logger } from "../../log/logger.ts";
+import type { NameServer } from "../../config/name_server.ts";
 import type { ReadFile } from "./credentials.ts";
 import {
   absoluteName,
   awaitPropagation,
   type DnsQuery,
   followCnames,
-  type NameServer,
   type PropagationReport,
   resolveDnsQuery,
 } from "./propagation.ts";

@@ -238,7 +238,6 @@ export const APP_JS = String.raw`"use strict";
           return h("tr", null, td(c.domains.join(", ")), td(c.issuer || ""), td(c.notAfter || ""), td(badge(days, kind)), td(c.renewal || ""), td(c.resolver || ""), td(c.lastError ? h("pre", { cls: "error-text", text: c.lastError }) : ""));
         });
         return h("div", { "data-view": "certificates" },
-          v.lastError ? h("div", null, h("h2", { text: "Last ACME error" + (v.lastErrorTime ? " (" + when(v.lastErrorTime) + ")" : "") }), h("pre", { cls: "error-text", text: v.lastError })) : null,
           rows.length ? table(["Domains", "Issuer", "Not after", "Days left", "Renewal", "Resolver", "Error"], rows) : h("div", { cls: "empty", text: "no certificates" }));
       },
     },

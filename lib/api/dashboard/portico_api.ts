@@ -7,23 +7,18 @@
  */
 
 import { Hono } from "hono";
-import type { InstanceState } from "../state.ts";
-import {
-  certificatesView,
-  clusterView,
-  type RoleChangeTracker,
-} from "../../metrics/instance_views.ts";
+import type { InstanceState } from "../../instance/state.ts";
+import { dashboardCertificates, dashboardCluster } from "./views.ts";
 
 /**
  * The `/api/portico/*` app.
  *
  * - `GET /api/portico/overview`: `{version, startDate, lastReload, reloadCounts, providerConnections, providerErrors}`
- * - `GET /api/portico/cluster`: `ClusterView` (`enabled: false` without a cluster)
- * - `GET /api/portico/certificates`: `CertificatesView` (`enabled: false` without TLS/ACME)
+ * - `GET /api/portico/cluster`: `DashboardCluster` (`enabled: false` without a cluster)
+ * - `GET /api/portico/certificates`: `DashboardCertificates`
  */
 export function porticoApiApp(
   state: InstanceState,
-  roleChanges: RoleChangeTracker,
   now: () => number = Date.now,
 ): Hono {
   const app = new Hono();
@@ -50,12 +45,11 @@ export function porticoApiApp(
       providerErrors: Object.fromEntries(state.providerErrors()),
     });
   });
-  app.get("/api/portico/cluster", (c) => {
-    const view = clusterView(state);
-    roleChanges.sample(view, new Date(now()));
-    return c.json({ ...view, roleChanges: roleChanges.merged(view) });
-  });
-  app.get("/api/portico/certificates", (c) => c.json(certificatesView(state, now())));
+  app.get("/api/portico/cluster", (c) => c.json(dashboardCluster(state.views.cluster?.())));
+  app.get(
+    "/api/portico/certificates",
+    (c) => c.json(dashboardCertificates(state.views.certificates?.(), now())),
+  );
   app.all("/api/portico/*", (c) => c.json({ message: "not found" }, 404));
   return app;
 }

@@ -12,7 +12,7 @@
  * @module
  */
 
-import { UpstreamError } from "../../proxy/forward.ts";
+import { UpstreamError } from "../../proxy/upstream.ts";
 import { errorResponse, type ProxyRequest } from "../../services/types.ts";
 import { clearResponse, replaceResponse } from "../headers/replace_response.ts";
 import { readOptions } from "../options.ts";

@@ -12,7 +12,7 @@
  * @module
  */
 
-import { UpstreamError } from "../../proxy/forward.ts";
+import { UpstreamError } from "../../proxy/upstream.ts";
 import { readOptions } from "../options.ts";
 import type { MiddlewareFactory } from "../types.ts";
 import { validStatus } from "../access_common.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { UpstreamError } from "../../proxy/forward.ts";
+import { UpstreamError } from "../../proxy/upstream.ts";
 import { errorResponse, type ProxyRequest } from "../../services/types.ts";
 import { replaceResponse } from "../headers/replace_response.ts";
 import { readOptions } from "../options.ts";

@@ -16,7 +16,7 @@
  * @module
  */
 
-import { UpstreamError } from "../../proxy/forward.ts";
+import { UpstreamError } from "../../proxy/upstream.ts";
 import type { ProxyRequest } from "../../services/types.ts";
 import { errorResponse } from "../../services/types.ts";
 import { clearResponse } from "../headers/replace_response.ts";

@@ -5,9 +5,11 @@
  * @module
  */
 
+import type { AcmeView, CertificateView } from "../acme/manager.ts";
+import type { ClusterView } from "../cluster/view.ts";
 import type { StaticConfig } from "../config/types.ts";
+import type { ReloadStatus } from "../contracts.ts";
 import type { RouterGeneration } from "../router/build.ts";
-import type { ReloadStatus } from "../server/config_watcher.ts";
 
 /** A provider's link to its source (KV providers; the file provider is always "connected"). */
 export interface ProviderConnection {
@@ -15,6 +17,14 @@ export interface ProviderConnection {
   state: "connected" | "disconnected";
   since: Date;
   lastError?: string;
+}
+
+/** What the subsystems an instance runs show of themselves; absent when not running. */
+export interface InstanceViews {
+  cluster?: () => ClusterView;
+  /** ACME certificates and those of `tls.certificates`. */
+  certificates?: () => CertificateView[];
+  acme?: () => AcmeView;
 }
 
 export interface InstanceState {
@@ -27,9 +37,5 @@ export interface InstanceState {
   providerErrors(): ReadonlyMap<string, string>;
   providerConnections(): ProviderConnection[];
   draining(): boolean;
-  /**
-   * Views registered by extensions (`cluster`, `certificates`, …), read by the
-   * API and dashboard. Each extension documents the shape it registers.
-   */
-  readonly views: Map<string, () => unknown>;
+  readonly views: InstanceViews;
 }
