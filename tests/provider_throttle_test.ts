@@ -114,3 +114,35 @@ Deno.test("throttle: flush passes held snapshots now; a zero window never holds"
   b.throttle.onConfig("file", config("B"));
   assert.deepEqual(b.seen, ["file:A@0", "file:B@0"]);
 });
+
+Deno.test({
+  name: "throttle in a running server: providersThrottleDuration holds a second change back, the first applies at once",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const { startTestProxy } = await import("./fixtures/proxy.ts");
+    const router = (name: string) =>
+      `[http.routers.${name}]\nrule = "Path(\`/${name}\`)"\nservice = "noop@internal"\n`;
+    const proxy = await startTestProxy({
+      dynamic: router("a"),
+      extraStatic: `[providers]\nprovidersThrottleDuration = "1500ms"\n`,
+      configuredThrottle: true,
+    });
+    try {
+      // The start-up snapshot opened a window; let it pass so the next change is a first one.
+      await new Promise((r) => setTimeout(r, 1600));
+      const t0 = performance.now();
+      await proxy.writeDynamic(router("b"));
+      const first = performance.now() - t0;
+      assert.ok(proxy.server.watcher.current.routers.has("b@file"));
+      const t1 = performance.now();
+      await proxy.writeDynamic(router("c"));
+      const second = performance.now() - t1;
+      assert.ok(proxy.server.watcher.current.routers.has("c@file"));
+      assert.ok(first < 1000, `the first change waited ${Math.round(first)} ms`);
+      assert.ok(second > 1000, `the second change applied after ${Math.round(second)} ms, inside the window`);
+    } finally {
+      await proxy.close();
+    }
+  },
+});

@@ -312,3 +312,70 @@ keyFile = "${dir}/a.key"
     }
   },
 });
+
+Deno.test({
+  name: "server: TLS is part of the whole build: an unreadable certificate rejects the reload, a new router and its certificate arrive together",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const { startTestProxy } = await import("./fixtures/proxy.ts");
+    const dir = await Deno.makeTempDir();
+    for (const name of ["a", "b"]) {
+      const c = await generateSelfSigned({ dnsNames: [`${name}.test`] });
+      await Deno.writeTextFile(`${dir}/${name}.crt`, c.certPem);
+      await Deno.writeTextFile(`${dir}/${name}.key`, c.keyPem);
+    }
+    const router = (name: string) => `
+[http.routers.${name}]
+rule = "Host(\`${name}.test\`)"
+service = "noop@internal"
+tls = {}
+`;
+    const certificate = (crt: string, key: string) => `
+[[tls.certificates]]
+certFile = "${crt}"
+keyFile = "${key}"
+`;
+    const proxy = await startTestProxy({
+      entryPoints: ["websecure"],
+      entryPointExtra: { websecure: "[entryPoints.websecure.http.tls]\n" },
+      dynamic: router("a") + certificate(`${dir}/a.crt`, `${dir}/a.key`),
+    });
+    const get = async (name: string) => {
+      const s = await connect(proxy.port("websecure"), `${name}.test`);
+      try {
+        const head = await new Promise<string>((resolve) => {
+          s.socket.once("data", (d: Uint8Array) => resolve(new TextDecoder().decode(d)));
+          s.socket.write(`GET / HTTP/1.1\r\nhost: ${name}.test\r\n\r\n`);
+        });
+        return { served: s.servedName, status: head.slice(9, 12) };
+      } finally {
+        s.socket.destroy();
+      }
+    };
+    try {
+      assert.deepEqual(await get("a"), { served: "a.test", status: "418" });
+      // Router b with a certificate file that does not exist: nothing of it applies.
+      await proxy.writeDynamic(
+        router("a") + router("b") + certificate(`${dir}/a.crt`, `${dir}/a.key`) +
+          certificate(`${dir}/missing.crt`, `${dir}/b.key`),
+      );
+      const status = proxy.server.watcher.lastReload!;
+      assert.equal(status.success, false);
+      assert.match(status.error!, /tls\.certificates\[1\]@file\.certFile/);
+      assert.match(status.error!, /missing\.crt/);
+      assert.equal(proxy.server.watcher.current.routers.has("b@file"), false, "router b was not swapped in");
+      assert.deepEqual(await get("a"), { served: "a.test", status: "418" }, "the last good one serves");
+      // Now the real file: the first handshake after the swap already gets b's certificate.
+      await proxy.writeDynamic(
+        router("a") + router("b") + certificate(`${dir}/a.crt`, `${dir}/a.key`) +
+          certificate(`${dir}/b.crt`, `${dir}/b.key`),
+      );
+      assert.equal(proxy.server.watcher.lastReload!.success, true);
+      assert.deepEqual(await get("b"), { served: "b.test", status: "418" });
+    } finally {
+      await proxy.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

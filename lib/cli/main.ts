@@ -115,7 +115,7 @@ export async function runCli(argv: string[]): Promise<number> {
       case "serve": {
         const config = await loadStatic(args.flags);
         const server = await startServer(config);
-        // Gives memory back once startup or a burst of load is over (issue 9).
+        // Gives memory back once startup or a burst of load is over.
         const memory = startMemoryRelease();
         const stop = () => server.shutdown();
         Deno.addSignalListener("SIGTERM", stop);

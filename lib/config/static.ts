@@ -235,7 +235,7 @@ const acmeSchema = obj({
   keyType: enumOf(["EC256", "EC384", "RSA2048", "RSA4096"], { default: "EC256", ignoreCase: true }),
   caCertificates: stringList(),
   // Cluster only: how long the manager waits for every member to confirm it
-  // serves the challenge before asking the CA to validate (issue 16).
+  // serves the challenge before asking the CA to validate.
   clusterReadyTimeout: duration({ default: "30s", min: 0 }),
   httpChallenge: obj({ entryPoint: str({ required: true }) }),
   tlsChallenge: obj({}, { allowBoolean: true }),

@@ -1,24 +1,21 @@
 /**
- * Gives memory back to the OS once the process goes quiet (issue 9).
+ * Gives memory back to the OS once the process goes quiet.
  *
  * Neither V8 nor glibc does it by itself here. V8 shrinks its heap only in a
  * full GC, and its memory reducer, which should run one when allocation
  * stops, judges the allocation rate from the last GCs: none happen once the
  * load is gone, so it keeps seeing the load and waits again
  * (`--trace-memory-reducer` prints "high alloc" every 8 s, for ever). glibc
- * keeps the freed buffers of the native HTTP server in its arenas. Measured
- * on the bench's memory scenario: after 1,000 keep-alive connections RSS
- * stayed at ~205 MB; a full GC takes it to ~116 MB and `malloc_trim(0)` to
- * ~78 MB. Startup leaves garbage too (module loading, config parsing, router
- * build): about 3 MB with a small configuration, about 45 MB with 10,000
- * routers.
+ * keeps freed buffers in its arenas. A full GC followed by `malloc_trim(0)`
+ * gives most of it back (the README's memory figures), and startup leaves
+ * garbage too (module loading, config parsing, router build).
  *
  * So: one release right after start, then every `intervalMs` a look at the
  * process's CPU time and RSS. After an interval in which the process used
  * less than `quietCpuShare` of a core, and if RSS has grown `slackBytes`
  * since the last release, it releases again: one full GC, then
  * `malloc_trim(0)`. A busy process is never interrupted; a quiet one pays a
- * pause of 30–90 ms (measured) at most once per `minGapMs`.
+ * pause of tens of milliseconds at most once per `minGapMs`.
  *
  * The GC comes from V8's `gc()` (enabled at run time through `node:v8`, so
  * no command-line flag is needed in any run mode), `malloc_trim` from glibc

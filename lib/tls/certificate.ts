@@ -5,7 +5,7 @@
  *
  * The leaf is read with `node:crypto`'s `X509Certificate`, which Deno
  * implements natively: `@peculiar/x509` would add about 12 MB to the RSS of
- * every instance that serves a certificate (issue 9), for three fields.
+ * every instance that serves a certificate, for three fields.
  *
  * @module
  */

@@ -4,7 +4,7 @@
  * CERT"), and short-lived test certificates.
  *
  * `@peculiar/x509` is imported on the first call, not with this module: it
- * costs about 12 MB of RSS (issue 9), and an instance that serves no TLS, or
+ * costs about 12 MB of RSS, and an instance that serves no TLS, or
  * has its own default certificate, never needs it.
  *
  * @module
