@@ -10,9 +10,9 @@ import { EtcdKVStore } from "../lib/kv/etcd.ts";
 
 const repoRoot = new URL("../", import.meta.url).pathname;
 
-async function check(configFile: string): Promise<{ code: number; out: string }> {
+async function check(configFile: string, ...extra: string[]): Promise<{ code: number; out: string }> {
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${repoRoot}mod.ts`, "check", `--configFile=${configFile}`],
+    args: ["run", "-A", `${repoRoot}mod.ts`, "check", `--configFile=${configFile}`, ...extra],
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -20,7 +20,7 @@ async function check(configFile: string): Promise<{ code: number; out: string }>
 }
 
 Deno.test({
-  name: "check: KV errors name the key; a fixed store passes; an unreachable one is a warning",
+  name: "check: KV errors name the key; a fixed store passes; an unreachable one is a warning, an error with --kv-required",
   sanitizeOps: false,
   sanitizeResources: false,
 }, async () => {
@@ -47,7 +47,11 @@ Deno.test({
     await Deno.writeTextFile(file, `[entryPoints.web]\naddress = "127.0.0.1:${freePort()}"\n[providers.redis]\nendpoints = ["127.0.0.1:${freePort()}"]\n`);
     const unreachable = await check(file);
     assert.equal(unreachable.code, 0, unreachable.out);
-    assert.match(unreachable.out, /warning: providers\.redis: the store could not be read/);
+    assert.match(unreachable.out, /warning: providers\.redis: the store could not be read, so its configuration was not checked/);
+    const required = await check(file, "--kv-required");
+    assert.equal(required.code, 1, required.out);
+    assert.match(required.out, /providers\.redis: the store could not be read, so its configuration was not checked/);
+    assert.doesNotMatch(required.out, /warning:/);
   } finally {
     await store.close();
     await etcd.stop();

@@ -62,7 +62,9 @@ export function locateKey(text: string, path: string): number | undefined {
 
 /** Splits "what is wrong; expected …" into the problem and a hint. */
 function withHint(message: string): { problem: string; hint?: string } {
-  const m = /^(.*?)[;,]?\s*((?:expected|did you mean|configure)\b.*)$/s.exec(message);
+  // "expected X, found Y" is the problem itself and stays on its line; what
+  // to write instead (the keys that exist, a close spelling) is the hint.
+  const m = /^(.*?)[;,]?\s*((?:expected one of:|did you mean|configure)\s.*)$/s.exec(message);
   return m && m[1] ? { problem: m[1], hint: m[2] } : { problem: message };
 }
 
@@ -166,7 +168,10 @@ export function buildIssues(
  * Runs `check`: `loadStatic` loads and validates the static config (with
  * overrides). Returns the exit code.
  */
-export async function runCheck(loadStatic: () => Promise<StaticConfig>): Promise<number> {
+export async function runCheck(
+  loadStatic: () => Promise<StaticConfig>,
+  options: { kvRequired?: boolean } = {},
+): Promise<number> {
   let config: StaticConfig;
   try {
     config = await loadStatic();
@@ -196,7 +201,7 @@ export async function runCheck(loadStatic: () => Promise<StaticConfig>): Promise
       issues.push(...err.issues);
     }
   }
-  issues.push(...await checkKVProviders(config));
+  issues.push(...await checkKVProviders(config, options.kvRequired ?? false));
   if (issues.length > 0) {
     await printIssues(issues);
     console.error(`${issues.length} problem(s) in the dynamic configuration`);
@@ -209,9 +214,10 @@ export async function runCheck(loadStatic: () => Promise<StaticConfig>): Promise
 /**
  * Reads each configured KV provider's tree and decodes it as the provider
  * would, so errors name the KV key. A store that cannot be reached gets a
- * warning: the files can still be valid.
+ * warning saying its contents went unchecked (the files can still be valid),
+ * or, with `kvRequired`, an error.
  */
-async function checkKVProviders(config: StaticConfig): Promise<ConfigIssue[]> {
+async function checkKVProviders(config: StaticConfig, kvRequired: boolean): Promise<ConfigIssue[]> {
   const issues: ConfigIssue[] = [];
   for (const { kind, config: provider } of configuredKVProviders(config)) {
     let store: KVStore | undefined;
@@ -230,13 +236,14 @@ async function checkKVProviders(config: StaticConfig): Promise<ConfigIssue[]> {
         issues.push(...err.issues);
       }
     } catch (err) {
+      const unread = `the store could not be read, so its configuration was not checked: ${(err as Error).message}`;
       // A config is often checked away from its store (CI, before deploying),
-      // so an unreachable store is a warning, not a failure of the files.
-      console.error(
-        `warning: providers.${kind}: the store could not be read, so its configuration was not checked: ${
-          (err as Error).message
-        }`,
-      );
+      // so an unreachable store is a warning unless the caller requires it.
+      if (kvRequired) {
+        issues.push({ source: config.sourceFile ?? "static configuration", path: `providers.${kind}`, message: unread });
+      } else {
+        console.error(`warning: providers.${kind}: ${unread} (--kv-required makes this an error)`);
+      }
     } finally {
       await store?.close().catch(() => {});
     }

@@ -25,11 +25,14 @@ Traefik-style by a flag or an environment variable (flags win):
   --entryPoints.web.address=:8000    PORTICO_ENTRYPOINTS_WEB_ADDRESS=:8000
   --api.insecure=true                PORTICO_API_INSECURE=true
   --metrics.prometheus               PORTICO_METRICS_PROMETHEUS=true`,
-  check: `portico check [--configFile=FILE] [--KEY=VALUE ...]
+  check: `portico check [--configFile=FILE] [--kv-required] [--KEY=VALUE ...]
 
-Validates the static config and the file provider's dynamic config (rules,
-services, middlewares), prints every error as FILE:LINE: KEY: MESSAGE with a
-hint, and exits 0 if valid, 1 if not.`,
+Validates the static config and the dynamic config of the file provider and
+of every KV provider (rules, services, middlewares), prints every error as
+FILE:LINE: KEY: MESSAGE (or STORE: KEY: MESSAGE) with a hint,
+and exits 0 if valid, 1 if not. A KV store that cannot be reached is a
+warning saying its configuration went unchecked; with --kv-required it is
+an error.`,
   storeconfig: `portico storeconfig [--configFile=FILE] [--keep] [--dry-run]
 
 Writes the file provider's dynamic configuration into the configured KV
@@ -110,7 +113,10 @@ export async function runCli(argv: string[]): Promise<number> {
       }
       case "check": {
         const { runCheck } = await import("./check.ts");
-        return await runCheck(() => loadStatic(args.flags));
+        // Not a static-config override: taken out before the overrides are read.
+        const kvRequired = args.flags.has("kv-required") && args.flags.get("kv-required") !== "false";
+        args.flags.delete("kv-required");
+        return await runCheck(() => loadStatic(args.flags), { kvRequired });
       }
       case "serve": {
         const config = await loadStatic(args.flags);
