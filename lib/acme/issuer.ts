@@ -253,6 +253,8 @@ async function runOrder(input: OrderInput, names: string[]): Promise<Certificate
     accountKey: input.account.keyPem,
     accountUrl: input.account.url,
     backoffAttempts: 5,
+    // Only used when the account is created; the CA binds it to the external account.
+    ...(config.eab ? { externalAccountBinding: { kid: config.eab.kid, hmacKey: config.eab.hmacEncoded } } : {}),
   });
   const http = (client as unknown as { api: { http: SignedHttp } }).api.http;
   // acme-client retries a rejected nonce (badNonce) only 5 times per request.

@@ -47,7 +47,7 @@ function serviceJson(s: ServiceState, state: InstanceState) {
 }
 
 /** Config keys whose values are credentials; shown as {@linkcode MASK}. */
-const SECRET_KEY = /(password|secret|token|apikey|api_key|privatekey|private_key|credentials?)$/i;
+const SECRET_KEY = /(password|secret|token|apikey|api_key|privatekey|private_key|credentials?|hmacencoded)$/i;
 /** Request headers that carry credentials when set by `headers.customRequestHeaders`. */
 const SECRET_HEADER = /^(authorization|proxy-authorization|cookie|x-api-key)$/i;
 export const MASK = "********";

@@ -47,6 +47,14 @@ function notYet(...keys: string[]): Record<string, string> {
   return Object.fromEntries(keys.map((key) => [key, `"${key}" is ${NOT_YET}`]));
 }
 
+/** The HMAC key of an external account binding: base64url (padding optional), as CAs hand it out. */
+function checkHmacEncoded(text: string): string | undefined {
+  if (!/^[A-Za-z0-9_-]+={0,2}$/.test(text) && !/^[A-Za-z0-9+/]+={0,2}$/.test(text)) {
+    return "expected the base64url HMAC key the CA gave with the key id";
+  }
+  return text.replace(/=+$/, "").length < 16 ? "expected at least 12 bytes of base64url HMAC key" : undefined;
+}
+
 const addressSchema = str({
   required: true,
   expected: 'an address like ":80", "127.0.0.1:8000" or "[::1]:443"',
@@ -240,10 +248,13 @@ const acmeSchema = obj({
   httpChallenge: obj({ entryPoint: str({ required: true }) }),
   tlsChallenge: obj({}, { allowBoolean: true }),
   dnsChallenge: dnsChallengeSchema,
+  eab: obj({
+    kid: str({ required: true }),
+    hmacEncoded: str({ required: true, validate: checkHmacEncoded }),
+  }),
 }, {
   required: true,
   unsupported: notYet(
-    "eab",
     "preferredChain",
     "certificatesDuration",
     "caServerName",

@@ -117,6 +117,8 @@ export interface CertificateResolverConfig {
     httpChallenge?: { entryPoint: string };
     tlsChallenge?: Record<string, never>;
     dnsChallenge?: DnsChallengeConfig;
+    /** External Account Binding (ZeroSSL, Google Trust Services): the CA's key id and its base64url HMAC key. */
+    eab?: { kid: string; hmacEncoded: string };
   };
 }
 
