@@ -90,5 +90,14 @@ export function wantedCertificates(merged: MergedConfig, staticConfig: StaticCon
     const declared = tls?.domains?.length ? tls.domains : epTls?.domains ?? [];
     want(name, resolver, declared.length ? declared.map((d) => [d.main, ...d.sans]) : [parseDomains(entry.config.rule)]);
   }
+  for (const [store, config] of Object.entries(merged.tls.stores)) {
+    const generated = config.defaultGeneratedCert;
+    if (!generated) continue;
+    if (store !== "default") {
+      errors.push(`tls.stores.${store}.defaultGeneratedCert: only the "default" store exists`);
+      continue;
+    }
+    want(`tls.stores.${store}.defaultGeneratedCert`, generated.resolver, [[generated.domain.main, ...generated.domain.sans]]);
+  }
   return { wanted: [...byKey.values()], errors };
 }

@@ -26,7 +26,7 @@ import {
   union,
 } from "./schema.ts";
 import { checkHttpUrl, checkName, checkReference } from "./values.ts";
-import { routerTlsSchema } from "./static.ts";
+import { routerTlsSchema, tlsDomainSchema } from "./static.ts";
 import { ConfigError } from "./errors.ts";
 import { tcpConfigSchema } from "./tcp.ts";
 import type { DynamicConfig } from "./types.ts";
@@ -271,8 +271,17 @@ export const dynamicConfigSchema: Schema = obj({
     }),
     options: record(tlsOptionsSchema, { default: {}, validateKey: checkName }),
     stores: record(
-      obj({ defaultCertificate: obj(certificateFiles) }, {
-        unsupported: notYet("defaultGeneratedCert"),
+      obj({
+        defaultCertificate: obj(certificateFiles),
+        // The default certificate obtained from a resolver; defaultCertificate wins when both are set.
+        defaultGeneratedCert: obj({
+          resolver: str({ required: true, validate: checkName }),
+          domain: tlsDomainSchema,
+        }, {
+          check: (v, ctx) => {
+            if (!(v as { domain?: unknown }).domain) ctx.report('expected "domain" with the certificate\'s "main" name');
+          },
+        }),
       }),
       { default: {}, validateKey: checkName },
     ),

@@ -176,7 +176,11 @@ export interface DynamicConfig {
   tls: {
     certificates: TLSCertificateConfig[];
     options: Record<string, TLSOptionsConfig>;
-    stores: Record<string, { defaultCertificate?: { certFile: string; keyFile: string } }>;
+    stores: Record<string, {
+      defaultCertificate?: { certFile: string; keyFile: string };
+      /** The default certificate obtained from an ACME resolver for `domain`. */
+      defaultGeneratedCert?: { resolver: string; domain: { main: string; sans: string[] } };
+    }>;
   };
   /** Always present once validated; optional so that literal configs may leave it out. */
   tcp?: TcpConfig;

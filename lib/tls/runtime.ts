@@ -48,15 +48,25 @@ export interface TlsBuild {
   warnings: string[];
   /** ALPN protocols the listeners offer. */
   alpn: string[];
+  /**
+   * `tls.stores.default.defaultGeneratedCert`: the default is the ACME
+   * certificate of `source` for `main`, once there is one (as in Traefik,
+   * only when no `defaultCertificate` is configured).
+   */
+  defaultGenerated?: { source: string; main: string };
 }
 
 /** Reads and checks a generation's certificates; throws naming the first one that is bad. */
 export function buildTls(merged: MergedConfig): TlsBuild {
   const { certificates, defaultCertificate, errors } = configuredCertificates(merged);
   if (errors.length > 0) throw new Error(errors.join("; "));
+  const generated = merged.tls.stores["default"]?.defaultGeneratedCert;
   return {
     certificates,
     defaultCertificate,
+    defaultGenerated: generated && !defaultCertificate
+      ? { source: `acme:${generated.resolver}`, main: generated.domain.main.toLowerCase() }
+      : undefined,
     policy: handshakePolicy(merged),
     warnings: unsupportedOptionWarnings(merged),
     alpn: listenerAlpn(merged),
@@ -83,18 +93,22 @@ export class TlsRuntime {
   #lastFileKey = "";
   #lastWarnings = "";
   #alpn: string[] = [];
+  #generated?: TlsBuild["defaultGenerated"];
   #firstListener!: () => void;
   /** Resolves once a TLS listener accepts (TLS-ALPN challenges wait for it). */
   readonly listening = new Promise<void>((r) => (this.#firstListener = r));
 
   constructor(log: Logger) {
     this.#log = log;
+    // An ACME certificate arriving may be the one the default is generated from.
+    this.store.onChange(() => this.#pickGeneratedDefault());
   }
 
   /** Applies a generation's certificates and policy; runs right before its routers serve. */
   apply(build: TlsBuild): void {
     const key = build.certificates.map((c) => c.certPem).join("|") + "#" +
-      (build.defaultCertificate?.certPem ?? "");
+      (build.defaultCertificate?.certPem ?? "") + "#" + JSON.stringify(build.defaultGenerated ?? null);
+    this.#generated = build.defaultGenerated;
     if (key !== this.#lastFileKey) {
       this.#lastFileKey = key;
       this.store.replaceSource("file", build.certificates);
@@ -113,6 +127,17 @@ export class TlsRuntime {
     }
     this.store.setPolicy(build.policy);
     this.#alpn = build.alpn;
+    this.#pickGeneratedDefault();
+  }
+
+  #pickGeneratedDefault(): void {
+    const generated = this.#generated;
+    if (!generated) return;
+    const issued = this.store.certificates(generated.source)
+      .find((c) => c.names.some((n) => n.toLowerCase() === generated.main));
+    // Until the resolver has it, the self-signed default serves, as in Traefik.
+    const wanted = issued ?? this.#selfSigned;
+    if (wanted && wanted !== this.store.defaultCertificate) this.store.setDefault(wanted);
   }
 
   /** The listener of a TLS entrypoint (`http.tls` set). */
