@@ -21,6 +21,7 @@ import { TrustedNetworks } from "../router/trusted.ts";
 import { parseClientHello } from "../engine/client_hello.ts";
 import { startSwitchingListener } from "./switching_listener.ts";
 import { type CertificatePicker, terminateTls } from "../tcp/tls_terminate.ts";
+import { endsTlsHere, httpsTermination } from "../tls/termination.ts";
 import { dispatchPlain, type DispatchTable, dispatchTls, dispatchTlsTcpOnly, routesAtAccept } from "../tcp/dispatch.ts";
 import { POSTGRES_SSL_REQUEST, POSTGRES_YES, startsLikeSslRequest } from "../tcp/postgres.ts";
 import type { TcpRoute } from "../tcp/build.ts";
@@ -37,6 +38,8 @@ export interface TcpAccess {
    * terminating routes then end TLS in place instead of through the TLS side.
    */
   certificate?: CertificatePicker;
+  /** True while some SNI names need their handshake ended by Portico (client certificates). */
+  peekTls?(): boolean;
 }
 
 /** How one entrypoint serves: the engine for HTTP/1.1, a Web handler for HTTP/2. */
@@ -101,7 +104,8 @@ export function servingFor(
         if (info.tcpRouter !== undefined) {
           // A terminating TCP router: the plain bytes go to its service.
           const route = tcp?.terminating(name, info.tcpRouter);
-          if (!route) return closeQuietly(conn);
+          // Deno's TLS ended this one: options it cannot honour refuse rather than serve without them.
+          if (!route || endsTlsHere(route.tlsOptions)) return closeQuietly(conn);
           return void route.serve(tcpClient(conn, info, new Uint8Array(0)));
         }
         if (hs.alpnProtocol !== "h2") return engine.serve(conn, info);
@@ -156,6 +160,7 @@ export function startPlainListener(
   reusePort = false,
   tcpTable?: () => DispatchTable<TcpRoute> | undefined,
   tcpCertificate?: CertificatePicker,
+  peekTls?: () => boolean,
 ): Listener {
   const socket = listenPlain(entryPoint, reusePort);
   const port = (socket.addr as Deno.NetAddr).port;
@@ -223,8 +228,9 @@ export function startPlainListener(
           if (rb.buf[start] !== TLS_HANDSHAKE) return closeQuietly(conn);
         }
       }
-      if (tcp && rb.buf[start] === TLS_HANDSHAKE) {
-        // A TLS connection on an entrypoint with TCP routes: its ClientHello decides.
+      const peek = tcp !== undefined || (tcpCertificate !== undefined && peekTls?.() === true);
+      if (peek && rb.buf[start] === TLS_HANDSHAKE) {
+        // A TLS connection on an entrypoint with TCP routes or client-certificate names: its ClientHello decides.
         let hello = parseClientHello(rb.buf.subarray(start, rb.end), rb.end - start);
         while (hello.kind === "incomplete" && await readMore()) {
           hello = parseClientHello(rb.buf.subarray(start, rb.end), rb.end - start);
@@ -232,7 +238,7 @@ export function startPlainListener(
         if (hello.kind !== "hello") return closeQuietly(conn);
         const seen = { serverName: hello.info.serverName, clientIp: info.remoteAddr, alpn: hello.info.alpn };
         // After an SSLRequest only TLS TCP routes may take it (as Traefik): HTTPS cannot speak Postgres.
-        const decision = postgres ? dispatchTlsTcpOnly(tcp, seen) : dispatchTls(tcp, seen);
+        const decision = !tcp ? { to: "http" as const } : postgres ? dispatchTlsTcpOnly(tcp, seen) : dispatchTls(tcp, seen);
         if (postgres && decision.to !== "tcp") return closeQuietly(conn);
         if (decision.to === "tcp") {
           clearTimeout(timer);
@@ -244,13 +250,25 @@ export function startPlainListener(
           if (tcpCertificate) {
             const route = decision.route;
             conn.setNoDelay(true);
-            const ended = await terminateTls(conn, bytes, hello.info.serverName, tcpCertificate, readTimeout).catch(() => undefined);
+            const ended = await terminateTls(conn, bytes, hello.info.serverName, tcpCertificate, readTimeout, route.tlsOptions)
+              .catch(() => undefined);
             if (ended) serveTcp(route, tcpClient(ended, { ...info, tls: true }, new Uint8Array(0)));
             return;
           }
           // The loopback hand-off cannot replay an SSLRequest's answer: Postgres needs TLS ended here.
           if (!tlsRelay || postgres) return closeQuietly(conn);
           return await relayed_(conn, bytes, { ...info, tcpRouter: decision.route.name });
+        }
+        // HTTPS for a name whose options ask for client certificates: ended here, then the engine.
+        const mutual = tcpCertificate && httpsTermination(tcpCertificate, hello.info.serverName);
+        if (mutual) {
+          clearTimeout(timer);
+          sniffing.delete(conn);
+          conn.setNoDelay(true);
+          const ended = await terminateTls(conn, rb.buf.slice(start, rb.end), hello.info.serverName, tcpCertificate, readTimeout, mutual)
+            .catch(() => undefined);
+          if (ended) serving.engine.serve(ended, { ...info, tls: true, peerCertificates: ended.peerCertificates });
+          return;
         }
       }
     } finally {
@@ -391,6 +409,7 @@ export async function startEntryPoints(
     for (const [name, ep] of Object.entries(entryPoints)) {
       const serving = servingFor(name, ep, exchangeHandlerFor(name), webHandlerFor(name), log, tcp);
       const tcpTable = tcp && (() => tcp.table(name));
+      const peekTls = tcp?.peekTls && (() => tcp.peekTls!());
       let listener: Listener;
       if (tlsListener && ep.http.tls && tcp) {
         // TLS through and through, unless TCP routes need the ClientHello first.
@@ -399,7 +418,7 @@ export async function startEntryPoints(
         let bound = ep;
         const start = async (mode: "tls" | "sniff") => {
           const l = mode === "sniff"
-            ? startPlainListener(bound, serving, relay ??= tlsRelayFor?.(name, ep, serving), false, tcpTable, tcp.certificate)
+            ? startPlainListener(bound, serving, relay ??= tlsRelayFor?.(name, ep, serving), false, tcpTable, tcp.certificate, peekTls)
             : await tlsListener(name, bound, serving)!;
           bound = { ...ep, port: l.port };
           return l;
@@ -407,7 +426,7 @@ export async function startEntryPoints(
         listener = await startSwitchingListener({
           name,
           log,
-          wanted: () => (tcpTable!() ? "sniff" : "tls"),
+          wanted: () => (tcpTable!() || peekTls?.() ? "sniff" : "tls"),
           start,
           shutdownShared: async () => {
             await Promise.all([serving.tls.shutdown(), relay?.shutdown()]);
@@ -418,7 +437,7 @@ export async function startEntryPoints(
         const tls = tlsListener?.(name, ep, serving);
         listener = tls
           ? await tls
-          : startPlainListener(ep, serving, tlsRelayFor?.(name, ep, serving), reusePort, tcpTable, tcp?.certificate);
+          : startPlainListener(ep, serving, tlsRelayFor?.(name, ep, serving), reusePort, tcpTable, tcp?.certificate, peekTls);
       }
       listeners.set(name, listener);
       log.info("entrypoint listening", { entryPoint: name, address: ep.address, port: listener.port, tls: Boolean(ep.http.tls) });

@@ -269,6 +269,7 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
         table: (name) => watcher!.current.tcp.entryPoint(name),
         terminating: (name, router) => watcher!.current.tcp.terminating(name, router),
         certificate: certificatePicker(tlsExtension?.certificates),
+        peekTls: () => tlsExtension?.certificates?.peek ?? false,
       },
     );
   } catch (err) {
@@ -331,8 +332,9 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
 /** Certificates by SNI from the TLS extension's store, for terminating TCP routes. */
 function certificatePicker(store: CertificateStore | undefined): CertificatePicker | undefined {
   if (!store) return undefined;
-  return (serverName) => {
+  return (serverName, strict) => {
     const selected = store.select(serverName);
-    return selected.kind === "certificate" ? selected.pair : undefined;
+    if (selected.kind !== "certificate" || (strict && selected.via === "default")) return undefined;
+    return { ...selected.pair, options: selected.termination };
   };
 }
