@@ -26,6 +26,7 @@ import { startEntryPoints } from "./listeners.ts";
 import { TcpConnections } from "../tcp/connections.ts";
 import { configureRateLimitRuntime } from "../middlewares/rate_limit/runtime.ts";
 import type { CertificatePicker } from "../tcp/tls_terminate.ts";
+import { RemoteTcpStats } from "../tcp/remote_stats.ts";
 import type { CertificateStore } from "../tls/store.ts";
 import { VERSION } from "../version.ts";
 import { drainListeners } from "./drain.ts";
@@ -171,7 +172,9 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
 
   const routerLog = log.child("router");
   const ruleCache = new RuleCache();
-  const tcpShared = { connections: new TcpConnections(), counters: new Map() };
+  const tcpCounters = new Map();
+  // The workers' TCP counters are summed into main's, which the metrics read.
+  const tcpShared = { connections: new TcpConnections(), counters: tcpCounters, remote: new RemoteTcpStats(tcpCounters) };
   const tcpLog = log.child("tcp");
   const listenerCount = workerCount(staticConfig);
   let pool: WorkerPool | undefined;
@@ -292,6 +295,7 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
       serverName,
       log: log.child("workers"),
       observer: onRequest,
+      tcpStats: tcpShared.remote,
       current: () => published!,
       testHooks: testHooksOn(),
     });

@@ -94,6 +94,8 @@ export interface TcpBuildOptions {
   connections: TcpConnections;
   /** Shared across generations too, so counters survive reloads. */
   counters: Map<string, TcpRouterCounters>;
+  /** Connections open in other isolates (data-plane workers), added to this one's. */
+  remote?: { open(router: string): number };
   onEvent?: (event: string, fields: Record<string, unknown>) => void;
 }
 
@@ -275,7 +277,12 @@ export function buildTcp(options: TcpBuildOptions): TcpGeneration {
     terminating: (ep, router) =>
       dispatch.get(ep)?.tls.find((r) => r.name === router && r.kind === "terminate"),
     start: () => connections.keepOnly(enabled),
-    stats: () => [...counters].map(([router, c]) => ({ router, counters: c, open: connections.count(router) })),
+    stats: () =>
+      [...counters].map(([router, c]) => ({
+        router,
+        counters: c,
+        open: connections.count(router) + (options.remote?.open(router) ?? 0),
+      })),
   };
 }
 
