@@ -27,6 +27,7 @@ async function makeFixturePki(): Promise<Pki> {
   await Deno.mkdir(`${dir}/other`);
   await makePki(dir);
   await makePki(`${dir}/other`);
+  await makeServerCert(dir, "fallback", ["fallback.test"]);
   await makeServerCert(dir, "edge", [
     "t.test",
     "m.test",
@@ -135,6 +136,15 @@ tls = { options = "modern" }
 rule = "HostSNI(\`m.test\`)"
 service = "echo"
 tls = { options = "mutual@file" }
+[tcp.routers.strict]
+rule = "HostSNI(\`v13.test\`) || HostSNI(\`nocert.test\`)"
+priority = 1
+service = "echo"
+tls = { options = "strict" }
+[tcp.routers.lenient]
+rule = "HostSNI(\`nocert2.test\`)"
+service = "echo"
+tls = {}
 [tcp.routers.missing]
 rule = "HostSNI(\`x.test\`)"
 service = "echo"
@@ -144,6 +154,11 @@ tls = { options = "nowhere" }
 address = "127.0.0.1:${echo.port}"
 [tls.options.modern]
 minVersion = "VersionTLS13"
+[tls.options.strict]
+sniStrict = true
+[tls.stores.default.defaultCertificate]
+certFile = "${pki.dir}/fallback.pem"
+keyFile = "${pki.dir}/fallback.key"
 [tls.options.mutual.clientAuth]
 caFiles = ["${pki.dir}/ca.pem"]
 clientAuthType = "RequireAndVerifyClientCert"
@@ -198,6 +213,13 @@ keyFile = "${pki.dir}/edge.key"
         assert.equal(good.answer, "echo:secret", JSON.stringify(good));
       },
     );
+
+    await t.step("sniStrict: a name without its own certificate is refused instead of getting the default one", async () => {
+      const strict = await exchange(port, "nocert.test", pki, { rejectUnauthorized: false }, "hi");
+      assert.equal(strict.protocol, undefined, JSON.stringify(strict));
+      const lenient = await exchange(port, "nocert2.test", pki, { rejectUnauthorized: false }, "hi");
+      assert.equal(lenient.answer, "echo:hi", JSON.stringify(lenient));
+    });
 
     await t.step("openssl s_client -tls1_2 is refused under VersionTLS13", async () => {
       const out = await new Deno.Command("openssl", {
