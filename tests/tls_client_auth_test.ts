@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import tls from "node:tls";
-import { startTestProxy, type TestProxy } from "./fixtures/proxy.ts";
+import { startTestProxy } from "./fixtures/proxy.ts";
 import { startEchoBackend } from "./fixtures/backend.ts";
 import { makePki, makeServerCert } from "./fixtures/pki.ts";
 
@@ -214,12 +214,27 @@ keyFile = "${pki.dir}/edge.key"
       },
     );
 
-    await t.step("sniStrict: a name without its own certificate is refused instead of getting the default one", async () => {
-      const strict = await exchange(port, "nocert.test", pki, { rejectUnauthorized: false }, "hi");
-      assert.equal(strict.protocol, undefined, JSON.stringify(strict));
-      const lenient = await exchange(port, "nocert2.test", pki, { rejectUnauthorized: false }, "hi");
-      assert.equal(lenient.answer, "echo:hi", JSON.stringify(lenient));
-    });
+    await t.step(
+      "sniStrict: a name without its own certificate is refused instead of getting the default one",
+      async () => {
+        const strict = await exchange(
+          port,
+          "nocert.test",
+          pki,
+          { rejectUnauthorized: false },
+          "hi",
+        );
+        assert.equal(strict.protocol, undefined, JSON.stringify(strict));
+        const lenient = await exchange(
+          port,
+          "nocert2.test",
+          pki,
+          { rejectUnauthorized: false },
+          "hi",
+        );
+        assert.equal(lenient.answer, "echo:hi", JSON.stringify(lenient));
+      },
+    );
 
     await t.step("openssl s_client -tls1_2 is refused under VersionTLS13", async () => {
       const out = await new Deno.Command("openssl", {
@@ -290,7 +305,7 @@ const HOSTS: Record<string, string> = {
   RequireAndVerifyClientCert: "verify.test",
 };
 
-function httpsMutualConfig(pki: Pki, backend: string, entryPointHasTls: boolean): string {
+function httpsMutualConfig(pki: Pki, backend: string): string {
   let toml = `
 [http.services.who.loadBalancer]
 [[http.services.who.loadBalancer.servers]]
@@ -311,7 +326,6 @@ clientAuthType = "${type}"
 caFiles = ["${pki.dir}/ca.pem"]
 `;
   }
-  void entryPointHasTls;
   return toml;
 }
 
@@ -322,7 +336,7 @@ for (const entryPointTls of [true, false]) {
     const proxy = await startTestProxy({
       entryPoints: ["edge"],
       entryPointExtra: entryPointTls ? { edge: `[entryPoints.edge.http.tls]\n` } : {},
-      dynamic: httpsMutualConfig(pki, backend.url, entryPointTls),
+      dynamic: httpsMutualConfig(pki, backend.url),
     });
     const port = proxy.port("edge");
     try {
