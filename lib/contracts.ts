@@ -16,6 +16,8 @@ export interface ConnectionInfo {
   port: number;
   /** Set on a TLS connection handed to the TLS side for a terminating TCP router: its name. */
   tcpRouter?: string;
+  /** The client's certificate chain as DER, leaf first, when Portico ended a TLS handshake that asked for one. */
+  peerCertificates?: readonly Uint8Array[];
 }
 
 /**

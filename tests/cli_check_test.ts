@@ -127,6 +127,32 @@ Deno.test("check: a middleware no router uses is validated too", async () => {
   }
 });
 
+Deno.test("check: clientAuth CA files are read as the handshake would; exit 0 once they exist", async () => {
+  const dir = await Deno.makeTempDir();
+  const staticFile = `${dir}/portico.toml`;
+  const dynamicFile = `${dir}/dynamic.toml`;
+  await Deno.writeTextFile(staticFile, `[entryPoints.web]\naddress = ":8081"\n\n[providers.file]\nfilename = "${dynamicFile}"\n`);
+  await Deno.writeTextFile(
+    dynamicFile,
+    `[tls.options.mtls.clientAuth]\ncaFiles = ["${dir}/ca.pem"]\nclientAuthType = "RequireAndVerifyClientCert"\n`,
+  );
+  try {
+    const bad = await cli(["check", `--configFile=${staticFile}`]);
+    assert.equal(bad.code, 1, bad.stdout);
+    assert.match(bad.stderr, /tls\.options\.mtls\.clientAuth\.caFiles\[0\]: cannot read/);
+    await Deno.writeTextFile(`${dir}/ca.pem`, "not a certificate");
+    const notPem = await cli(["check", `--configFile=${staticFile}`]);
+    assert.equal(notPem.code, 1, notPem.stdout);
+    assert.match(notPem.stderr, /caFiles\[0\].*no PEM certificate/);
+    const { makePki } = await import("./fixtures/pki.ts");
+    await makePki(dir);
+    const ok = await cli(["check", `--configFile=${staticFile}`]);
+    assert.equal(ok.code, 0, ok.stderr);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("check: TCP routers are validated: rule and service; exit 0 once fixed", async () => {
   const dir = await Deno.makeTempDir();
   const staticFile = `${dir}/portico.toml`;

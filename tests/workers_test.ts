@@ -214,6 +214,103 @@ Deno.test({
   },
 });
 
+/** A TCP echo backend: reads until the client half-closes, answers `echo:` and what it read, closes. */
+function startTcpEcho(): { port: number; close(): void } {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  (async () => {
+    for await (const conn of listener) {
+      (async () => {
+        const parts: Uint8Array[] = [];
+        const buf = new Uint8Array(16 * 1024);
+        for (;;) {
+          const n = await conn.read(buf).catch(() => null);
+          if (n === null) break;
+          parts.push(buf.slice(0, n));
+        }
+        await conn.write(new TextEncoder().encode("echo:")).catch(() => {});
+        for (const p of parts) await conn.write(p).catch(() => {});
+        conn.close();
+      })();
+    }
+  })().catch(() => {});
+  return { port: (listener.addr as Deno.NetAddr).port, close: () => listener.close() };
+}
+
+/** One TCP exchange: `payload` sent and half-closed, the whole answer read. */
+async function tcpEcho(port: number, payload: Uint8Array): Promise<number> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    for (let off = 0; off < payload.length;) off += await conn.write(payload.subarray(off));
+    await conn.closeWrite();
+    let got = 0;
+    const buf = new Uint8Array(16 * 1024);
+    for (;;) {
+      const n = await conn.read(buf);
+      if (n === null) return got;
+      got += n;
+    }
+  } finally {
+    conn.close();
+  }
+}
+
+/** The value of one Prometheus sample, 0 when absent. */
+function sample(body: string, name: string, labels: string): number {
+  const line = body.split("\n").find((l) => l.startsWith(`${name}{${labels}} `));
+  return line ? Number(line.slice(line.lastIndexOf(" ") + 1)) : 0;
+}
+
+Deno.test({
+  name: "workers: TCP router counters of every listener are summed into main's Prometheus metrics",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const echo = startTcpEcho();
+    const proxy = await startTestProxy({
+      dynamic: `
+[tcp.routers.echo]
+rule = "HostSNI(\`*\`)"
+service = "echo"
+entryPoints = ["tcp"]
+[tcp.services.echo.loadBalancer]
+[[tcp.services.echo.loadBalancer.servers]]
+address = "127.0.0.1:${echo.port}"
+`,
+      entryPoints: ["tcp", "traefik"],
+      extraStatic: STATIC,
+    });
+    try {
+      const before = await accepted(proxy, "tcp");
+      const payload = new Uint8Array(1000).fill(120);
+      const COUNT = 40;
+      for (let i = 0; i < COUNT; i += 10) {
+        const got = await Promise.all(Array.from({ length: 10 }, () => tcpEcho(proxy.port("tcp"), payload)));
+        assert.deepEqual(got, Array(10).fill(1005));
+      }
+      const spread = diff(await accepted(proxy, "tcp"), before);
+      assert.equal(spread.reduce((a, b) => a + b, 0), COUNT);
+      assert.ok(spread.slice(1).some((n) => n > 0), `workers took TCP connections: ${spread}`);
+      const router = 'router="echo@file"';
+      let body = "";
+      // Workers send their totals every half second: wait for them, then every figure must add up.
+      await until("the workers' TCP totals in main's metrics", async () => {
+        body = (await rawGet(proxy.port("traefik"), "/metrics", { host: "localhost" })).body;
+        return sample(body, "portico_tcp_router_connections_total", router) >= COUNT;
+      });
+      assert.equal(sample(body, "portico_tcp_router_connections_total", router), COUNT, "each connection counted once");
+      assert.equal(sample(body, "portico_tcp_router_bytes_total", `${router},direction="in"`), COUNT * 1000);
+      assert.equal(sample(body, "portico_tcp_router_bytes_total", `${router},direction="out"`), COUNT * 1005);
+      await until("no TCP connection open", async () => {
+        body = (await rawGet(proxy.port("traefik"), "/metrics", { host: "localhost" })).body;
+        return sample(body, "portico_tcp_router_open_connections", router) === 0;
+      });
+    } finally {
+      await proxy.close();
+      echo.close();
+    }
+  },
+});
+
 Deno.test("workers: a count outside 1..64 is refused with the key named", async () => {
   const { validateStatic } = await import("../lib/config/static.ts");
   assert.throws(() => validateStatic({ server: { workers: 0 } }, "p.toml"), /p\.toml: server\.workers: expected an integer from 1 to 64 or "auto"/);

@@ -19,6 +19,7 @@ import type { StaticConfig } from "../config/types.ts";
 import { mergeProviders } from "../providers/merge.ts";
 import { UpstreamPools } from "../proxy/pools.ts";
 import { buildRouter } from "../router/build.ts";
+import { compileTerminationOptions } from "../tls/options.ts";
 import type { Service } from "../services/types.ts";
 
 /** Internal services a user router may name; check only needs them to exist. */
@@ -157,6 +158,16 @@ export function buildIssues(
   }
   for (const m of tcp.middlewares.values()) {
     for (const e of m.errors) issues.push({ source, path: `tcp.middlewares.${bare(m.name)}`, message: e });
+  }
+  // TLS options are compiled where Portico ends TLS (CA files read, versions mapped): the same errors here.
+  for (const [name, options] of generation.merged.tls.options) {
+    try {
+      compileTerminationOptions(name, options);
+    } catch (err) {
+      const message = (err as Error).message;
+      const key = /^tls\.options\.[^.]+\.([A-Za-z.]+(?:\[\d+\])?)/.exec(message)?.[1];
+      issues.push({ source, path: `tls.options.${name}${key ? `.${key}` : ""}`, message: message.replace(/^[^:]*: /, "") });
+    }
   }
   generation.stop();
   pools.close();

@@ -227,7 +227,8 @@ const tlsOptionsSchema = obj({
   alpnProtocols: list(str(), { default: ["h2", "http/1.1", "acme-tls/1"] }),
   clientAuth: obj({
     caFiles: list(str(), { default: [] }),
-    clientAuthType: enumOf(CLIENT_AUTH_TYPES, { default: "NoClientCert" }),
+    // No default: caFiles alone mean RequireAndVerifyClientCert, as in Traefik.
+    clientAuthType: enumOf(CLIENT_AUTH_TYPES),
   }, {
     check: (auth, ctx) => {
       const verifies = auth.clientAuthType === "VerifyClientCertIfGiven" ||

@@ -343,5 +343,6 @@ export interface TLSOptionsConfig {
   cipherSuites: string[];
   sniStrict: boolean;
   alpnProtocols: string[];
-  clientAuth?: { caFiles: string[]; clientAuthType: string };
+  /** Without `clientAuthType`, `caFiles` mean RequireAndVerifyClientCert (Traefik's rule). */
+  clientAuth?: { caFiles: string[]; clientAuthType?: string };
 }

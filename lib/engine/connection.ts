@@ -22,7 +22,6 @@ import { type HeadLimits, parseRequestHead, type RequestHead } from "./request_h
 import { errorHead, STATUS_REASON } from "./response_head.ts";
 import { closeQuietly, ReadBuffer, writeAll } from "./socket.ts";
 
-/** Per-connection facts handed to the handler with each request. */
 import type { ConnectionInfo } from "../contracts.ts";
 import type { Exchange, ExchangeHandler, TakenSocket } from "./exchange.ts";
 

@@ -96,7 +96,7 @@ export interface BuildOptions {
   /** Called once per finished request, for access logs and metrics. */
   onRequest?: RequestObserver;
   /** TCP connections and counters, shared across generations so reloads keep them. */
-  tcp?: { connections: TcpConnections; counters: Map<string, TcpRouterCounters> };
+  tcp?: { connections: TcpConnections; counters: Map<string, TcpRouterCounters>; remote?: { open(router: string): number } };
   /** Connection-level TCP events (refusals, dial failures), for debug logging. */
   onTcpEvent?: (event: string, fields: Record<string, unknown>) => void;
 }
@@ -299,6 +299,7 @@ export function buildRouter(options: BuildOptions): RouterGeneration {
     staticConfig,
     connections: options.tcp?.connections ?? new TcpConnections(),
     counters: options.tcp?.counters ?? new Map(),
+    remote: options.tcp?.remote,
     onEvent: options.onTcpEvent,
   });
   return {

@@ -33,6 +33,9 @@ import {
   type WireObservation,
 } from "./worker_protocol.ts";
 
+/** How often a worker's TCP router totals may go to main, ms. */
+const TCP_STATS_MS = 500;
+
 /** How often batched observations go to main, ms. */
 const OBSERVATION_FLUSH_MS = 50;
 const OBSERVATION_BATCH = 256;
@@ -77,6 +80,16 @@ export function runDataWorker(scope: WorkerScope = globalThis as unknown as Work
 
   let batch: WireObservation[] = [];
   let flushTimer: ReturnType<typeof setTimeout> | undefined;
+  // TCP router totals go to main as snapshots, when they changed, at most every TCP_STATS_MS.
+  let lastTcpStats = "";
+  const pushTcpStats = () => {
+    const stats = generation?.tcp.stats() ?? [];
+    const key = JSON.stringify(stats);
+    if (key === lastTcpStats) return;
+    lastTcpStats = key;
+    post({ type: "tcp-stats", stats });
+  };
+  const tcpStatsTimer = setInterval(pushTcpStats, TCP_STATS_MS);
   const flush = () => {
     clearTimeout(flushTimer);
     flushTimer = undefined;
@@ -190,6 +203,8 @@ export function runDataWorker(scope: WorkerScope = globalThis as unknown as Work
   const shutdown = async () => {
     if (listeners) await drainListeners(listeners, staticConfig!, log!);
     flush();
+    clearInterval(tcpStatsTimer);
+    pushTcpStats();
     generation?.stop();
     pools.close();
     post({ type: "stopped" });

@@ -25,6 +25,7 @@ import { TrustedNetworks } from "../router/trusted.ts";
 import { parseClientHello } from "../engine/client_hello.ts";
 import { startSwitchingListener } from "./switching_listener.ts";
 import { type CertificatePicker, terminateTls } from "../tcp/tls_terminate.ts";
+import { endsTlsHere, httpsTermination } from "../tls/termination.ts";
 import { dispatchPlain, type DispatchTable, dispatchTls, dispatchTlsTcpOnly, routesAtAccept } from "../tcp/dispatch.ts";
 import { POSTGRES_SSL_REQUEST, POSTGRES_YES, startsLikeSslRequest } from "../tcp/postgres.ts";
 import type { TcpRoute } from "../tcp/build.ts";
@@ -41,6 +42,8 @@ export interface TcpAccess {
    * terminating routes then end TLS in place instead of through the TLS side.
    */
   certificate?: CertificatePicker;
+  /** True while some SNI names need their handshake ended by Portico (client certificates). */
+  peekTls?(): boolean;
 }
 
 /** How one entrypoint serves: the engine for HTTP/1.1, a Web handler for HTTP/2. */
@@ -105,7 +108,8 @@ export function servingFor(
         if (info.tcpRouter !== undefined) {
           // A terminating TCP router: the plain bytes go to its service.
           const route = tcp?.terminating(name, info.tcpRouter);
-          if (!route) return closeQuietly(conn);
+          // Deno's TLS ended this one: options it cannot honour refuse rather than serve without them.
+          if (!route || endsTlsHere(route.tlsOptions)) return closeQuietly(conn);
           return void route.serve(tcpClient(conn, info, new Uint8Array(0)));
         }
         if (hs.alpnProtocol !== "h2") return engine.serve(conn, info);
@@ -160,6 +164,7 @@ export function startPlainListener(
   reusePort = false,
   tcpTable?: () => DispatchTable<TcpRoute> | undefined,
   tcpCertificate?: CertificatePicker,
+  peekTls?: () => boolean,
 ): Listener {
   const socket = listenPlain(entryPoint, reusePort);
   const port = (socket.addr as Deno.NetAddr).port;
@@ -227,8 +232,9 @@ export function startPlainListener(
           if (rb.buf[start] !== TLS_HANDSHAKE) return closeQuietly(conn);
         }
       }
-      if (tcp && rb.buf[start] === TLS_HANDSHAKE) {
-        // A TLS connection on an entrypoint with TCP routes: its ClientHello decides.
+      const peek = tcp !== undefined || (tcpCertificate !== undefined && peekTls?.() === true);
+      if (peek && rb.buf[start] === TLS_HANDSHAKE) {
+        // A TLS connection on an entrypoint with TCP routes or client-certificate names: its ClientHello decides.
         let hello = parseClientHello(rb.buf.subarray(start, rb.end), rb.end - start);
         while (hello.kind === "incomplete" && await readMore()) {
           hello = parseClientHello(rb.buf.subarray(start, rb.end), rb.end - start);
@@ -236,7 +242,7 @@ export function startPlainListener(
         if (hello.kind !== "hello") return closeQuietly(conn);
         const seen = { serverName: hello.info.serverName, clientIp: info.remoteAddr, alpn: hello.info.alpn };
         // After an SSLRequest only TLS TCP routes may take it (as Traefik): HTTPS cannot speak Postgres.
-        const decision = postgres ? dispatchTlsTcpOnly(tcp, seen) : dispatchTls(tcp, seen);
+        const decision = !tcp ? { to: "http" as const } : postgres ? dispatchTlsTcpOnly(tcp, seen) : dispatchTls(tcp, seen);
         if (postgres && decision.to !== "tcp") return closeQuietly(conn);
         if (decision.to === "tcp") {
           clearTimeout(timer);
@@ -248,13 +254,25 @@ export function startPlainListener(
           if (tcpCertificate) {
             const route = decision.route;
             conn.setNoDelay(true);
-            const ended = await terminateTls(conn, bytes, hello.info.serverName, tcpCertificate, readTimeout).catch(() => undefined);
+            const ended = await terminateTls(conn, bytes, hello.info.serverName, tcpCertificate, readTimeout, route.tlsOptions)
+              .catch(() => undefined);
             if (ended) serveTcp(route, tcpClient(ended, { ...info, tls: true }, new Uint8Array(0)));
             return;
           }
           // The loopback hand-off cannot replay an SSLRequest's answer: Postgres needs TLS ended here.
           if (!tlsRelay || postgres) return closeQuietly(conn);
           return await relayed_(conn, bytes, { ...info, tcpRouter: decision.route.name });
+        }
+        // HTTPS for a name whose options ask for client certificates: ended here, then the engine.
+        const mutual = tcpCertificate && httpsTermination(tcpCertificate, hello.info.serverName);
+        if (mutual) {
+          clearTimeout(timer);
+          sniffing.delete(conn);
+          conn.setNoDelay(true);
+          const ended = await terminateTls(conn, rb.buf.slice(start, rb.end), hello.info.serverName, tcpCertificate, readTimeout, mutual)
+            .catch(() => undefined);
+          if (ended) serving.engine.serve(ended, { ...info, tls: true, peerCertificates: ended.peerCertificates });
+          return;
         }
       }
     } finally {
@@ -416,6 +434,7 @@ export async function startEntryPoints(options: EntryPointsOptions): Promise<Map
         if (relay) options.onRelay?.(name, relay);
         return relay;
       };
+      const peekTls = tcp?.peekTls && (() => tcp.peekTls!());
       let listener: Listener;
       if (tls && ep.http.tls) {
         // TLS through and through, unless TCP routes need the ClientHello first.
@@ -423,7 +442,7 @@ export async function startEntryPoints(options: EntryPointsOptions): Promise<Map
         let bound = ep;
         const start = async (mode: "tls" | "sniff"): Promise<Listener> => {
           const l: Listener = mode === "sniff"
-            ? startPlainListener(bound, serving, relayFor(), false, tcpTable, tcp?.certificate)
+            ? startPlainListener(bound, serving, relayFor(), false, tcpTable, tcp?.certificate, peekTls)
             : await tls.listen(name, bound, serving.tls);
           bound = { ...ep, port: l.port };
           return l;
@@ -431,7 +450,7 @@ export async function startEntryPoints(options: EntryPointsOptions): Promise<Map
         listener = await startSwitchingListener({
           name,
           log,
-          wanted: () => (tcpTable?.() ? "sniff" : "tls"),
+          wanted: () => (tcpTable?.() || peekTls?.() ? "sniff" : "tls"),
           start,
           shutdownShared: async () => {
             await Promise.all([serving.tls.shutdown(), relay?.shutdown()]);
@@ -439,7 +458,7 @@ export async function startEntryPoints(options: EntryPointsOptions): Promise<Map
           closeAllShared: () => serving.engine.closeAll(),
         });
       } else {
-        listener = startPlainListener(ep, serving, relayFor(), options.reusePort ?? false, tcpTable, tcp?.certificate);
+        listener = startPlainListener(ep, serving, relayFor(), options.reusePort ?? false, tcpTable, tcp?.certificate, peekTls);
       }
       listeners.set(name, listener);
       log.info("entrypoint listening", { entryPoint: name, address: ep.address, port: listener.port, tls: Boolean(ep.http.tls) });

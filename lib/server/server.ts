@@ -32,6 +32,7 @@ import type { Service } from "../services/types.ts";
 import { TcpConnections } from "../tcp/connections.ts";
 import type { CertificatePicker } from "../tcp/tls_terminate.ts";
 import { buildTls, TlsRuntime } from "../tls/runtime.ts";
+import { RemoteTcpStats } from "../tcp/remote_stats.ts";
 import type { CertificateStore } from "../tls/store.ts";
 import type { TlsRelay } from "../tls/runtime.ts";
 import { VERSION } from "../version.ts";
@@ -242,7 +243,9 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
 
   const routerLog = log.child("router");
   const ruleCache = new RuleCache();
-  const tcpShared = { connections: new TcpConnections(), counters: new Map() };
+  const tcpCounters = new Map();
+  // The workers' TCP counters are summed into main's, which the metrics read.
+  const tcpShared = { connections: new TcpConnections(), counters: tcpCounters, remote: new RemoteTcpStats(tcpCounters) };
   stops.push(() => tcpShared.connections.closeAll());
   const tcpLog = log.child("tcp");
   const serverName = Deno.hostname();
@@ -326,6 +329,7 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
         table: (name) => runningWatcher.current.tcp.entryPoint(name),
         terminating: (name, router) => runningWatcher.current.tcp.terminating(name, router),
         certificate: certificatePicker(tls.store),
+        peekTls: () => tls.store.peek,
       },
     });
   } catch (err) {
@@ -347,6 +351,7 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
       serverName,
       log: log.child("workers"),
       observer: onRequest,
+      tcpStats: tcpShared.remote,
       current: () => published!,
       testHooks: testHooksOn(env),
     });
@@ -397,8 +402,9 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
 
 /** Certificates by SNI from the TLS store, for terminating TCP routes. */
 function certificatePicker(store: CertificateStore): CertificatePicker {
-  return (serverName) => {
+  return (serverName, strict) => {
     const selected = store.select(serverName);
-    return selected.kind === "certificate" ? selected.pair : undefined;
+    if (selected.kind !== "certificate" || (strict && selected.via === "default")) return undefined;
+    return { ...selected.pair, options: selected.termination };
   };
 }

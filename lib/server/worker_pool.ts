@@ -14,6 +14,7 @@ import type { Logger } from "../log/logger.ts";
 import type { RequestObserver } from "../contracts.ts";
 import type { Service } from "../services/types.ts";
 import type { TlsRelay } from "../tls/runtime.ts";
+import type { RemoteTcpStats } from "../tcp/remote_stats.ts";
 import {
   type ConfigMessage,
   type FromWorker,
@@ -35,6 +36,8 @@ export interface WorkerPoolOptions {
   serverName: string;
   log: Logger;
   observer?: RequestObserver;
+  /** Where the workers' TCP router totals are merged into main's. */
+  tcpStats?: RemoteTcpStats;
   /** The generation in force, for a worker that starts or restarts. */
   current: () => ConfigMessage;
   testHooks: boolean;
@@ -135,6 +138,7 @@ export class WorkerPool {
       clearTimeout(timer);
       worker.terminate();
       slot.worker = undefined;
+      this.options.tcpStats?.forget(String(slot.index));
     }));
     for (const waiter of this.waiters) waiter();
   }
@@ -169,6 +173,8 @@ export class WorkerPool {
         event.preventDefault();
         worker.terminate();
         if (slot.worker === worker) slot.worker = undefined;
+        // Its open TCP connections died with it; its successor counts from zero.
+        options.tcpStats?.forget(String(slot.index));
         for (const waiter of [...this.waiters]) waiter();
         slot.stats?.({});
         slot.stats = undefined;
@@ -231,6 +237,9 @@ export class WorkerPool {
         for (const o of message.batch) replayObservation(o, observer, now);
         break;
       }
+      case "tcp-stats":
+        options.tcpStats?.apply(String(slot.index), message.stats);
+        break;
       case "internal-request":
         void this.answerInternal(slot, message);
         break;

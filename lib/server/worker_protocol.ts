@@ -10,6 +10,7 @@
 import type { DynamicConfig, StaticConfig } from "../config/types.ts";
 import type { ConnectionInfo, ObservedRequest, RequestObserver } from "../contracts.ts";
 import type { ProxyRequest } from "../services/types.ts";
+import type { TcpStatsSnapshot } from "../tcp/remote_stats.ts";
 
 /** Main → worker. */
 export type ToWorker =
@@ -48,6 +49,7 @@ export type FromWorker =
   | { type: "rejected"; generation: number; error: string }
   | { type: "log"; line: string }
   | { type: "observations"; batch: WireObservation[] }
+  | { type: "tcp-stats"; stats: TcpStatsSnapshot[] }
   | { type: "internal-request"; id: number; service: string; request: WireProxyRequest }
   | { type: "stats"; accepted: Record<string, number> }
   /** A TLS connection on a shared plain port is relayed to main's TLS side, where the certificates are. */

@@ -18,6 +18,7 @@ import type { TcpConnections } from "./connections.ts";
 import type { DispatchTable } from "./dispatch.ts";
 import { buildTcpMiddleware, type TcpGate, tcpMiddlewareType } from "./middlewares.ts";
 import { buildTcpServices, serveTcp, type TcpClient, type TcpService } from "./service.ts";
+import { compileTerminationOptions, type TerminationOptions } from "../tls/options.ts";
 
 /** How a TCP route takes its connections. */
 export type TcpRouteKind = "plain" | "passthrough" | "terminate";
@@ -27,6 +28,8 @@ export interface TcpRoute {
   readonly name: string;
   readonly kind: TcpRouteKind;
   readonly rule: CompiledTcpRule;
+  /** A terminating route's `tls.options` (its own, else `default`), applied where its TLS ends. */
+  readonly tlsOptions?: TerminationOptions;
   /** Takes the connection over; resolves when it is closed, never rejects (failures close the client and are counted). */
   serve(client: TcpClient): Promise<void>;
 }
@@ -91,6 +94,8 @@ export interface TcpBuildOptions {
   connections: TcpConnections;
   /** Shared across generations too, so counters survive reloads. */
   counters: Map<string, TcpRouterCounters>;
+  /** Connections open in other isolates (data-plane workers), added to this one's. */
+  remote?: { open(router: string): number };
   onEvent?: (event: string, fields: Record<string, unknown>) => void;
 }
 
@@ -200,11 +205,8 @@ export function buildTcp(options: TcpBuildOptions): TcpGeneration {
     } catch (err) {
       errors.push((err as Error).message);
     }
-    if (config.tls?.options !== undefined) {
-      errors.push(
-        `tls.options on a TCP router is not supported yet (the default TLS options apply to every TCP router)`,
-      );
-    }
+    const { options: tlsOptions, error: tlsError } = routeTlsOptions(config, merged);
+    if (tlsError) errors.push(tlsError);
     const serviceName = qualify(config.service, entry.provider);
     const service = services.get(serviceName);
     if (!service) {
@@ -248,6 +250,7 @@ export function buildTcp(options: TcpBuildOptions): TcpGeneration {
         connections,
         counterFor(counters, name),
         options.onEvent,
+        kind === "terminate" ? tlsOptions : undefined,
       );
       const table = tables.get(ep) ?? { plain: [], tls: [] };
       tables.set(ep, table);
@@ -274,8 +277,34 @@ export function buildTcp(options: TcpBuildOptions): TcpGeneration {
     terminating: (ep, router) =>
       dispatch.get(ep)?.tls.find((r) => r.name === router && r.kind === "terminate"),
     start: () => connections.keepOnly(enabled),
-    stats: () => [...counters].map(([router, c]) => ({ router, counters: c, open: connections.count(router) })),
+    stats: () =>
+      [...counters].map(([router, c]) => ({
+        router,
+        counters: c,
+        open: connections.count(router) + (options.remote?.open(router) ?? 0),
+      })),
   };
+}
+
+/**
+ * The TLS options of a TLS TCP router: those it names (`name@provider` is
+ * looked up by name, as TLS options are shared), else `default`, compiled
+ * once here so the handshake reads nothing from disk.
+ */
+function routeTlsOptions(
+  config: TcpRouterConfig,
+  merged: MergedConfig,
+): { options?: TerminationOptions; error?: string } {
+  if (!config.tls) return {};
+  const named = config.tls.options?.replace(/@.*$/, "");
+  const name = named || "default";
+  const o = merged.tls.options.get(name);
+  if (!o) return named && named !== "default" ? { error: `tls.options "${named}" does not exist` } : {};
+  try {
+    return { options: compileTerminationOptions(name, o) };
+  } catch (err) {
+    return { error: (err as Error).message };
+  }
 }
 
 function counterFor(counters: Map<string, TcpRouterCounters>, name: string): TcpRouterCounters {
@@ -296,11 +325,13 @@ function makeRoute(
   connections: TcpConnections,
   counters: TcpRouterCounters,
   onEvent?: (event: string, fields: Record<string, unknown>) => void,
+  tlsOptions?: TerminationOptions,
 ): TcpRoute {
   return {
     name,
     kind,
     rule,
+    tlsOptions,
     serve(client) {
       const releases: (() => void)[] = [];
       for (const gate of chain) {

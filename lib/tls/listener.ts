@@ -69,7 +69,7 @@ function internals(): DenoInternals {
 
 /** What a resolved name got, to detect when a store change alters it. */
 function identity(s: Selection): string {
-  return s.kind === "refuse" ? `refuse:${s.reason}` : s.pair.cert;
+  return s.kind === "refuse" ? `refuse:${s.reason}` : s.termination ? `ended-by-portico:${s.pair.cert}` : s.pair.cert;
 }
 
 /** One listening socket and whatever serves it; replaced as a whole on a swap. */
@@ -109,6 +109,13 @@ export async function startTlsListener(options: TlsListenerOptions): Promise<Tls
           if (selection.kind === "refuse") {
             options.onEvent?.("handshake refused", { sni, reason: selection.reason });
             throw new Error(selection.reason);
+          }
+          if (selection.termination) {
+            // Reached only before the port switches to peeking (or through a worker's relay):
+            // this stack cannot ask for the client certificate, so it refuses (fail closed).
+            const reason = `tls.options.${selection.termination.name} asks for client certificates, which this listener cannot`;
+            options.onEvent?.("handshake refused", { sni, reason });
+            throw new Error(reason);
           }
           return selection.pair;
         },

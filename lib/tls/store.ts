@@ -10,6 +10,7 @@
  */
 
 import type { StoredCertificate } from "./certificate.ts";
+import type { TerminationOptions } from "./options.ts";
 
 /** The PEM pair a handshake gets. */
 export interface KeyPair {
@@ -24,6 +25,8 @@ export type Selection =
     pair: KeyPair;
     certificate?: StoredCertificate;
     via: "exact" | "wildcard" | "default" | "challenge";
+    /** Client-certificate terms: this handshake must be ended by Portico, not Deno's TLS. */
+    termination?: TerminationOptions;
   }
   | { kind: "refuse"; reason: string };
 
@@ -31,8 +34,10 @@ export type Selection =
 export interface HandshakePolicy {
   /** Refuse names that have no certificate of their own (no default fallback). */
   sniStrict: boolean;
-  /** Set when the options ask for something this TLS stack cannot do safely (fail closed). */
+  /** Set when the options cannot be honoured (fail closed), e.g. a CA file cannot be read. */
   refuse?: string;
+  /** Set when the options ask for client certificates. */
+  termination?: TerminationOptions;
 }
 
 const OPEN: HandshakePolicy = { sniStrict: false };
@@ -57,6 +62,7 @@ export class CertificateStore {
   #default: StoredCertificate;
   #challenges = new Map<string, KeyPair>();
   #policy: (name: string) => HandshakePolicy = () => OPEN;
+  #peek = false;
   #listeners = new Set<() => void>();
   #version = 0;
 
@@ -106,10 +112,19 @@ export class CertificateStore {
     this.#changed();
   }
 
-  /** Sets the per-name handshake policy (from `tls.options`). */
-  setPolicy(policy: (name: string) => HandshakePolicy): void {
+  /**
+   * Sets the per-name handshake policy (from `tls.options`); `peek` says
+   * whether some name's policy has client-certificate terms.
+   */
+  setPolicy(policy: ((name: string) => HandshakePolicy) & { peek?: boolean }): void {
     this.#policy = policy;
+    this.#peek = policy.peek ?? false;
     this.#changed();
+  }
+
+  /** True while some names need their ClientHello seen first (their TLS ended by Portico). */
+  get peek(): boolean {
+    return this.#peek;
   }
 
   /** The certificate for `name` without the default fallback: exact, then one-level wildcard. */
@@ -140,6 +155,7 @@ export class CertificateStore {
         pair: { cert: c.certPem, key: c.keyPem },
         certificate: c,
         via: found.via,
+        termination: policy.termination,
       };
     }
     if (policy.sniStrict) {
@@ -151,6 +167,7 @@ export class CertificateStore {
       pair: { cert: d.certPem, key: d.keyPem },
       certificate: d,
       via: "default",
+      termination: policy.termination,
     };
   }
 
