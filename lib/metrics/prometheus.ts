@@ -34,6 +34,8 @@ export const PROMETHEUS_SERVICE = "prometheus@internal";
 export class PrometheusMetrics {
   readonly requests: RequestMetrics;
   readonly reloads = new ReloadTimes();
+  /** More families to append to every scrape (e.g. the tracing exporter's counters). */
+  extraFamilies?: () => string;
   #generation: RouterGeneration | undefined;
   /** Router → qualified service, for the current generation. */
   #serviceOf = new Map<string, string>();
@@ -92,7 +94,8 @@ export class PrometheusMetrics {
   /** The whole exposition at wall-clock time `nowMs`. */
   render(nowMs = Date.now()): string {
     return this.requests.render() +
-      renderStateMetrics(this.state, this.reloads, this.requests, nowMs);
+      renderStateMetrics(this.state, this.reloads, this.requests, nowMs) +
+      (this.extraFamilies?.() ?? "");
   }
 
   /** `prometheus@internal`: GET or HEAD anywhere under its router answers the exposition. */

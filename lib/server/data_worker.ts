@@ -22,6 +22,7 @@ import type { Listener, TlsRelay } from "./extension.ts";
 import { startEntryPoints } from "./listeners.ts";
 import { TcpConnections } from "../tcp/connections.ts";
 import { configureRateLimitRuntime } from "../middlewares/rate_limit/runtime.ts";
+import type { Tracer } from "../tracing/tracer.ts";
 import {
   type ConfigMessage,
   type FromWorker,
@@ -56,6 +57,8 @@ export function runDataWorker(scope: WorkerScope = globalThis as unknown as Work
   let listeners: Map<string, Listener> | undefined;
   let staticConfig: StaticConfig | undefined;
   let log: Logger | undefined;
+  // Each worker exports its own spans (the main isolate's exporter is not reachable from here).
+  let tracer: Tracer | undefined;
   const pools = new UpstreamPools();
   const ruleCache = new RuleCache();
   const tcpShared = { connections: new TcpConnections(), counters: new Map() };
@@ -125,6 +128,7 @@ export function runDataWorker(scope: WorkerScope = globalThis as unknown as Work
         internalServices,
         serverName,
         ruleCache,
+        tracer,
         tcp: tcpShared,
         // Main logs health changes from its own checks; a worker's would repeat them.
         onRequest: (entryPoint, request, conn, router, started) => {
@@ -158,6 +162,10 @@ export function runDataWorker(scope: WorkerScope = globalThis as unknown as Work
       clusterMembers: () => 1 + (staticConfig!.cluster?.peers.length ?? 0),
     });
     for (const name of message.internalServices) internalServices.set(name, remoteService(name));
+    if (staticConfig.tracing) {
+      const { Tracer } = await import("../tracing/tracer.ts");
+      tracer = await Tracer.start(staticConfig.tracing, (error) => workerLog.warn("tracing export failed", { error }));
+    }
     apply(message.config);
     if (!generation) return post({ type: "failed", error: "the first configuration was rejected" });
     const shared = Object.fromEntries(
@@ -189,6 +197,7 @@ export function runDataWorker(scope: WorkerScope = globalThis as unknown as Work
     flush();
     generation?.stop();
     pools.close();
+    await tracer?.stop();
     post({ type: "stopped" });
     scope.close();
   };

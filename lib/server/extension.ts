@@ -15,6 +15,7 @@ import type { Service } from "../services/types.ts";
 import type { InstanceState } from "../api/state.ts";
 import type { ReloadStatus } from "./config_watcher.ts";
 import type { EntryPointServing } from "./listeners.ts";
+import type { Tracer } from "../tracing/tracer.ts";
 
 /** Called once per finished request (access log, metrics). Must not block. */
 export type { RequestObserver } from "../router/build.ts";
@@ -70,6 +71,8 @@ export interface ServerExtension {
   /** Routers of the `internal` provider, e.g. the ACME HTTP-01 challenge router. */
   internalRouters?: Readonly<Record<string, RouterConfig>>;
   onRequest?: RequestObserver;
+  /** `[tracing]`: handed to every router generation. */
+  tracer?: Tracer;
   /** After every swap to a new router generation. */
   onApplied?(generation: RouterGeneration): void;
   /** After every accepted or rejected reload. */

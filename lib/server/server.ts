@@ -149,6 +149,8 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
       for (const o of observers) o(...args);
     };
 
+  const tracer = [...extensions.values()].find((e) => e.tracer)?.tracer;
+
   const internalServices = new Map<string, Service>([
     ["api@internal", internalService("api@internal", apiApp(state))],
     ["ping@internal", pingService(state)],
@@ -191,6 +193,7 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
       ruleCache,
       onHealth: (service, server, status) => routerLog.warn("server health changed", { service, server, status }),
       onRequest,
+      tracer,
       tcp: tcpShared,
       onTcpEvent: (event, fields) => tcpLog.debug(event, fields),
     });
