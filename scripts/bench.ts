@@ -166,7 +166,7 @@ function parseOptions(args: string[]): Options {
   });
   if (values.help) {
     console.log(
-      "deno task bench [--scenarios 1,1b,2,3,4,5,6,w,tcp,mem] [--proxies portico,nginx,haproxy,caddy]\n" +
+      "deno task bench [--scenarios 1,1b,2,3,4,5,6,otel,w,tcp,mem] [--proxies portico,nginx,haproxy,caddy]\n" +
         "                [--rounds 3] [--duration 5s] [--warmup 2s] [--connections 50] [--quick] [--out FILE]\n" +
         "                [--workers 1,2,auto]   (scenario w: Portico with [server] workers = N)\n" +
         "deno task bench --profile [--profile-middlewares 50] [--duration 10s] [--profile-out FILE]\n" +

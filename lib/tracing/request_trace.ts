@@ -80,6 +80,7 @@ export class RequestTrace {
 
   /** The load balancer picked `server` and is about to forward. */
   forwarding(server: URL, pathAndQuery: string): void {
+    if (!this.sampled) return;
     const now = performance.now();
     if (this.serviceStart === 0) this.serviceStart = now;
     this.upstream = server;
@@ -101,6 +102,7 @@ export class RequestTrace {
 
   /** The upstream exchange ended with `status` (0: no answer). */
   forwarded(status: number): void {
+    if (!this.sampled) return;
     this.clientEnd = performance.now();
     this.upstreamStatus = status;
   }

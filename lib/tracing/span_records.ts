@@ -93,15 +93,6 @@ function splitTarget(target: string): { path: string; query: string } {
     : { path: target.slice(0, q), query: target.slice(q + 1) };
 }
 
-function hostAndPort(authority: string): { host: string; port: number | undefined } {
-  const m = /^(\[[^\]]*\]|[^:]*)(?::(\d+))?$/.exec(authority);
-  if (!m) return { host: authority, port: undefined };
-  return {
-    host: m[1].replace(/^\[|\]$/g, ""),
-    port: m[2] === undefined ? undefined : Number(m[2]),
-  };
-}
-
 function addHeaders(
   attributes: Attributes,
   prefix: string,
@@ -152,13 +143,14 @@ export function spansOf(trace: RequestTrace, options: SpanContextOptions): Expor
   });
 
   const { path, query } = splitTarget(trace.target);
+  const redactedQuery = redactQuery(query, options.safeQueryParams);
   const server: Attributes = {
     "entry_point": trace.entryPoint,
     "http.request.method": trace.method,
     "network.protocol.version": "1.1",
     "http.request.body.size": trace.requestBodySize,
     "url.path": path,
-    "url.query": redactQuery(query, options.safeQueryParams),
+    "url.query": redactedQuery,
     "url.scheme": trace.scheme,
     "server.address": trace.host,
     "client.address": trace.clientAddr,
@@ -217,10 +209,19 @@ export function spansOf(trace: RequestTrace, options: SpanContextOptions): Expor
     ),
   );
   const upstream = trace.upstream;
-  const { host, port } = hostAndPort(upstream.host);
-  const upstreamPort = port ?? (upstream.protocol === "https:" ? 443 : 80);
+  const host = upstream.hostname.startsWith("[")
+    ? upstream.hostname.slice(1, -1)
+    : upstream.hostname;
+  const upstreamPort = upstream.port
+    ? Number(upstream.port)
+    : upstream.protocol === "https:"
+    ? 443
+    : 80;
   const target = splitTarget(trace.upstreamPath);
-  const redacted = redactQuery(target.query, options.safeQueryParams);
+  // Middlewares rarely touch the query: redact once when it is the client's.
+  const redacted = target.query === query
+    ? redactedQuery
+    : redactQuery(target.query, options.safeQueryParams);
   const client: Attributes = {
     "http.request.method": trace.method,
     "network.protocol.version": "1.1",

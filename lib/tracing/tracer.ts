@@ -92,7 +92,7 @@ export class Tracer {
     return this.#responseHeaders;
   }
 
-  /** Starts the trace of a request that just arrived. */
+  /** Starts the trace of a request that just arrived; `start` 0 means now (the clock is read only when sampled). */
   begin(
     entryPoint: string,
     method: string,
@@ -138,7 +138,7 @@ export class Tracer {
       clientSpan,
       true,
       remote?.spanId,
-      start,
+      start || performance.now(),
       entryPoint,
       method,
       target,
