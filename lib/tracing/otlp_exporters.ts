@@ -73,7 +73,7 @@ export async function createOtlpExporter<T>(
         tls?.ca ? new TextEncoder().encode(tls.ca) as unknown as Buffer : null,
         tls?.key ? new TextEncoder().encode(tls.key) as unknown as Buffer : null,
         tls?.cert ? new TextEncoder().encode(tls.cert) as unknown as Buffer : null,
-        tls?.insecureSkipVerify ? { checkServerIdentity: () => undefined } : undefined,
+        tls?.insecureSkipVerify ? { checkServerIdentity: () => undefined, rejectUnauthorized: false } : undefined,
       );
     const options = {
       url: `${grpc.insecure ? "http" : "https"}://${grpc.endpoint}`,
