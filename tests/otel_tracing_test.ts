@@ -10,6 +10,7 @@ import { type Echo, startEchoBackend } from "./fixtures/backend.ts";
 import { OtlpReceiver, type ReceivedSpan } from "./fixtures/otlp_receiver.ts";
 import { startTestProxy } from "./fixtures/proxy.ts";
 import { parseTraceparent } from "../lib/tracing/trace_context.ts";
+import { makePki } from "./fixtures/pki.ts";
 
 const dynamicFor = (url: string, middlewares = "") => `
 [http.routers.app]
@@ -249,5 +250,49 @@ Deno.test("tracing: a receiver that is down never delays requests; dropped spans
     await proxy.close();
     await backend.close();
     await receiver.close();
+  }
+});
+
+Deno.test("tracing: otlp.http.tls.ca is what the exporter trusts", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "portico-otlp-tls-" });
+  await makePki(dir);
+  const receiver = await OtlpReceiver.start({
+    tls: { cert: await Deno.readTextFile(`${dir}/server.pem`), key: await Deno.readTextFile(`${dir}/server.key`) },
+  });
+  const backend = startEchoBackend("b1");
+  const run = async (tls: string) => {
+    const proxy = await startTestProxy({
+      entryPoints: ["web", "traefik"],
+      dynamic: dynamicFor(backend.url),
+      extraStatic: `[metrics.prometheus]\n[tracing]\n[tracing.otlp.http]\nendpoint = "${receiver.url}"\n${tls}`,
+    });
+    try {
+      const echo = await (await fetch(`${proxy.url()}/tls`)).json() as Echo;
+      const tp = parseTraceparent(echo.headers["traceparent"])!;
+      const counters = async () => {
+        const text = await (await fetch(`${proxy.url("traefik")}/metrics`)).text();
+        const n = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, "m").exec(text)?.[1] ?? -1);
+        return { exported: n("portico_tracing_spans_exported_total"), dropped: n("portico_tracing_spans_dropped_total") };
+      };
+      const deadline = Date.now() + 20_000;
+      let c = await counters();
+      while (c.exported + c.dropped < 4 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+        c = await counters();
+      }
+      return { ...c, received: byTrace(receiver.spans, tp.traceId).size };
+    } finally {
+      await proxy.close();
+    }
+  };
+  try {
+    // Trusting the test CA: exported. Without it the system bundle refuses the certificate: dropped.
+    assert.deepEqual(await run(`[tracing.otlp.http.tls]\nca = "${dir}/ca.pem"\n`), { exported: 4, dropped: 0, received: 4 });
+    assert.deepEqual(await run(""), { exported: 0, dropped: 4, received: 0 });
+    assert.deepEqual(await run(`[tracing.otlp.http.tls]\ninsecureSkipVerify = true\n`), { exported: 4, dropped: 0, received: 4 });
+  } finally {
+    await backend.close();
+    await receiver.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });
