@@ -11,6 +11,7 @@ import { OtlpReceiver, type ReceivedSpan } from "./fixtures/otlp_receiver.ts";
 import { startTestProxy } from "./fixtures/proxy.ts";
 import { parseTraceparent } from "../lib/tracing/trace_context.ts";
 import { makePki } from "./fixtures/pki.ts";
+import { rawGet } from "./fixtures/http_client.ts";
 
 const dynamicFor = (url: string, middlewares = "") => `
 [http.routers.app]
@@ -257,22 +258,30 @@ Deno.test("tracing: otlp.http.tls.ca is what the exporter trusts", async () => {
   const dir = await Deno.makeTempDir({ prefix: "portico-otlp-tls-" });
   await makePki(dir);
   const receiver = await OtlpReceiver.start({
-    tls: { cert: await Deno.readTextFile(`${dir}/server.pem`), key: await Deno.readTextFile(`${dir}/server.key`) },
+    tls: {
+      cert: await Deno.readTextFile(`${dir}/server.pem`),
+      key: await Deno.readTextFile(`${dir}/server.key`),
+    },
   });
   const backend = startEchoBackend("b1");
   const run = async (tls: string) => {
     const proxy = await startTestProxy({
       entryPoints: ["web", "traefik"],
       dynamic: dynamicFor(backend.url),
-      extraStatic: `[metrics.prometheus]\n[tracing]\n[tracing.otlp.http]\nendpoint = "${receiver.url}"\n${tls}`,
+      extraStatic:
+        `[metrics.prometheus]\n[tracing]\n[tracing.otlp.http]\nendpoint = "${receiver.url}"\n${tls}`,
     });
     try {
       const echo = await (await fetch(`${proxy.url()}/tls`)).json() as Echo;
       const tp = parseTraceparent(echo.headers["traceparent"])!;
       const counters = async () => {
         const text = await (await fetch(`${proxy.url("traefik")}/metrics`)).text();
-        const n = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, "m").exec(text)?.[1] ?? -1);
-        return { exported: n("portico_tracing_spans_exported_total"), dropped: n("portico_tracing_spans_dropped_total") };
+        const n = (name: string) =>
+          Number(new RegExp(`^${name} (\\d+)$`, "m").exec(text)?.[1] ?? -1);
+        return {
+          exported: n("portico_tracing_spans_exported_total"),
+          dropped: n("portico_tracing_spans_dropped_total"),
+        };
       };
       const deadline = Date.now() + 20_000;
       let c = await counters();
@@ -287,12 +296,59 @@ Deno.test("tracing: otlp.http.tls.ca is what the exporter trusts", async () => {
   };
   try {
     // Trusting the test CA: exported. Without it the system bundle refuses the certificate: dropped.
-    assert.deepEqual(await run(`[tracing.otlp.http.tls]\nca = "${dir}/ca.pem"\n`), { exported: 4, dropped: 0, received: 4 });
+    assert.deepEqual(await run(`[tracing.otlp.http.tls]\nca = "${dir}/ca.pem"\n`), {
+      exported: 4,
+      dropped: 0,
+      received: 4,
+    });
     assert.deepEqual(await run(""), { exported: 0, dropped: 4, received: 0 });
-    assert.deepEqual(await run(`[tracing.otlp.http.tls]\ninsecureSkipVerify = true\n`), { exported: 4, dropped: 0, received: 4 });
+    assert.deepEqual(await run(`[tracing.otlp.http.tls]\ninsecureSkipVerify = true\n`), {
+      exported: 4,
+      dropped: 0,
+      received: 4,
+    });
   } finally {
     await backend.close();
     await receiver.close();
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test({
+  name: "tracing: with [server] workers every listener traces and exports its requests",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const receiver = await OtlpReceiver.start();
+    const backend = startEchoBackend("b1");
+    const proxy = await startTestProxy({
+      dynamic: dynamicFor(backend.url),
+      extraStatic: `[server]\nworkers = 2\n` + tracingStatic(receiver),
+    });
+    try {
+      assert.ok(proxy.server.workers, "a worker pool was started");
+      const traceIds = new Set<string>();
+      // A new connection per request, so both listeners take some.
+      for (let i = 0; i < 4; i++) {
+        const batch = await Promise.all(
+          Array.from({ length: 10 }, () => rawGet(proxy.port(), "/w", { host: "w.test" })),
+        );
+        for (const r of batch) {
+          assert.equal(r.status, 200);
+          traceIds.add(
+            parseTraceparent((JSON.parse(r.body) as Echo).headers["traceparent"])!.traceId,
+          );
+        }
+      }
+      assert.equal(traceIds.size, 40);
+      await receiver.waitFor(
+        "40 traces from main and the worker",
+        () => [...traceIds].every((id) => byTrace(receiver.spans, id).size === 4),
+      );
+    } finally {
+      await proxy.close();
+      await backend.close();
+      await receiver.close();
+    }
+  },
 });

@@ -16,6 +16,8 @@ import {
   createResource,
   EXPORT_SUCCESS,
   type OtlpExporter,
+  STOP_BUDGET_MS,
+  withBudget,
 } from "../tracing/otlp_exporters.ts";
 import { hrTime } from "../tracing/span_records.ts";
 import { VERSION } from "../version.ts";
@@ -239,9 +241,13 @@ export class OtlpMetricsPusher {
     });
   }
 
+  /** Pushes the last values (for at most the shutdown budget) and stops. */
   async stop(): Promise<void> {
     clearInterval(this.#timer);
-    await this.push();
-    await this.exporter.shutdown().catch(() => {});
+    const last = async () => {
+      await this.push();
+      await this.exporter.shutdown().catch(() => {});
+    };
+    await withBudget(last(), STOP_BUDGET_MS);
   }
 }

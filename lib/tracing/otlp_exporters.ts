@@ -18,6 +18,21 @@ export interface OtlpExporter<T> {
 /** `ExportResultCode.SUCCESS` of @opentelemetry/core. */
 export const EXPORT_SUCCESS = 0;
 
+/** How long shutdown waits for the last exports. */
+export const STOP_BUDGET_MS = 2000;
+
+/** Resolves when `work` settles or after `ms`, whichever is first. */
+export async function withBudget(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    work.catch(() => {}),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+    }),
+  ]);
+  clearTimeout(timer);
+}
+
 /** How long one export may take before it counts as failed. */
 const EXPORT_TIMEOUT_MS = 5000;
 
@@ -73,7 +88,9 @@ export async function createOtlpExporter<T>(
         tls?.ca ? new TextEncoder().encode(tls.ca) as unknown as Buffer : null,
         tls?.key ? new TextEncoder().encode(tls.key) as unknown as Buffer : null,
         tls?.cert ? new TextEncoder().encode(tls.cert) as unknown as Buffer : null,
-        tls?.insecureSkipVerify ? { checkServerIdentity: () => undefined, rejectUnauthorized: false } : undefined,
+        tls?.insecureSkipVerify
+          ? { checkServerIdentity: () => undefined, rejectUnauthorized: false }
+          : undefined,
       );
     const options = {
       url: `${grpc.insecure ? "http" : "https"}://${grpc.endpoint}`,

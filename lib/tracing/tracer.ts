@@ -17,6 +17,8 @@ import {
   createResource,
   EXPORT_SUCCESS,
   type OtlpExporter,
+  STOP_BUDGET_MS,
+  withBudget,
 } from "./otlp_exporters.ts";
 import { type CapturedHeaders, RequestTrace, type RouteTraceInfo } from "./request_trace.ts";
 import { type ExportSpan, spanCount, spansOf } from "./span_records.ts";
@@ -218,12 +220,15 @@ export class Tracer {
     });
   }
 
-  /** Flushes what is queued (bounded by the exporter's timeout) and stops. */
-  async stop(): Promise<void> {
+  /** Flushes what is queued, for at most `budgetMs` (a hung receiver must not hold shutdown), and stops. */
+  async stop(budgetMs = STOP_BUDGET_MS): Promise<void> {
     this.#stopped = true;
     clearInterval(this.#timer);
-    for (let i = 0; i < 8 && this.#queue.pending > 0; i++) await this.flush();
-    await this.exporter.shutdown().catch(() => {});
+    const drain = async () => {
+      for (let i = 0; i < 8 && this.#queue.pending > 0; i++) await this.flush();
+      await this.exporter.shutdown().catch(() => {});
+    };
+    await withBudget(drain(), budgetMs);
   }
 
   /** Prometheus families for the export counters. */
