@@ -352,3 +352,67 @@ Deno.test({
     }
   },
 });
+
+Deno.test("tracing: a receiver that accepts and never answers holds no request, and not shutdown", async () => {
+  // Accepts connections, reads whatever comes, answers nothing.
+  const hung = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const conn of hung) {
+      held.push(conn);
+      (async () => {
+        const buf = new Uint8Array(65536);
+        try {
+          while (await conn.read(buf) !== null) { /* swallow */ }
+        } catch { /* closed */ }
+      })();
+    }
+  })();
+  const backend = startEchoBackend("b1");
+  const proxy = await startTestProxy({
+    entryPoints: ["web", "traefik"],
+    dynamic: dynamicFor(backend.url),
+    extraStatic:
+      `[metrics.prometheus]\n[tracing]\n[tracing.otlp.http]\nendpoint = "http://127.0.0.1:${hung.addr.port}"\n`,
+  });
+  let closed = false;
+  try {
+    let slowest = 0;
+    const t0 = performance.now();
+    // Across the export timeout (5 s): the first batch is in flight, the rest wait in the queue.
+    while (performance.now() - t0 < 6500) {
+      const t = performance.now();
+      const res = await fetch(`${proxy.url()}/hung`);
+      await res.body?.cancel();
+      assert.equal(res.status, 200);
+      slowest = Math.max(slowest, performance.now() - t);
+    }
+    assert.ok(slowest < 2000, `slowest request took ${slowest.toFixed(0)} ms`);
+    const deadline = Date.now() + 20_000;
+    let dropped = 0;
+    while (Date.now() < deadline) {
+      const text = await (await fetch(`${proxy.url("traefik")}/metrics`)).text();
+      dropped = Number(/^portico_tracing_spans_dropped_total (\d+)$/m.exec(text)?.[1] ?? 0);
+      if (dropped > 0) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.ok(dropped > 0, "the timed-out export's spans were counted as dropped");
+    const c0 = performance.now();
+    await proxy.close();
+    closed = true;
+    assert.ok(
+      performance.now() - c0 < 8000,
+      `shutdown took ${(performance.now() - c0).toFixed(0)} ms`,
+    );
+  } finally {
+    if (!closed) await proxy.close();
+    await backend.close();
+    hung.close();
+    for (const c of held) {
+      try {
+        c.close();
+      } catch { /* already closed */ }
+    }
+    await accepting.catch(() => {});
+  }
+});
