@@ -26,7 +26,9 @@
  * rateLimit on Portico's route (against nginx with scenario 1's config and
  * with its equivalent), 2 100 KB body, 3 HTTPS keep-alive, 4 new TLS
  * handshakes, 5 10,000 routers vs 10 (Portico only, plus the rebuild time),
- * 6 50 middlewares vs none (Portico only), w Portico with `[server] workers
+ * 6 50 middlewares vs none (Portico only), otel scenario 1's traffic with
+ * `[tracing]` at sampleRate 1.0 and 0.1 against tracing off (Portico only;
+ * spans go over OTLP/HTTP to a sink in this process that answers at once), w Portico with `[server] workers
  * = N` for each N of `--workers` (req/s, CPU per request, connections per
  * process and CPU per thread; skipped when the build refuses the option),
  * mem (Portico's RSS: idle, with 10,000 routers, peak under 1,000
@@ -113,7 +115,7 @@ import {
 import { runWrk, wrkCommand, type WrkResult } from "./bench/wrk.ts";
 
 const REPO = dirname(dirname(fileURLToPath(import.meta.url)));
-const ALL_SCENARIOS = ["1", "1b", "2", "3", "4", "5", "6", "w", "tcp", "mem"] as const;
+const ALL_SCENARIOS = ["1", "1b", "2", "3", "4", "5", "6", "otel", "w", "tcp", "mem"] as const;
 
 /** `[server] workers` values the "w" scenario runs by default (`--workers`). */
 const DEFAULT_WORKERS = "1,2";
@@ -164,7 +166,7 @@ function parseOptions(args: string[]): Options {
   });
   if (values.help) {
     console.log(
-      "deno task bench [--scenarios 1,1b,2,3,4,5,6,w,tcp,mem] [--proxies portico,nginx,haproxy,caddy]\n" +
+      "deno task bench [--scenarios 1,1b,2,3,4,5,6,otel,w,tcp,mem] [--proxies portico,nginx,haproxy,caddy]\n" +
         "                [--rounds 3] [--duration 5s] [--warmup 2s] [--connections 50] [--quick] [--out FILE]\n" +
         "                [--workers 1,2,auto]   (scenario w: Portico with [server] workers = N)\n" +
         "deno task bench --profile [--profile-middlewares 50] [--duration 10s] [--profile-out FILE]\n" +
@@ -857,6 +859,58 @@ async function scenario6(ctx: BenchContext, opts: Options): Promise<ScenarioResu
   ]);
 }
 
+/**
+ * Scenario otel: the cost of tracing on the hot path. The OTLP sink runs
+ * in this (unpinned) process and acknowledges every export without
+ * decoding it, so the figure is Portico's own work: recording, building
+ * spans, serialising and sending them.
+ */
+async function scenarioOtel(ctx: BenchContext, opts: Options): Promise<ScenarioResult> {
+  const id = "otel";
+  const title = "tracing at sampleRate 1.0 and 0.1 vs off (Portico, scenario 1 traffic)";
+  console.log(`\n-- scenario ${id}: ${title}`);
+  let exports = 0;
+  const sink = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+    await req.arrayBuffer();
+    exports++;
+    return new Response(new Uint8Array(0), { headers: { "content-type": "application/x-protobuf" } });
+  });
+  const tracing = (rate: string) =>
+    `\n[tracing]\nsampleRate = ${rate}\n[tracing.otlp.http]\nendpoint = "http://127.0.0.1:${sink.addr.port}"\n`;
+  const variants = [
+    { label: "portico (tracing off)", staticExtra: "" },
+    { label: "portico (tracing 1.0)", staticExtra: tracing("1.0") },
+    { label: "portico (tracing 0.1)", staticExtra: tracing("0.1") },
+  ];
+  try {
+    const rows = await measureInterleaved(
+      ctx,
+      opts,
+      variants.map((v) => ({
+        label: v.label,
+        proxy: "portico" as const,
+        target: { host: BENCH_HOST, path: "/", tls: false },
+        start: (ports: BenchPorts) =>
+          startProxy(ctx, "portico", { routers: 1, middlewares: 0, staticExtra: v.staticExtra }, ports),
+      })),
+    );
+    console.log(`\n== scenario ${id}: ${title}\n${formatTable(rows)}`);
+    const result: ScenarioResult = { id, title, rows, ratios: {} };
+    const [off, ...on] = rows;
+    for (const row of on) {
+      if (!off.median || !row.median) continue;
+      const ratio = row.median.requestsPerSec / off.median.requestsPerSec;
+      result.ratios[`${row.label} / ${off.label}`] = ratio;
+      console.log(`${row.label} / ${off.label}: ${ratio.toFixed(3)}× req/s`);
+    }
+    console.log(`OTLP export requests received by the sink: ${exports}`);
+    result.extra = { otlpExports: exports };
+    return result;
+  } finally {
+    await sink.shutdown();
+  }
+}
+
 // ---------------------------------------------------------------- TCP (issue 19)
 
 /** The TCP loads: "echo" (100 KB messages over persistent connections) and "connect". */
@@ -1543,6 +1597,9 @@ async function main(): Promise<number> {
           break;
         case "6":
           if (wantPortico) results.push(await scenario6(ctx, opts));
+          break;
+        case "otel":
+          if (wantPortico) results.push(await scenarioOtel(ctx, opts));
           break;
         case "tcp":
           results.push(...await scenarioTcp(ctx, opts));

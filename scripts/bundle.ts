@@ -152,6 +152,24 @@ function etcdProtoPlugin(nodeModules: string): esbuild.Plugin {
 }
 
 /**
+ * The OTLP/gRPC exporter loads @grpc/grpc-js through its own
+ * `createRequire` (`__require("@grpc/grpc-js")`), which esbuild cannot
+ * follow and the lone bundle cannot satisfy at run time: made a plain
+ * `require` so the package is bundled.
+ */
+function otlpGrpcRequirePlugin(): esbuild.Plugin {
+  return {
+    name: "portico-otlp-grpc-require",
+    setup(build) {
+      build.onLoad({ filter: /[\\/]otlp-grpc-exporter-base[\\/]dist[\\/].*\.mjs$/ }, async (args) => {
+        const source = await Deno.readTextFile(args.path);
+        return { contents: source.replaceAll('__require("@grpc/grpc-js")', 'require("@grpc/grpc-js")'), loader: "js" };
+      });
+    },
+  };
+}
+
+/**
  * Rewrites bare Node builtins (`import "crypto"`) to `node:crypto`: Deno
  * resolves bare names only as npm packages, and fails on them under
  * `--no-npm`, which the standalone launcher uses.
@@ -207,7 +225,7 @@ export async function bundle(options: BundleOptions = {}): Promise<BundleResult>
       minifyWhitespace: options.minify ?? false,
       legalComments: "eof",
       logLevel: options.quiet ? "silent" : "warning",
-      plugins: [nodeBuiltinsPlugin(), etcdProtoPlugin(nodeModules)],
+      plugins: [nodeBuiltinsPlugin(), etcdProtoPlugin(nodeModules), otlpGrpcRequirePlugin()],
       metafile: false,
     });
     if (result.errors.length) {

@@ -636,8 +636,8 @@ Deno.test("static errors name the dotted key and say what was expected", () => {
     },
     {
       name: "unsupported top-level section",
-      raw: { tracing: {} },
-      issues: [["tracing", /"tracing" is not supported yet/]],
+      raw: { hostResolver: {} },
+      issues: [["hostResolver", /"hostResolver" is not supported yet/]],
     },
     {
       name: "lifeCycle typo",

@@ -148,8 +148,12 @@ export function apiApp(state: InstanceState): Hono {
       },
       udp: { routers: counts([]), services: counts([]) },
       features: {
-        tracing: "",
-        metrics: state.staticConfig.metrics?.prometheus ? "Prometheus" : "",
+        tracing: state.staticConfig.tracing ? "OpenTelemetry" : "",
+        metrics: state.staticConfig.metrics?.prometheus
+          ? "Prometheus"
+          : state.staticConfig.metrics?.otlp
+          ? "OpenTelemetry"
+          : "",
         accessLog: Boolean(state.staticConfig.accessLog),
       },
       providers,

@@ -34,6 +34,7 @@ import {
 } from "./values.ts";
 import type { DnsChallengeConfig, EntryPointConfig, StaticConfig } from "./types.ts";
 import { parseNameServer } from "./name_server.ts";
+import { otlpMetricsSchema, tracingSchema } from "./otlp_schema.ts";
 
 /** Let's Encrypt's production directory, Traefik's default `caServer`. */
 export const LETS_ENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory";
@@ -372,7 +373,9 @@ export const staticConfigSchema: Schema = obj({
       allowBoolean: true,
       unsupported: notYet("manualRouting", "headerLabels", "addInternals"),
     }),
-  }, { unsupported: notYet("datadog", "statsD", "influxDB2", "otlp") }),
+    otlp: otlpMetricsSchema,
+  }, { unsupported: notYet("datadog", "statsD", "influxDB2") }),
+  tracing: tracingSchema,
   certificatesResolvers: record(obj({ acme: acmeSchema }, { unsupported: notYet("tailscale") }), {
     default: {},
     validateKey: checkName,
@@ -388,7 +391,6 @@ export const staticConfigSchema: Schema = obj({
   unsupported: notYet(
     "serversTransport",
     "tcpServersTransport",
-    "tracing",
     "experimental",
     "hostResolver",
     "spiffe",

@@ -17,6 +17,7 @@ export interface StaticConfig {
   log: LogConfig;
   accessLog?: AccessLogConfig;
   metrics?: MetricsConfig;
+  tracing?: TracingConfig;
   certificatesResolvers: Record<string, CertificateResolverConfig>;
   cluster?: ClusterConfig;
   lifeCycle: LifeCycleConfig;
@@ -103,6 +104,46 @@ export interface MetricsConfig {
     addRoutersLabels: boolean;
     addServicesLabels: boolean;
   };
+  otlp?: OtlpMetricsConfig;
+}
+
+/** Where OTLP data goes: `otlp.http` or `otlp.grpc` (Traefik's keys). */
+export interface OtlpTransportConfig {
+  http?: { endpoint: string; headers: Record<string, string>; tls?: OtlpTlsConfig };
+  grpc?: { endpoint: string; insecure: boolean; headers: Record<string, string>; tls?: OtlpTlsConfig };
+}
+
+export interface OtlpTlsConfig {
+  ca?: string;
+  cert?: string;
+  key?: string;
+  insecureSkipVerify: boolean;
+}
+
+export interface TracingConfig {
+  serviceName: string;
+  /** 0 to 1; 1 and above sample every trace Portico starts. */
+  sampleRate: number;
+  resourceAttributes: Record<string, string>;
+  /** Deprecated in Traefik; merged under `resourceAttributes`. */
+  globalAttributes: Record<string, string>;
+  capturedRequestHeaders: string[];
+  capturedResponseHeaders: string[];
+  safeQueryParams: string[];
+  addInternals: boolean;
+  /** Absent: OTLP/HTTP to the default endpoint, as in Traefik. */
+  otlp?: OtlpTransportConfig;
+}
+
+export interface OtlpMetricsConfig extends OtlpTransportConfig {
+  addEntryPointsLabels: boolean;
+  addRoutersLabels: boolean;
+  addServicesLabels: boolean;
+  explicitBoundaries: number[];
+  /** Milliseconds. */
+  pushInterval: number;
+  serviceName: string;
+  resourceAttributes: Record<string, string>;
 }
 
 export interface CertificateResolverConfig {

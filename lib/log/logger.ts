@@ -96,3 +96,18 @@ export class Logger {
     this.log("ERROR", message, fields);
   }
 }
+
+/**
+ * A warning for something that keeps failing (an exporter whose receiver is
+ * down): logged at most once per `intervalMs`, so a steady outage is one
+ * line every so often, not one per attempt.
+ */
+export function warnAtMostEvery(log: Logger, intervalMs: number, message: string): (error: string) => void {
+  let last = -Infinity;
+  return (error) => {
+    const now = performance.now();
+    if (now - last < intervalMs) return;
+    last = now;
+    log.warn(message, { error });
+  };
+}

@@ -8,9 +8,8 @@
  * @module
  */
 
+import { routerServices } from "../instance/router_services.ts";
 import type { InstanceState } from "../instance/state.ts";
-import { qualify } from "../providers/merge.ts";
-import type { RouterGeneration } from "../router/build.ts";
 import type { ReloadStatus, RequestObserver } from "../contracts.ts";
 import type { Service } from "../services/types.ts";
 import { EXPOSITION_CONTENT_TYPE } from "./exposition.ts";
@@ -33,9 +32,10 @@ export const PROMETHEUS_SERVICE = "prometheus@internal";
 export class PrometheusMetrics {
   readonly requests: RequestMetrics;
   readonly reloads = new ReloadTimes();
-  #generation: RouterGeneration | undefined;
-  /** Router → qualified service, for the current generation. */
-  #serviceOf = new Map<string, string>();
+  /** More families to append to every scrape (e.g. the tracing exporter's counters). */
+  extraFamilies?: () => string;
+  /** The qualified service of a router in the current generation. */
+  readonly #service: (router: string) => string | undefined;
 
   constructor(
     private readonly state: InstanceState,
@@ -43,19 +43,7 @@ export class PrometheusMetrics {
     families?: { entryPoints: boolean; routers: boolean; services: boolean },
   ) {
     this.requests = new RequestMetrics(buckets, families);
-  }
-
-  /** The qualified service of `router` in the current generation (cached per generation). */
-  #service(router: string): string | undefined {
-    const generation = this.state.generation();
-    if (generation !== this.#generation) {
-      this.#generation = generation;
-      this.#serviceOf = new Map();
-      for (const [name, r] of generation.routers) {
-        this.#serviceOf.set(name, qualify(r.config.service, r.provider));
-      }
-    }
-    return this.#serviceOf.get(router);
+    this.#service = routerServices(state);
   }
 
   /**
@@ -91,7 +79,8 @@ export class PrometheusMetrics {
   /** The whole exposition at wall-clock time `nowMs`. */
   render(nowMs = Date.now()): string {
     return this.requests.render() +
-      renderStateMetrics(this.state, this.reloads, this.requests, nowMs);
+      renderStateMetrics(this.state, this.reloads, this.requests, nowMs) +
+      (this.extraFamilies?.() ?? "");
   }
 
   /** `prometheus@internal`: GET or HEAD anywhere under its router answers the exposition. */

@@ -32,6 +32,7 @@ const WINDOW_SECONDS = 10;
 interface Cell {
   /** `code="200",method="GET",protocol="http"` (escaped once). */
   readonly labels: string;
+  readonly attributes: Readonly<Record<string, string>>;
   count: number;
   sum: number;
   /** Per-bucket (not cumulative) counts; the last slot is +Inf. */
@@ -43,7 +44,18 @@ class Target {
   readonly cells = new Map<number, Cell>();
   /** For router targets: the service the cells were counted for. */
   service?: string;
-  constructor(readonly labels: string) {}
+  constructor(readonly labels: string, readonly attributes: Readonly<Record<string, string>>) {}
+}
+
+/** One label set of one request family, for push exporters (OTLP). */
+export interface CellSnapshot {
+  /** "entrypoint", "router" or "service". */
+  kind: string;
+  attributes: Record<string, string>;
+  count: number;
+  sum: number;
+  /** Per-bucket counts, the last one +Inf. */
+  buckets: readonly number[];
 }
 
 /** Packs status, method and protocol into one Map key. */
@@ -165,6 +177,7 @@ export class RequestMetrics {
         this.#entryPoints,
         entryPoint,
         `entrypoint="${escapeLabelValue(entryPoint)}"`,
+        { entrypoint: entryPoint },
       );
     }
     this.#observe(ep, key, status, method, protocol, durationSeconds, bucket);
@@ -176,6 +189,7 @@ export class RequestMetrics {
           this.#routers,
           `${routerName}\u0000${service}`,
           `router="${escapeLabelValue(routerName)}",service="${escapeLabelValue(service)}"`,
+          { router: routerName, service },
         );
         router.service = service;
         this.#routers.set(routerName, router);
@@ -183,7 +197,7 @@ export class RequestMetrics {
       this.#observe(router, key, status, method, protocol, durationSeconds, bucket);
       let svc = this.#services.get(service);
       if (svc === undefined) {
-        svc = this.#target(this.#services, service, `service="${escapeLabelValue(service)}"`);
+        svc = this.#target(this.#services, service, `service="${escapeLabelValue(service)}"`, { service });
       }
       this.#observe(svc, key, status, method, protocol, durationSeconds, bucket);
     }
@@ -196,10 +210,15 @@ export class RequestMetrics {
     windows[protocol].add(nowMs, durationSeconds);
   }
 
-  #target(map: Map<string, Target>, name: string, labels: string): Target {
+  #target(
+    map: Map<string, Target>,
+    name: string,
+    labels: string,
+    attributes: Record<string, string>,
+  ): Target {
     let t = map.get(name);
     if (t === undefined) {
-      t = new Target(labels);
+      t = new Target(labels, attributes);
       map.set(name, t);
     }
     return t;
@@ -220,6 +239,7 @@ export class RequestMetrics {
         labels: `code="${status}",method="${METHOD_NAMES[method]}",protocol="${
           PROTOCOLS[protocol]
         }"`,
+        attributes: { code: String(status), method: METHOD_NAMES[method], protocol: PROTOCOLS[protocol] },
         count: 0,
         sum: 0,
         buckets: new Float64Array(this.#bounds.length + 1),
@@ -277,6 +297,34 @@ export class RequestMetrics {
           out += `${hist}_bucket{${labels},le="+Inf"} ${c.count}\n`;
           out += `${hist}_sum{${labels}} ${formatValue(c.sum)}\n`;
           out += `${hist}_count{${labels}} ${c.count}\n`;
+        }
+      }
+    }
+    return out;
+  }
+
+  /** The bucket upper bounds, seconds. */
+  get bounds(): readonly number[] {
+    return [...this.#bounds];
+  }
+
+  /** Every cell of the exported families, with its labels as attributes. */
+  snapshot(): CellSnapshot[] {
+    const out: CellSnapshot[] = [];
+    const families: [string, Map<string, Target>][] = [];
+    if (this.#families.entryPoints) families.push(["entrypoint", this.#entryPoints]);
+    if (this.#families.routers) families.push(["router", this.#uniqueRouters()]);
+    if (this.#families.services) families.push(["service", this.#services]);
+    for (const [kind, targets] of families) {
+      for (const t of targets.values()) {
+        for (const c of t.cells.values()) {
+          out.push({
+            kind,
+            attributes: { ...c.attributes, ...t.attributes },
+            count: c.count,
+            sum: c.sum,
+            buckets: [...c.buckets],
+          });
         }
       }
     }

@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { RequestTrace } from "../tracing/request_trace.ts";
+
 /** Hop-by-hop headers (RFC 9110 §7.6.1 plus the legacy ones Go's proxy strips). */
 export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   "connection",
@@ -50,6 +52,8 @@ export interface ForwardedInfo {
    * so the edits are applied last. Names are lower-case.
    */
   forwardedEdits?: Map<string, string | null>;
+  /** The request's trace when tracing is on: the service records the upstream and sends `traceparent`. */
+  trace?: RequestTrace;
 }
 
 export const FORWARDED_NAMES: readonly string[] = [

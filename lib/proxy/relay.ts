@@ -33,6 +33,8 @@ export interface RelayRequest {
   responseLines?: string;
   /** Response header names (lower-case) to drop before they reach the client. */
   dropResponse?: ReadonlySet<string>;
+  /** Sees the upstream's response headers before they are relayed (tracing's captured headers). */
+  onResponseHead?: (header: (name: string) => string | null) => void;
 }
 
 class RelayFailure extends Error {
@@ -249,6 +251,7 @@ async function sendResponse(
   req: RelayRequest,
 ): Promise<RelayResult> {
   const client = exchange.head;
+  if (req.onResponseHead) req.onResponseHead(responseHeaderLookup(c.buf, r));
   const noBody = bodiless(client.method, r.status);
   let mode: "none" | "length" | "chunked-raw" | "chunked-decode" | "close";
   if (noBody) mode = "none";
@@ -429,4 +432,22 @@ function concatAll(parts: Uint8Array[]): Uint8Array {
     off += p.length;
   }
   return out;
+}
+
+const LATIN1 = new TextDecoder("latin1");
+
+/** Reads header values of a head parsed for relaying (names only) from its line ranges. */
+function responseHeaderLookup(buf: Uint8Array, r: ResponseHead): (name: string) => string | null {
+  const names = r.headers;
+  const lines = r.lines!;
+  return (name) => {
+    let out: string | null = null;
+    for (let i = 0, k = 2; i < names.length; i += 2, k += 2) {
+      if (names[i] !== name) continue;
+      const line = LATIN1.decode(buf.subarray(lines[k], lines[k + 1]));
+      const value = line.slice(line.indexOf(":") + 1).trim();
+      out = out === null ? value : `${out}, ${value}`;
+    }
+    return out;
+  };
 }

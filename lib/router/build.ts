@@ -32,6 +32,7 @@ import { composeChain } from "./chain.ts";
 import { type HostIndex, buildHostIndex, type Route } from "./host_index.ts";
 import { TrustedNetworks } from "./trusted.ts";
 import type { RuleCache } from "./rule_cache.ts";
+import type { RequestTrace, Tracer } from "../tracing/tracer.ts";
 
 import type { ConnectionInfo, ObservedRequest, RequestObserver } from "../contracts.ts";
 
@@ -95,6 +96,8 @@ export interface BuildOptions {
   ruleCache?: RuleCache;
   /** Called once per finished request, for access logs and metrics. */
   onRequest?: RequestObserver;
+  /** `[tracing]`: spans per request, `traceparent` to the upstream. */
+  tracer?: Tracer;
   /** TCP connections and counters, shared across generations so reloads keep them. */
   tcp?: { connections: TcpConnections; counters: Map<string, TcpRouterCounters>; remote?: { open(router: string): number } };
   /** Connection-level TCP events (refusals, dial failures), for debug logging. */
@@ -269,7 +272,13 @@ export function buildRouter(options: BuildOptions): RouterGeneration {
       const handlers = perEntryPoint.get(ep);
       if (!handlers) continue;
       const serve = (c: Context<PorticoEnv>) => service.serve(c.get("proxy"));
-      const route: Route = { name, priority, rule: compiled, run: composeChain(handlers, serve) };
+      const route: Route = {
+        name,
+        priority,
+        rule: compiled,
+        run: composeChain(handlers, serve),
+        trace: options.tracer ? { rule: config.rule, service: serviceName } : undefined,
+      };
       if (service instanceof LoadBalancerService) route.fast = fastRoute(handlers, service.fastServe());
       const lists = routesByEntryPoint.get(ep)!;
       const tlsRoute = Boolean(config.tls || staticConfig.entryPoints[ep].http.tls);
@@ -428,14 +437,27 @@ function entryPointHandlers(
     return undefined;
   };
 
+  const tracer = options.tracer;
   const serveExchange = async (exchange: Exchange): Promise<void> => {
-    // The clock is read only for observers: it is an op call per request.
+    // The clock is read only for observers (tracing reads it for sampled requests): it is an op call.
     const started = observe ? performance.now() : 0;
     const head = exchange.head;
     const conn = exchange.info;
     const lookup = new HeadHeaders(head.headers);
     const target = pathAndQueryOf(head.target);
+    const trace = tracer?.begin(
+      entryPoint,
+      head.method,
+      target,
+      head.host,
+      conn.remoteAddr,
+      conn.tls,
+      (n) => lookup.get(n),
+      head.chunked ? 0 : Math.max(0, head.contentLength),
+      started,
+    );
     const done = (status: number, router: string | undefined, size?: number) => {
+      if (trace) tracer!.finish(trace, status);
       if (observe) observe(entryPoint, { method: head.method, target, status, size, header: (n) => lookup.get(n) }, conn, router, started);
     };
     let match: MatchRequest;
@@ -452,6 +474,7 @@ function entryPointHandlers(
       await exchange.write(errorHead(404, !head.keepAlive));
       return done(404, undefined);
     }
+    if (trace) tracer!.routed(trace, route.name, route.trace);
     const trustForwarded = insecure || trusted.contains(conn.remoteAddr);
     const info = {
       clientIp: conn.remoteAddr,
@@ -460,9 +483,13 @@ function entryPointHandlers(
       port: conn.port,
       serverName: options.serverName,
       trustForwarded,
+      trace: trace?.discarded ? undefined : trace,
     };
     if (route.fast && head.upgrade === undefined) {
-      const sent = await route.fast(exchange, trustForwarded ? head.headers : listWithoutForwarded(head.headers), info, target);
+      let headers: readonly string[] = trustForwarded ? head.headers : listWithoutForwarded(head.headers);
+      // The upstream gets this hop's trace context, never the client's own traceparent.
+      if (info.trace) headers = withoutTraceparent(headers);
+      const sent = await route.fast(exchange, headers, info, target);
       return done(sent.status, route.name, sent.size);
     }
     let request: Request;
@@ -487,6 +514,7 @@ function entryPointHandlers(
     });
     const response = await runRoute(route, c);
     if (!alreadySwitched(response)) await writeWebResponse(exchange, response);
+    if (trace) tracer!.finish(trace, response.status, (n) => response.headers.get(n));
     observe?.(entryPoint, observedWeb(request, response, target), conn, route.name, started);
   };
 
@@ -495,6 +523,7 @@ function entryPointHandlers(
     const started = performance.now();
     const conn = c.env as unknown as ConnectionInfo;
     const request = c.req.raw;
+    const trace = tracer ? beginWebTrace(tracer, entryPoint, request, conn, started) : undefined;
     let match: MatchRequest;
     try {
       // Deno's parser already refuses CL+TE, conflicting lengths and bad
@@ -505,6 +534,7 @@ function entryPointHandlers(
     } catch {
       // An invalid percent-encoding in the path: Traefik answers 400 too.
       const response = errorResponse(400);
+      if (trace) tracer!.finish(trace, 400);
       observe?.(entryPoint, observedWeb(request, response, rawPathAndQuery(request.url)), conn, undefined, started);
       return response;
     }
@@ -514,6 +544,7 @@ function entryPointHandlers(
     if (!route) {
       response = NOT_FOUND();
     } else {
+      if (trace) tracer!.routed(trace, route.name, route.trace);
       const trustForwarded = insecure || trusted.contains(conn.remoteAddr);
       c.set("proxy", {
         request,
@@ -528,11 +559,45 @@ function entryPointHandlers(
         port: conn.port,
         serverName: options.serverName,
         trustForwarded,
+        trace: trace?.discarded ? undefined : trace,
       });
       response = await runRoute(route, c);
     }
+    if (trace) tracer!.finish(trace, response.status, (n) => response.headers.get(n));
     observe?.(entryPoint, observedWeb(request, response, pathAndQuery), conn, route?.name, started);
     return response;
   });
   return { app, serveExchange };
+}
+
+/** The header list without `traceparent` (the upstream gets this hop's). */
+function withoutTraceparent(list: readonly string[]): readonly string[] {
+  let found = false;
+  for (let i = 0; i < list.length; i += 2) if (list[i] === "traceparent") found = true;
+  if (!found) return list;
+  const out: string[] = [];
+  for (let i = 0; i < list.length; i += 2) if (list[i] !== "traceparent") out.push(list[i], list[i + 1]);
+  return out;
+}
+
+/** Starts the trace of a Web (HTTP/2) request. */
+function beginWebTrace(
+  tracer: Tracer,
+  entryPoint: string,
+  request: Request,
+  conn: ConnectionInfo,
+  started: number,
+): RequestTrace {
+  const len = request.headers.get("content-length");
+  return tracer.begin(
+    entryPoint,
+    request.method,
+    rawPathAndQuery(request.url),
+    request.headers.get("host") ?? authorityOf(request.url),
+    conn.remoteAddr,
+    conn.tls,
+    (n) => request.headers.get(n),
+    len === null ? 0 : Number(len),
+    started,
+  );
 }

@@ -11,6 +11,7 @@ import type { Context } from "hono";
 import type { PorticoEnv } from "../middlewares/types.ts";
 import type { CompiledRule } from "../rules/mod.ts";
 import type { FastServe } from "../services/types.ts";
+import type { RouteTraceInfo } from "../tracing/request_trace.ts";
 
 export interface Route {
   name: string;
@@ -19,6 +20,8 @@ export interface Route {
   run: (c: Context<PorticoEnv>) => Promise<Response>;
   /** Set when the route can forward on bytes (no Web objects): see `FastServe`. */
   fast?: FastServe;
+  /** What tracing records for this route's Router span. */
+  trace?: RouteTraceInfo;
 }
 
 export interface HostIndex {

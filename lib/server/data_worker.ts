@@ -23,6 +23,7 @@ import type { TlsRelay } from "../tls/runtime.ts";
 import { startEntryPoints } from "./listeners.ts";
 import { TcpConnections } from "../tcp/connections.ts";
 import { configureRateLimitRuntime } from "../middlewares/rate_limit/runtime.ts";
+import type { Tracer } from "../tracing/tracer.ts";
 import {
   type ConfigMessage,
   type FromWorker,
@@ -60,6 +61,8 @@ export function runDataWorker(scope: WorkerScope = globalThis as unknown as Work
   let listeners: Map<string, Listener> | undefined;
   let staticConfig: StaticConfig | undefined;
   let log: Logger | undefined;
+  // Each worker exports its own spans (the main isolate's exporter is not reachable from here).
+  let tracer: Tracer | undefined;
   const pools = new UpstreamPools();
   const ruleCache = new RuleCache();
   const tcpShared = { connections: new TcpConnections(), counters: new Map() };
@@ -139,6 +142,7 @@ export function runDataWorker(scope: WorkerScope = globalThis as unknown as Work
         internalServices,
         serverName,
         ruleCache,
+        tracer,
         tcp: tcpShared,
         // Main logs health changes from its own checks; a worker's would repeat them.
         onRequest: (entryPoint, request, conn, router, started) => {
@@ -172,6 +176,10 @@ export function runDataWorker(scope: WorkerScope = globalThis as unknown as Work
       clusterMembers: () => 1 + (staticConfig!.cluster?.peers.length ?? 0),
     });
     for (const name of message.internalServices) internalServices.set(name, remoteService(name));
+    if (staticConfig.tracing) {
+      const { Tracer } = await import("../tracing/tracer.ts");
+      tracer = await Tracer.start(staticConfig.tracing, (error) => workerLog.warn("tracing export failed", { error }));
+    }
     apply(message.config);
     if (!generation) return post({ type: "failed", error: "the first configuration was rejected" });
     const shared = Object.fromEntries(
@@ -207,6 +215,7 @@ export function runDataWorker(scope: WorkerScope = globalThis as unknown as Work
     pushTcpStats();
     generation?.stop();
     pools.close();
+    await tracer?.stop();
     post({ type: "stopped" });
     scope.close();
   };

@@ -24,7 +24,7 @@ import { parseProxyHeader } from "../engine/proxy_protocol.ts";
 import { TrustedNetworks } from "../router/trusted.ts";
 import { parseClientHello } from "../engine/client_hello.ts";
 import { startSwitchingListener } from "./switching_listener.ts";
-import { type CertificatePicker, terminateTls } from "../tcp/tls_terminate.ts";
+import { type CertificatePicker, terminateTls } from "../tls/terminate_after_peek.ts";
 import { endsTlsHere, httpsTermination } from "../tls/termination.ts";
 import { dispatchPlain, type DispatchTable, dispatchTls, dispatchTlsTcpOnly, routesAtAccept } from "../tcp/dispatch.ts";
 import { POSTGRES_SSL_REQUEST, POSTGRES_YES, startsLikeSslRequest } from "../tcp/postgres.ts";

@@ -20,17 +20,19 @@ import { fileCertificateViews, startAcme } from "../acme/runtime.ts";
 import { type ClusterMember, startClusterMember } from "../cluster/member.ts";
 import type { InstanceState, ProviderConnection } from "../instance/state.ts";
 import { AccessLogWriter } from "../log/access_log.ts";
-import { fileWriter, Logger } from "../log/logger.ts";
+import { fileWriter, Logger, warnAtMostEvery } from "../log/logger.ts";
 import { PROMETHEUS_SERVICE, PrometheusMetrics } from "../metrics/prometheus.ts";
 import { configureRateLimitRuntime } from "../middlewares/rate_limit/runtime.ts";
 import { FileProvider } from "../providers/file.ts";
 import type { Provider } from "../providers/types.ts";
 import { UpstreamPools } from "../proxy/pools.ts";
+import { routerServices } from "../instance/router_services.ts";
+import type { Tracer } from "../tracing/tracer.ts";
 import { buildRouter } from "../router/build.ts";
 import { RuleCache } from "../router/rule_cache.ts";
 import type { Service } from "../services/types.ts";
 import { TcpConnections } from "../tcp/connections.ts";
-import type { CertificatePicker } from "../tcp/tls_terminate.ts";
+import type { CertificatePicker } from "../tls/terminate_after_peek.ts";
 import { buildTls, TlsRuntime } from "../tls/runtime.ts";
 import { RemoteTcpStats } from "../tcp/remote_stats.ts";
 import type { CertificateStore } from "../tls/store.ts";
@@ -82,6 +84,9 @@ export interface RunningServer {
   /** Connections accepted per listener: index 0 is the main isolate, then each worker. */
   acceptedConnections(): Promise<AcceptedCounts[]>;
 }
+
+/** How often an exporter that keeps failing is logged, at most. */
+const EXPORT_ERROR_LOG_MS = 30_000;
 
 /** `[server] workers` as a count: "auto" is one listener per core. */
 export function workerCount(staticConfig: StaticConfig): number {
@@ -201,6 +206,31 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
       services: prometheusConfig.addServicesLabels ?? true,
     });
   if (prometheus) observers.push(prometheus.observer());
+  // OpenTelemetry is loaded only when configured; exports never hold a request up.
+  let tracer: Tracer | undefined;
+  try {
+    if (staticConfig.tracing) {
+      const { Tracer } = await import("../tracing/tracer.ts");
+      const started = tracer = await Tracer.start(
+        staticConfig.tracing,
+        warnAtMostEvery(log, EXPORT_ERROR_LOG_MS, "tracing export failed; spans are dropped until the receiver answers"),
+      );
+      stops.push(() => started.stop());
+      if (prometheus) prometheus.extraFamilies = () => started.renderMetrics();
+    }
+    if (staticConfig.metrics?.otlp) {
+      const { OtlpMetricsPusher } = await import("../metrics/otlp_metrics.ts");
+      const pusher = await OtlpMetricsPusher.start(
+        staticConfig.metrics.otlp,
+        state,
+        warnAtMostEvery(log, EXPORT_ERROR_LOG_MS, "metrics.otlp export failed; data is dropped until the receiver answers"),
+      );
+      stops.push(() => pusher.stop());
+      observers.push(pusher.observer(routerServices(state)));
+    }
+  } catch (err) {
+    return await fail(err);
+  }
   const onRequest: RequestObserver | undefined = observers.length === 0
     ? undefined
     : observers.length === 1
@@ -269,6 +299,7 @@ export async function startServer(staticConfig: StaticConfig, options: ServerOpt
       ruleCache,
       onHealth: (service, server, status) => routerLog.warn("server health changed", { service, server, status }),
       onRequest,
+      tracer,
       tcp: tcpShared,
       onTcpEvent: (event, fields) => tcpLog.debug(event, fields),
     });

@@ -120,7 +120,8 @@ export class MirroringService implements Service {
     const copy = () =>
       new Request(req.url, { method: req.method, headers: req.headers, body: body as BodyInit | null });
     for (const mirror of targets) {
-      mirror.serve({ ...request, request: copy(), headers: new Headers(request.headers) })
+      // A mirror is not part of the trace: its forwarding must not overwrite the main upstream's.
+      mirror.serve({ ...request, trace: undefined, request: copy(), headers: new Headers(request.headers) })
         .then((r) => r.body?.cancel(), () => {});
     }
     return this.main.serve({ ...request, request: copy() });

@@ -140,6 +140,11 @@ export class LoadBalancerService implements Service {
     });
     if (!this.config.passHostHeader) headers["host"] = server.target.host;
     const pathAndQuery = server.basePath + request.pathAndQuery;
+    const trace = request.trace;
+    if (trace !== undefined) {
+      headers["traceparent"] = trace.outgoing();
+      trace.forwarding(server.target, pathAndQuery);
+    }
 
     let response: Response;
     const exchange = request.exchange;
@@ -171,9 +176,11 @@ export class LoadBalancerService implements Service {
           body: request.request.body ?? request.detachedBody ?? null,
         });
       } catch (err) {
+        trace?.forwarded(err instanceof UpstreamError ? err.status : 502);
         if (err instanceof UpstreamError) throw err;
         return errorResponse(502);
       }
+      trace?.forwarded(response.status);
     }
     if (setCookie && this.cookieName && this.config.sticky) {
       response.headers.append("set-cookie", stickyCookie(this.cookieName, server.hash, this.config.sticky.cookie));
@@ -197,16 +204,25 @@ export class LoadBalancerService implements Service {
         await exchange.write(errorHead(503, !exchange.head.keepAlive));
         return { status: 503, size: undefined };
       }
-      const head = `${exchange.head.method} ${server.basePath + pathAndQuery} HTTP/1.1\r\n` +
+      const upstreamTarget = server.basePath + pathAndQuery;
+      let head = `${exchange.head.method} ${upstreamTarget} HTTP/1.1\r\n` +
         upstreamHeaderLines(headers, info, passHost ? undefined : server.target.host);
+      const trace = info.trace;
+      if (trace !== undefined) {
+        head += `traceparent: ${trace.outgoing()}\r\n`;
+        trace.forwarding(server.target, upstreamTarget);
+      }
       this.begin(server);
       try {
-        return await relay(pool.http1, pool.timeouts, exchange, {
+        const sent = await relay(pool.http1, pool.timeouts, exchange, {
           target: server.target,
           head,
           responseLines: responseEdits?.lines,
           dropResponse: responseEdits?.dropped,
+          onResponseHead: trace?.responseHeaderNames ? (h) => trace.captureResponse(h) : undefined,
         });
+        trace?.forwarded(sent.status);
+        return sent;
       } finally {
         this.end(server);
       }

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { CertificatePicker } from "../tcp/tls_terminate.ts";
+import type { CertificatePicker } from "./terminate_after_peek.ts";
 import { asksClientCertificate, type TerminationOptions } from "./options.ts";
 
 /** True when `options` ask for what only a handshake ended by Portico can do. */

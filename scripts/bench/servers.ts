@@ -48,6 +48,8 @@ export interface PorticoVariant {
   preset?: RoutePreset;
   /** `[server] workers` in the static config; absent leaves the option out. */
   workers?: number | "auto";
+  /** More static TOML (e.g. `[tracing]` for scenario otel). */
+  staticExtra?: string;
 }
 
 let counter = 0;
@@ -94,7 +96,7 @@ export async function writeProxyConfig(
       );
       await Deno.writeTextFile(
         staticFile,
-        porticoStatic(ports, { dynamicFile, workers: variant.workers }),
+        porticoStatic(ports, { dynamicFile, workers: variant.workers }) + (variant.staticExtra ?? ""),
       );
       return staticFile;
     }

@@ -13,8 +13,8 @@
 import type { Duplex } from "node:stream";
 import type tls from "node:tls";
 import { closeQuietly, writeAll } from "../engine/socket.ts";
-import { loadX509, peerEvidence } from "../tls/peer_certificate.ts";
-import { asksClientCertificate, clientAuthRefusal, type TerminationOptions } from "../tls/options.ts";
+import { loadX509, peerEvidence } from "./peer_certificate.ts";
+import { asksClientCertificate, clientAuthRefusal, type TerminationOptions } from "./options.ts";
 
 /** node:stream and node:tls, loaded on the first terminating route only (they cost memory at start). */
 let node: Promise<{ Duplex: typeof Duplex; tls: typeof tls }> | undefined;
