@@ -5,20 +5,9 @@
  * @module
  */
 
+import { clientTlsSchema } from "./client_tls_schema.ts";
 import { bool, duration, list, num, obj, record, type Schema, str, stringList } from "./schema.ts";
 
-const otlpTlsSchema = obj({
-  ca: str(),
-  cert: str(),
-  key: str(),
-  insecureSkipVerify: bool({ default: false }),
-}, {
-  check: (tls, ctx) => {
-    if ((tls.cert === undefined) !== (tls.key === undefined)) {
-      ctx.report('expected both "cert" and "key" (a client certificate), or neither');
-    }
-  },
-});
 
 function checkHttpEndpoint(text: string): string | undefined {
   try {
@@ -41,13 +30,13 @@ function otlpTransportSchemas(): Record<string, Schema> {
     http: obj({
       endpoint: str({ default: "https://localhost:4318", validate: checkHttpEndpoint }),
       headers: record(str({ allowEmpty: true }), { default: {} }),
-      tls: otlpTlsSchema,
+      tls: clientTlsSchema,
     }, { allowBoolean: true }),
     grpc: obj({
       endpoint: str({ default: "localhost:4317", validate: checkGrpcEndpoint }),
       insecure: bool({ default: false }),
       headers: record(str({ allowEmpty: true }), { default: {} }),
-      tls: otlpTlsSchema,
+      tls: clientTlsSchema,
     }, { allowBoolean: true }),
   };
 }

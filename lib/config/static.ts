@@ -35,6 +35,7 @@ import {
 import type { DnsChallengeConfig, EntryPointConfig, StaticConfig } from "./types.ts";
 import { parseNameServer } from "./name_server.ts";
 import { otlpMetricsSchema, tracingSchema } from "./otlp_schema.ts";
+import { clientTlsSchema } from "./client_tls_schema.ts";
 
 /** Let's Encrypt's production directory, Traefik's default `caServer`. */
 export const LETS_ENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory";
@@ -130,18 +131,6 @@ const entryPointSchema = obj({
   ),
 });
 
-const kvTlsSchema = obj({
-  ca: str(),
-  cert: str(),
-  key: str(),
-  insecureSkipVerify: bool({ default: false }),
-}, {
-  check: (tls, ctx) => {
-    if ((tls.cert === undefined) !== (tls.key === undefined)) {
-      ctx.report('expected both "cert" and "key" (a client certificate), or neither');
-    }
-  },
-});
 
 function kvProviderSchema(defaultEndpoint: string, extra: Record<string, Schema>): Schema {
   return obj({
@@ -155,7 +144,7 @@ function kvProviderSchema(defaultEndpoint: string, extra: Record<string, Schema>
     }),
     username: str(),
     password: str(),
-    tls: kvTlsSchema,
+    tls: clientTlsSchema,
     ...extra,
   }, { unsupported: notYet("namespaces", "sentinel") });
 }
