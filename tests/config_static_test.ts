@@ -698,3 +698,13 @@ Deno.test("a lone cluster node needs no KV store, and the secret may come from t
   assert.deepEqual(issues.map((i) => i.path), ["cluster"]);
   assert.match(issues[0].message, /found none \(or set PORTICO_CLUSTER_SECRET\)/);
 });
+
+Deno.test("experimental: fastProxy is accepted (always Portico's path), plugins and its debug log are refused by key", () => {
+  const base = { entryPoints: { web: { address: ":80" } } };
+  valid({ ...base, experimental: { fastProxy: {} } });
+  valid({ ...base, experimental: { fastProxy: true } });
+  const messages = (raw: unknown) => issuesOf(raw).map((i) => `${i.path}: ${i.message}`).join("\n");
+  assert.match(messages({ ...base, experimental: { fastProxy: { debug: true } } }), /experimental\.fastProxy: "debug = true"/);
+  assert.match(messages({ ...base, experimental: { plugins: { x: { moduleName: "m" } } } }), /experimental\.plugins: .*Yaegi/);
+  assert.match(messages({ ...base, experimental: { otlpLogs: true } }), /experimental\.otlpLogs: .*not supported yet/);
+});

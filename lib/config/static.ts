@@ -365,6 +365,22 @@ export const staticConfigSchema: Schema = obj({
     otlp: otlpMetricsSchema,
   }, { unsupported: notYet("datadog", "statsD", "influxDB2") }),
   tracing: tracingSchema,
+  experimental: obj({
+    // Traefik's faster HTTP/1.1 forwarder; Portico's byte-level relay is that path always.
+    fastProxy: obj({ debug: bool({ default: false }) }, {
+      allowBoolean: true,
+      check: (v, ctx) => {
+        if (v.debug) ctx.report('"debug = true": Portico has no separate fast-proxy log; use log.level = "DEBUG"');
+      },
+    }),
+  }, {
+    unsupported: {
+      plugins: '"plugins" (Yaegi) cannot run in Portico: it is not a Go runtime',
+      localPlugins: '"localPlugins" (Yaegi) cannot run in Portico: it is not a Go runtime',
+      abortOnPluginFailure: '"abortOnPluginFailure" has no effect without plugins, which Portico cannot run',
+      ...notYet("otlpLogs"),
+    },
+  }),
   certificatesResolvers: record(obj({ acme: acmeSchema }, { unsupported: notYet("tailscale") }), {
     default: {},
     validateKey: checkName,
@@ -380,7 +396,6 @@ export const staticConfigSchema: Schema = obj({
   unsupported: notYet(
     "serversTransport",
     "tcpServersTransport",
-    "experimental",
     "hostResolver",
     "spiffe",
     "ocsp",
