@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { type Echo, startEchoBackend } from "../../../tests/fixtures/backend.ts";
-import { startTestProxy } from "../../../tests/fixtures/proxy.ts";
-import { rawGet } from "../../../tests/fixtures/http_client.ts";
-import { freePort } from "../../../tests/fixtures/ports.ts";
+import { type Echo, startEchoBackend } from "./fixtures/backend.ts";
+import { startTestProxy } from "./fixtures/proxy.ts";
+import { rawGet } from "./fixtures/http_client.ts";
+import { freePort } from "./fixtures/ports.ts";
 
 Deno.test("errors: pages from another service with the original status, ranges, {status}/{url}, bad config", async () => {
   const be = startEchoBackend("be");

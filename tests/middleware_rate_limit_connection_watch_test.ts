@@ -1,7 +1,7 @@
 /** The per-connection command timeout: the oldest outstanding command decides, one timer. */
 
 import assert from "node:assert/strict";
-import { ConnectionWatch } from "./connection_watch.ts";
+import { ConnectionWatch } from "../lib/middlewares/rate_limit/connection_watch.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { startEchoBackend } from "../../../tests/fixtures/backend.ts";
-import { startTestProxy } from "../../../tests/fixtures/proxy.ts";
-import { rawGet } from "../../../tests/fixtures/http_client.ts";
+import { startEchoBackend } from "./fixtures/backend.ts";
+import { startTestProxy } from "./fixtures/proxy.ts";
+import { rawGet } from "./fixtures/http_client.ts";
 
 Deno.test("redirectScheme: status by method and permanence, port handling, already-there passes, bad config", async () => {
   const be = startEchoBackend("be");

@@ -4,11 +4,11 @@
  */
 
 import assert from "node:assert/strict";
-import { startEchoBackend } from "../../../tests/fixtures/backend.ts";
-import { startTestProxy } from "../../../tests/fixtures/proxy.ts";
-import { rawGet } from "../../../tests/fixtures/http_client.ts";
-import { readOptions } from "../options.ts";
-import { readRedisOptions } from "./redis_options.ts";
+import { startEchoBackend } from "./fixtures/backend.ts";
+import { startTestProxy } from "./fixtures/proxy.ts";
+import { rawGet } from "./fixtures/http_client.ts";
+import { readOptions } from "../lib/middlewares/options.ts";
+import { readRedisOptions } from "../lib/middlewares/rate_limit/redis_options.ts";
 
 /** One router per middleware, matched by `Host(<name>.test)` unless a rule is given. */
 function dynamic(

@@ -1,9 +1,9 @@
 /** Client-IP strategies and source criteria, on hand-made requests. */
 
 import assert from "node:assert/strict";
-import type { ProxyRequest } from "../services/types.ts";
-import { readOptions } from "./options.ts";
-import { HeadHeaders } from "../engine/web_request.ts";
+import type { ProxyRequest } from "../lib/services/types.ts";
+import { readOptions } from "../lib/middlewares/options.ts";
+import { HeadHeaders } from "../lib/engine/web_request.ts";
 import {
   firstHeaderValue,
   ipStrategy,
@@ -11,7 +11,7 @@ import {
   readSourceCriterion,
   requestHost,
   type SourceView,
-} from "./source_criterion.ts";
+} from "../lib/middlewares/source_criterion.ts";
 
 function proxyRequest(
   o: {
@@ -211,7 +211,7 @@ function splitHost(remoteAddr: string): string {
 Deno.test("Traefik TestRemoteAddrStrategy_GetIP rows (pkg/ip/strategy_test.go): the socket peer, with ipv6Subnet", async () => {
   // Over real sockets the peer is always 127.0.0.1 here, so these rows run on the extractor itself.
   const data = JSON.parse(
-    await Deno.readTextFile(new URL("../../tests/data/traefik_mw_ratelimit.json", import.meta.url)),
+    await Deno.readTextFile(new URL("./data/traefik_mw_ratelimit.json", import.meta.url)),
   ) as { ipStrategy: { remoteAddr: StrategyRow[] } };
   assert.equal(data.ipStrategy.remoteAddr.length, 8);
   for (const row of data.ipStrategy.remoteAddr) {

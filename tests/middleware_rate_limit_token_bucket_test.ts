@@ -1,7 +1,7 @@
 /** The token bucket core, deterministically: time is passed in. */
 
 import assert from "node:assert/strict";
-import { goDuration, maxDelayFor, TokenBuckets } from "./token_bucket.ts";
+import { goDuration, maxDelayFor, TokenBuckets } from "../lib/middlewares/rate_limit/token_bucket.ts";
 
 Deno.test("token bucket: burst, refill, delay window, refusal and retry time", () => {
   // 10 per second, burst 3, may wait up to 20 ms.

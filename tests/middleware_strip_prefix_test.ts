@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { type Echo, startEchoBackend } from "../../../tests/fixtures/backend.ts";
-import { startTestProxy } from "../../../tests/fixtures/proxy.ts";
-import { rawGet } from "../../../tests/fixtures/http_client.ts";
+import { type Echo, startEchoBackend } from "./fixtures/backend.ts";
+import { startTestProxy } from "./fixtures/proxy.ts";
+import { rawGet } from "./fixtures/http_client.ts";
 import {
   cleanPath,
   encodedPrefixLength,
@@ -9,7 +9,7 @@ import {
   goPathFromRaw,
   joinPath,
   joinPathChanges,
-} from "./go_path.ts";
+} from "../lib/middlewares/strip_prefix/go_path.ts";
 
 Deno.test("go_path: Go's Path/RawPath split, EscapedPath, Clean and JoinPath", () => {
   assert.deepEqual(goPathFromRaw("/a%2Fb"), { path: "/a/b", rawPath: "/a%2Fb" });

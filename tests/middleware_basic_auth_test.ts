@@ -7,11 +7,11 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import bcrypt from "bcryptjs";
-import { type Echo, startEchoBackend } from "../../../tests/fixtures/backend.ts";
-import { startTestProxy } from "../../../tests/fixtures/proxy.ts";
-import { rawGet } from "../../../tests/fixtures/http_client.ts";
-import { VerifyCache } from "./verify_cache.ts";
-import { basicAuthenticator } from "./authenticate.ts";
+import { type Echo, startEchoBackend } from "./fixtures/backend.ts";
+import { startTestProxy } from "./fixtures/proxy.ts";
+import { rawGet } from "./fixtures/http_client.ts";
+import { VerifyCache } from "../lib/middlewares/basic_auth/verify_cache.ts";
+import { basicAuthenticator } from "../lib/middlewares/basic_auth/authenticate.ts";
 
 const basic = (user: string, password: string) =>
   "Basic " + Buffer.from(`${user}:${password}`).toString("base64");

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import http from "node:http";
 import zlib from "node:zlib";
-import { startTestProxy } from "../../../tests/fixtures/proxy.ts";
-import { chooseEncoding, type Encoding, gzipQuality } from "./accept_encoding.ts";
-import { parseMediaType } from "./media_type.ts";
+import { startTestProxy } from "./fixtures/proxy.ts";
+import { chooseEncoding, type Encoding, gzipQuality } from "../lib/middlewares/compress/accept_encoding.ts";
+import { parseMediaType } from "../lib/middlewares/compress/media_type.ts";
 
 Deno.test("chooseEncoding: Traefik's weights, priorities, wildcard and identity", () => {
   const all: Encoding[] = ["gzip", "br", "zstd"];

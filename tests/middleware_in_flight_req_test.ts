@@ -5,10 +5,10 @@
  */
 
 import assert from "node:assert/strict";
-import { startEchoBackend } from "../../../tests/fixtures/backend.ts";
-import { startTestProxy } from "../../../tests/fixtures/proxy.ts";
-import { rawGet } from "../../../tests/fixtures/http_client.ts";
-import { InFlightCounter, onBodyDone } from "./counter.ts";
+import { startEchoBackend } from "./fixtures/backend.ts";
+import { startTestProxy } from "./fixtures/proxy.ts";
+import { rawGet } from "./fixtures/http_client.ts";
+import { InFlightCounter, onBodyDone } from "../lib/middlewares/in_flight_req/counter.ts";
 import http from "node:http";
 
 /** Starts a GET and resolves at the response headers, leaving the body unread. */

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import type { HealthCheckConfig } from "../config/types.ts";
-import { HealthChecker, probePasses, probeUrl } from "./health_check.ts";
+import type { HealthCheckConfig } from "../lib/config/types.ts";
+import { HealthChecker, probePasses, probeUrl } from "../lib/services/health_check.ts";
 
 const base: HealthCheckConfig = { path: "/health", interval: 30_000, timeout: 1000, status: 0, headers: {} };
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { RuleCache } from "./rule_cache.ts";
+import { RuleCache } from "../lib/router/rule_cache.ts";
 
 Deno.test("rule cache: reuses compiled rules across builds and forgets unused ones", () => {
   const cache = new RuleCache();

@@ -5,13 +5,13 @@
  */
 
 import assert from "node:assert/strict";
-import { type Echo, startEchoBackend } from "../../../tests/fixtures/backend.ts";
-import { startTestProxy } from "../../../tests/fixtures/proxy.ts";
-import { rawGet } from "../../../tests/fixtures/http_client.ts";
-import { freePort } from "../../../tests/fixtures/ports.ts";
+import { type Echo, startEchoBackend } from "./fixtures/backend.ts";
+import { startTestProxy } from "./fixtures/proxy.ts";
+import { rawGet } from "./fixtures/http_client.ts";
+import { freePort } from "./fixtures/ports.ts";
 import http from "node:http";
-import { backoffDelay } from "./backoff.ts";
-import type { ProxyRequest } from "../../services/types.ts";
+import { backoffDelay } from "../lib/middlewares/retry/backoff.ts";
+import type { ProxyRequest } from "../lib/services/types.ts";
 
 /** A TCP server that reads a request and then answers with `reply` (or nothing) and closes. */
 function rawServer(reply: string) {
@@ -251,8 +251,8 @@ Deno.test("retry: retries only unreachable or silent upstreams, over real HTTP",
 });
 
 Deno.test("retry handler: which failures are retried, with a scripted downstream", async () => {
-  const { retry } = await import("./mod.ts");
-  const { UpstreamError } = await import("../../proxy/forward.ts");
+  const { retry } = await import("../lib/middlewares/retry/mod.ts");
+  const { UpstreamError } = await import("../lib/proxy/forward.ts");
   const context = {
     name: "r@file",
     provider: "file",

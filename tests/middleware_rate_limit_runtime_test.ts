@@ -1,7 +1,7 @@
 /** The runtime hooks: every sink logs, the latest (override first) cluster size counts, removal by layer. */
 
 import assert from "node:assert/strict";
-import { clusterMembers, configureRateLimitRuntime, rateLimitLog } from "./runtime.ts";
+import { clusterMembers, configureRateLimitRuntime, rateLimitLog } from "../lib/middlewares/rate_limit/runtime.ts";
 
 Deno.test("rateLimit runtime: layers of sinks and cluster sizes", () => {
   const a: string[] = [];

@@ -7,11 +7,11 @@
 
 import assert from "node:assert/strict";
 import http from "node:http";
-import { type Echo, startEchoBackend } from "../../../tests/fixtures/backend.ts";
-import { startTestProxy } from "../../../tests/fixtures/proxy.ts";
-import { rawGet } from "../../../tests/fixtures/http_client.ts";
-import { freePort } from "../../../tests/fixtures/ports.ts";
-import { canonicalHeaderKey } from "./auth_request.ts";
+import { type Echo, startEchoBackend } from "./fixtures/backend.ts";
+import { startTestProxy } from "./fixtures/proxy.ts";
+import { rawGet } from "./fixtures/http_client.ts";
+import { freePort } from "./fixtures/ports.ts";
+import { canonicalHeaderKey } from "../lib/middlewares/forward_auth/auth_request.ts";
 
 interface Seen {
   method: string;

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import http from "node:http";
-import { type Echo, startEchoBackend } from "../../../tests/fixtures/backend.ts";
-import { startTestProxy } from "../../../tests/fixtures/proxy.ts";
-import { rawGet } from "../../../tests/fixtures/http_client.ts";
-import { compileRetryExpression } from "./retry_expression.ts";
+import { type Echo, startEchoBackend } from "./fixtures/backend.ts";
+import { startTestProxy } from "./fixtures/proxy.ts";
+import { rawGet } from "./fixtures/http_client.ts";
+import { compileRetryExpression } from "../lib/middlewares/buffering/retry_expression.ts";
 
 /** Sends a body, optionally chunked (no Content-Length), and returns status and body. */
 function send(

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { fileWriter, Logger } from "./logger.ts";
+import { fileWriter, Logger } from "../lib/log/logger.ts";
 
 Deno.test("logger: levels filter, formats, secret fields masked", () => {
   const cases: { format: "common" | "json"; level: "DEBUG" | "INFO" | "WARN" | "ERROR"; expectLines: number }[] = [

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type AccessEntry, clfTime, formatCommon, formatJson } from "./access_log.ts";
+import { type AccessEntry, clfTime, formatCommon, formatJson } from "../lib/log/access_log.ts";
 
 const entry: AccessEntry = {
   clientIp: "192.0.2.7",

@@ -5,10 +5,10 @@
  */
 
 import assert from "node:assert/strict";
-import { type Echo, startEchoBackend } from "../../../tests/fixtures/backend.ts";
-import { startTestProxy } from "../../../tests/fixtures/proxy.ts";
-import { rawGet } from "../../../tests/fixtures/http_client.ts";
-import { md5Hex, NonceTable, parseDigestHeader } from "./digest.ts";
+import { type Echo, startEchoBackend } from "./fixtures/backend.ts";
+import { startTestProxy } from "./fixtures/proxy.ts";
+import { rawGet } from "./fixtures/http_client.ts";
+import { md5Hex, NonceTable, parseDigestHeader } from "../lib/middlewares/digest_auth/digest.ts";
 
 Deno.test("digest header parsing", () => {
   const cases: { header: string | null; expected: Record<string, string> | undefined }[] = [

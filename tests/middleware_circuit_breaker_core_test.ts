@@ -1,9 +1,9 @@
 /** The circuit breaker's pure parts: expression language, rolling metrics, state machine. */
 
 import assert from "node:assert/strict";
-import { Breaker } from "./breaker.ts";
-import { ExpressionError, type Metrics, parseExpression } from "./expression.ts";
-import { RollingMetrics } from "./metrics.ts";
+import { Breaker } from "../lib/middlewares/circuit_breaker/breaker.ts";
+import { ExpressionError, type Metrics, parseExpression } from "../lib/middlewares/circuit_breaker/expression.ts";
+import { RollingMetrics } from "../lib/middlewares/circuit_breaker/metrics.ts";
 
 const fixed = (net: number, codes: number, latency: number, count = 0): Metrics => ({
   networkErrorRatio: () => net,

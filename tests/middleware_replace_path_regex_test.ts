@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { type Echo, startEchoBackend } from "../../../tests/fixtures/backend.ts";
-import { startTestProxy } from "../../../tests/fixtures/proxy.ts";
-import { rawGet } from "../../../tests/fixtures/http_client.ts";
-import { captureNames, globalRegExp, goReplaceAll, parseTemplate } from "./go_replace.ts";
-import { compileRe2 } from "../../rules/re2.ts";
+import { type Echo, startEchoBackend } from "./fixtures/backend.ts";
+import { startTestProxy } from "./fixtures/proxy.ts";
+import { rawGet } from "./fixtures/http_client.ts";
+import { captureNames, globalRegExp, goReplaceAll, parseTemplate } from "../lib/middlewares/replace_path_regex/go_replace.ts";
+import { compileRe2 } from "../lib/rules/re2.ts";
 
 Deno.test("goReplaceAll: Go template expansion and empty-match rules", () => {
   const cases: [string, string, string, string][] = [

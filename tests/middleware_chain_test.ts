@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { type Echo, startEchoBackend } from "../../../tests/fixtures/backend.ts";
-import { startTestProxy } from "../../../tests/fixtures/proxy.ts";
-import { rawGet } from "../../../tests/fixtures/http_client.ts";
+import { type Echo, startEchoBackend } from "./fixtures/backend.ts";
+import { startTestProxy } from "./fixtures/proxy.ts";
+import { rawGet } from "./fixtures/http_client.ts";
 
 Deno.test("chain: runs members in order, nests, rejects cycles with the cycle named", async () => {
   const be = startEchoBackend("be");

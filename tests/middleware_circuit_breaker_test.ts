@@ -5,10 +5,10 @@
  */
 
 import assert from "node:assert/strict";
-import { startEchoBackend } from "../../../tests/fixtures/backend.ts";
-import { startTestProxy } from "../../../tests/fixtures/proxy.ts";
-import { rawGet } from "../../../tests/fixtures/http_client.ts";
-import { freePort } from "../../../tests/fixtures/ports.ts";
+import { startEchoBackend } from "./fixtures/backend.ts";
+import { startTestProxy } from "./fixtures/proxy.ts";
+import { rawGet } from "./fixtures/http_client.ts";
+import { freePort } from "./fixtures/ports.ts";
 
 Deno.test("circuitBreaker: trips, falls back, recovers and rejects bad config over real HTTP", async () => {
   const backend = startEchoBackend("echo");

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { parseDuration, readOptions } from "./options.ts";
-import { MiddlewareConfigError } from "./types.ts";
+import { parseDuration, readOptions } from "../lib/middlewares/options.ts";
+import { MiddlewareConfigError } from "../lib/middlewares/types.ts";
 
 Deno.test("readOptions: KV-style lowercase keys and string values read like TOML ones", () => {
   const toml = readOptions("m@file", {
