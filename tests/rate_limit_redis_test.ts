@@ -23,7 +23,7 @@ import {
   rateLimitRoutes,
   roundRobinLoad,
   within,
-} from "./rate_limit_helpers.ts";
+} from "./fixtures/rate_limit.ts";
 
 const BUCKET_ERROR = "Could not insert/update bucket\n";
 

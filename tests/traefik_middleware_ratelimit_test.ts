@@ -25,7 +25,7 @@ import { startEchoBackend } from "./fixtures/backend.ts";
 import { startTestProxy } from "./fixtures/proxy.ts";
 import { rawGet } from "./fixtures/http_client.ts";
 import { startRedis } from "./fixtures/redis.ts";
-import { captureRateLimitRuntime, rateLimitRoutes, tickerLoad } from "./rate_limit_helpers.ts";
+import { captureRateLimitRuntime, rateLimitRoutes, tickerLoad } from "./fixtures/rate_limit.ts";
 
 interface Config {
   average: number;
