@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { type Echo, startEchoBackend } from "./fixtures/backend.ts";
 import { startTestProxy } from "./fixtures/proxy.ts";
+import { assertBadMiddlewaresDisableRouters } from "./fixtures/bad_middleware.ts";
 import { rawGet } from "./fixtures/http_client.ts";
 
 Deno.test("addPrefix: prefixes the path, keeps the query bytes, rejects bad config", async () => {
@@ -47,19 +48,17 @@ servers = [{ url = "${be.url}" }]
       assert.equal(res.status, 200, tc.path);
       assert.equal((JSON.parse(res.body) as Echo).path, tc.want, `${tc.host}${tc.path}`);
     }
-    const routers = proxy.server.watcher.current.routers;
-    const bad = [
-      { router: "bad@file", error: /middleware "empty@file": option prefix: must not be empty/ },
+    assertBadMiddlewaresDisableRouters(proxy, [
       {
-        router: "typo@file",
+        router: "bad",
+        middleware: "empty",
+        error: /middleware "empty@file": option prefix: must not be empty/,
+      },
+      {
+        router: "typo",
         error: /middleware "typo@file": unknown option prefx \(did you mean "prefix"\?\)/,
       },
-    ];
-    for (const tc of bad) {
-      const state = routers.get(tc.router)!;
-      assert.equal(state.status, "disabled", tc.router);
-      assert.match(state.errors.join("\n"), tc.error);
-    }
+    ]);
     assert.equal((await rawGet(proxy.port(), "/", { host: "bad.test" })).status, 404);
   } finally {
     await proxy.close();

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { startEchoBackend } from "./fixtures/backend.ts";
 import { startTestProxy } from "./fixtures/proxy.ts";
+import { assertBadMiddlewaresDisableRouters, type BadMiddlewareCase } from "./fixtures/bad_middleware.ts";
 import { rawGet } from "./fixtures/http_client.ts";
 import { freePort } from "./fixtures/ports.ts";
 
@@ -120,7 +121,7 @@ Deno.test("circuitBreaker: trips, falls back, recovers and rejects bad config ov
     );
     assert.equal(backend.hits, hitsBefore + 1);
 
-    const bad: { router: string; error: RegExp }[] = [
+    const bad: BadMiddlewareCase[] = [
       { router: "bad_missing", error: /option expression: is required/ },
       {
         router: "bad_expr",
@@ -136,16 +137,7 @@ Deno.test("circuitBreaker: trips, falls back, recovers and rejects bad config ov
       { router: "bad_period", error: /option checkPeriod: expected a duration/ },
       { router: "bad_key", error: /unknown option expresion \(did you mean "expression"\?\)/ },
     ];
-    for (const tc of bad) {
-      const state = proxy.server.watcher.current!.routers.get(`${tc.router}@file`)!;
-      assert.equal(state.status, "disabled", tc.router);
-      assert.match(
-        state.errors.join("\n"),
-        new RegExp(`middleware "${tc.router}@file"`),
-        tc.router,
-      );
-      assert.match(state.errors.join("\n"), tc.error, tc.router);
-    }
+    assertBadMiddlewaresDisableRouters(proxy, bad);
     assert.equal((await get("healthy")).status, 200);
   } finally {
     await proxy.close();

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { type Echo, startEchoBackend } from "./fixtures/backend.ts";
 import { startTestProxy } from "./fixtures/proxy.ts";
+import { assertBadMiddlewaresDisableRouters, type BadMiddlewareCase } from "./fixtures/bad_middleware.ts";
 import { rawGet } from "./fixtures/http_client.ts";
 import { md5Hex, NonceTable, parseDigestHeader } from "../lib/middlewares/digest_auth/digest.ts";
 
@@ -189,21 +190,12 @@ Deno.test("digestAuth over real HTTP: challenge, response, replay, stale, option
       200,
     );
 
-    const bad: { router: string; error: RegExp }[] = [
+    const bad: BadMiddlewareCase[] = [
       { router: "bad_line", error: /option users\[0\]: expected "user:realm:HA1"/ },
       { router: "bad_ha1", error: /option users\[0\]: user "a": HA1 must be 32 hex digits/ },
       { router: "bad_none", error: /option users: no users given/ },
     ];
-    for (const tc of bad) {
-      const state = proxy.server.watcher.current!.routers.get(`${tc.router}@file`)!;
-      assert.equal(state.status, "disabled", tc.router);
-      assert.match(
-        state.errors.join("\n"),
-        new RegExp(`middleware "${tc.router}@file"`),
-        tc.router,
-      );
-      assert.match(state.errors.join("\n"), tc.error, tc.router);
-    }
+    assertBadMiddlewaresDisableRouters(proxy, bad);
   } finally {
     await proxy.close();
     await backend.close();

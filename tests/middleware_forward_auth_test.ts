@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import { type Echo, startEchoBackend } from "./fixtures/backend.ts";
 import { startTestProxy } from "./fixtures/proxy.ts";
+import { assertBadMiddlewaresDisableRouters, type BadMiddlewareCase } from "./fixtures/bad_middleware.ts";
 import { rawGet } from "./fixtures/http_client.ts";
 import { freePort } from "./fixtures/ports.ts";
 import { canonicalHeaderKey } from "../lib/middlewares/forward_auth/auth_request.ts";
@@ -273,7 +274,7 @@ Deno.test("forwardAuth: auth request, pass, deny, cookies, redirects and bad con
     }
     assert.ok(!auth.seen.some((s) => s.path.startsWith("/login")), "the redirect was not followed");
 
-    const bad: { router: string; error: RegExp }[] = [
+    const bad: BadMiddlewareCase[] = [
       { router: "bad_missing", error: /option address: is required/ },
       {
         router: "bad_url",
@@ -291,16 +292,7 @@ Deno.test("forwardAuth: auth request, pass, deny, cookies, redirects and bad con
       },
       { router: "bad_max_body", error: /option maxBodySize: expected an integer, found "big"/ },
     ];
-    for (const tc of bad) {
-      const state = proxy.server.watcher.current!.routers.get(`${tc.router}@file`)!;
-      assert.equal(state.status, "disabled", tc.router);
-      assert.match(
-        state.errors.join("\n"),
-        new RegExp(`middleware "${tc.router}@file"`),
-        tc.router,
-      );
-      assert.match(state.errors.join("\n"), tc.error, tc.router);
-    }
+    assertBadMiddlewaresDisableRouters(proxy, bad);
     assert.equal((await rawGet(port, "/", { host: "ok.test" })).status, 200);
     assert.equal(proxy.server.watcher.current!.routers.get("ca_optional@file")!.status, "enabled");
   } finally {

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { startEchoBackend } from "./fixtures/backend.ts";
 import { startTestProxy } from "./fixtures/proxy.ts";
+import { assertBadMiddlewaresDisableRouters, type BadMiddlewareCase } from "./fixtures/bad_middleware.ts";
 import { rawGet } from "./fixtures/http_client.ts";
 import { InFlightCounter, onBodyDone } from "../lib/middlewares/in_flight_req/counter.ts";
 import http from "node:http";
@@ -150,7 +151,7 @@ Deno.test("inFlightReq: limits, body-held slots, source criteria and bad config 
     assert.equal((await rawGet(port, "/", { host: "kv.test" })).status, 429, "KV-style amount");
     await slowKv;
 
-    const bad: { router: string; error: RegExp }[] = [
+    const bad: BadMiddlewareCase[] = [
       { router: "bad_missing", error: /option amount: is required/ },
       { router: "bad_negative", error: /option amount: must be 0 or more, found -1/ },
       { router: "bad_type", error: /option amount: expected an integer, found "many"/ },
@@ -159,16 +160,7 @@ Deno.test("inFlightReq: limits, body-held slots, source criteria and bad config 
         error: /option sourceCriterion\.ipStrategy\.depth: expected an integer/,
       },
     ];
-    for (const tc of bad) {
-      const state = proxy.server.watcher.current!.routers.get(`${tc.router}@file`)!;
-      assert.equal(state.status, "disabled", tc.router);
-      assert.match(
-        state.errors.join("\n"),
-        new RegExp(`middleware "${tc.router}@file"`),
-        tc.router,
-      );
-      assert.match(state.errors.join("\n"), tc.error, tc.router);
-    }
+    assertBadMiddlewaresDisableRouters(proxy, bad);
     assert.equal((await rawGet(port, "/", { host: "one.test" })).status, 200);
     // amount = 0 is valid and refuses everything, as oxy's limiter does.
     const zero = await rawGet(port, "/", { host: "zero.test" });

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { type Echo, startEchoBackend } from "./fixtures/backend.ts";
 import { startTestProxy } from "./fixtures/proxy.ts";
+import { assertBadMiddlewaresDisableRouters, type BadMiddlewareCase } from "./fixtures/bad_middleware.ts";
 import { rawGet } from "./fixtures/http_client.ts";
 
 const middlewares: Record<string, string> = {
@@ -114,7 +115,7 @@ Deno.test("ipAllowList: ranges, strategies, status and alias over real HTTP", as
       if (tc.status === 403) assert.equal(res.body, "Forbidden", tc.name);
     }
 
-    const bad: { router: string; error: RegExp }[] = [
+    const bad: BadMiddlewareCase[] = [
       { router: "bad_empty", error: /sourceRange: must list at least one/ },
       { router: "bad_cidr", error: /sourceRange: "10\.0\.0\.0\/33" is not a valid CIDR/ },
       { router: "bad_ip", error: /sourceRange: "300\.1\.1\.1" is not a valid IP/ },
@@ -123,12 +124,8 @@ Deno.test("ipAllowList: ranges, strategies, status and alias over real HTTP", as
       { router: "bad_excluded", error: /ipStrategy\.excludedIPs: "nope"/ },
       { router: "bad_key", error: /unknown option sourceRanges \(did you mean "sourceRange"\?\)/ },
     ];
+    assertBadMiddlewaresDisableRouters(proxy, bad);
     for (const tc of bad) {
-      const state = proxy.server.watcher.current!.routers.get(`${tc.router}@file`)!;
-      assert.equal(state.status, "disabled", tc.router);
-      const message = state.errors.join("\n");
-      assert.match(message, new RegExp(`middleware "${tc.router}@file"`), tc.router);
-      assert.match(message, tc.error, tc.router);
       const res = await rawGet(proxy.port(), "/", { host: `${tc.router}.test` });
       assert.equal(res.status, 404, tc.router);
     }

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { startEchoBackend } from "./fixtures/backend.ts";
 import { startTestProxy } from "./fixtures/proxy.ts";
+import { assertBadMiddlewaresDisableRouters, type BadMiddlewareCase } from "./fixtures/bad_middleware.ts";
 import { rawGet } from "./fixtures/http_client.ts";
 import { readOptions } from "../lib/middlewares/options.ts";
 import { readRedisOptions } from "../lib/middlewares/rate_limit/redis_options.ts";
@@ -208,7 +209,7 @@ Deno.test("rateLimit: limits, headers, source criteria and bad config over real 
       }
     }
 
-    const bad: { router: string; error: RegExp }[] = [
+    const bad: BadMiddlewareCase[] = [
       { router: "bad_average", error: /option average: must be 0 \(no limit\) or more/ },
       { router: "bad_burst", error: /option burst: must be 1 or more/ },
       { router: "bad_period", error: /option period: expected a duration/ },
@@ -224,16 +225,7 @@ Deno.test("rateLimit: limits, headers, source criteria and bad config over real 
       { router: "bad_key", error: /unknown option averag \(did you mean "average"\?\)/ },
       ...badRedis,
     ];
-    for (const tc of bad) {
-      const state = proxy.server.watcher.current!.routers.get(`${tc.router}@file`)!;
-      assert.equal(state.status, "disabled", tc.router);
-      assert.match(
-        state.errors.join("\n"),
-        new RegExp(`middleware "${tc.router}@file"`),
-        tc.router,
-      );
-      assert.match(state.errors.join("\n"), tc.error, tc.router);
-    }
+    assertBadMiddlewaresDisableRouters(proxy, bad);
     assert.equal((await rawGet(proxy.port(), "/", { host: "unlimited.test" })).status, 200);
   } finally {
     await proxy.close();

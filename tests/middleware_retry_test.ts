@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { type Echo, startEchoBackend } from "./fixtures/backend.ts";
 import { startTestProxy } from "./fixtures/proxy.ts";
+import { assertBadMiddlewaresDisableRouters, type BadMiddlewareCase } from "./fixtures/bad_middleware.ts";
 import { rawGet } from "./fixtures/http_client.ts";
 import { freePort } from "./fixtures/ports.ts";
 import http from "node:http";
@@ -225,22 +226,13 @@ Deno.test("retry: retries only unreachable or silent upstreams, over real HTTP",
     assert.equal(truncated.status, 502);
     assert.equal(midBody.connections, 1, "not retried");
 
-    const bad: { router: string; error: RegExp }[] = [
+    const bad: BadMiddlewareCase[] = [
       { router: "bad_missing", error: /option attempts: is required/ },
       { router: "bad_zero", error: /option attempts: must be 1 or more/ },
       { router: "bad_interval", error: /option initialInterval: expected a duration/ },
       { router: "bad_negative", error: /option initialInterval: must not be negative/ },
     ];
-    for (const tc of bad) {
-      const state = proxy.server.watcher.current!.routers.get(`${tc.router}@file`)!;
-      assert.equal(state.status, "disabled", tc.router);
-      assert.match(
-        state.errors.join("\n"),
-        new RegExp(`middleware "${tc.router}@file"`),
-        tc.router,
-      );
-      assert.match(state.errors.join("\n"), tc.error, tc.router);
-    }
+    assertBadMiddlewaresDisableRouters(proxy, bad);
   } finally {
     await proxy.close();
     await live.close();
