@@ -11,43 +11,14 @@ import { Buffer } from "node:buffer";
 import { createHash, randomBytes } from "node:crypto";
 import http from "node:http";
 import { startTestProxy } from "./fixtures/proxy.ts";
+import {
+  type Json,
+  middlewareToml,
+  readTestData,
+  routerToml,
+} from "./fixtures/traefik_tables.ts";
 import { rawGet } from "./fixtures/http_client.ts";
 import { freePort } from "./fixtures/ports.ts";
-
-// deno-lint-ignore no-explicit-any
-type Json = any;
-
-const load = (name: string): Json =>
-  JSON.parse(Deno.readTextFileSync(new URL(`./data/traefik_mw_${name}.json`, import.meta.url)));
-
-/** A TOML value for a JSON one (inline tables for objects). */
-function tomlValue(v: Json): string {
-  if (v === null || v === undefined) throw new Error("no TOML for null");
-  if (typeof v === "string") return JSON.stringify(v);
-  if (typeof v === "number" || typeof v === "boolean") return String(v);
-  if (Array.isArray(v)) return `[${v.map(tomlValue).join(", ")}]`;
-  return `{ ${Object.entries(v).map(([k, x]) => `${k} = ${tomlValue(x)}`).join(", ")} }`;
-}
-
-/** `[http.middlewares.NAME.TYPE]` with its options, skipping null ones. */
-function middlewareToml(name: string, type: string, options: Record<string, Json>): string {
-  let out = `[http.middlewares.${name}.${type}]\n`;
-  for (const [k, v] of Object.entries(options)) {
-    if (v !== null && v !== undefined) out += `${k} = ${tomlValue(v)}\n`;
-  }
-  return out;
-}
-
-function routerToml(
-  name: string,
-  rule: string,
-  service: string,
-  middlewares: string[],
-  ep?: string,
-) {
-  return `[http.routers.${name}]\nrule = ${JSON.stringify(rule)}\nservice = "${service}"\n` +
-    `middlewares = ${tomlValue(middlewares)}\n${ep ? `entryPoints = ["${ep}"]\n` : ""}`;
-}
 
 interface Seen {
   method: string;
@@ -94,7 +65,7 @@ const basicHeader = (user: string, password: string) =>
   "Basic " + Buffer.from(`${user}:${password}`).toString("base64");
 
 Deno.test("traefik basicAuth table over real HTTP", async () => {
-  const data = load("basicauth");
+  const data = readTestData("traefik_mw_basicauth");
   const service = await startService();
   const dir = await Deno.makeTempDir({ prefix: "portico-basic-table-" });
   let toml = `[http.services.svc.loadBalancer]\nservers = [{ url = "${service.url}" }]\n`;
@@ -193,7 +164,7 @@ async function digestGet(port: number, host: string, user: string, password: str
 }
 
 Deno.test("traefik digestAuth table over real HTTP", async () => {
-  const data = load("digestauth");
+  const data = readTestData("traefik_mw_digestauth");
   const service = await startService();
   const dir = await Deno.makeTempDir({ prefix: "portico-digest-table-" });
   let toml = `[http.services.svc.loadBalancer]\nservers = [{ url = "${service.url}" }]\n`;
@@ -378,7 +349,7 @@ function send(
 }
 
 Deno.test("traefik forwardAuth table over real HTTP", async () => {
-  const data = load("forwardauth");
+  const data = readTestData("traefik_mw_forwardauth");
   const service = await startService();
   const answers = new Map<string, Json>();
   const auth = startAuthServer(answers);
@@ -470,7 +441,7 @@ const lower = (o: Record<string, string>) =>
   Object.fromEntries(Object.entries(o).map(([k, v]) => [k.toLowerCase(), v]));
 
 Deno.test("traefik forwardAuth request headers (writeHeader, oldWriteHeader, RemoveConnectionHeaders) over real HTTP", async () => {
-  const data = load("forwardauth");
+  const data = readTestData("traefik_mw_forwardauth");
   const service = await startService();
   const auth = startAuthServer(new Map());
   await new Promise((r) => setTimeout(r, 10));
