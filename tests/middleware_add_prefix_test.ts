@@ -1,29 +1,18 @@
 import assert from "node:assert/strict";
-import { type Echo, startEchoBackend } from "./fixtures/backend.ts";
-import { startTestProxy } from "./fixtures/proxy.ts";
+import type { Echo } from "./fixtures/backend.ts";
+import { startHostRoutedProxy } from "./fixtures/host_routes.ts";
 import { assertBadMiddlewaresDisableRouters } from "./fixtures/bad_middleware.ts";
 import { rawGet } from "./fixtures/http_client.ts";
 
 Deno.test("addPrefix: prefixes the path, keeps the query bytes, rejects bad config", async () => {
-  const be = startEchoBackend("be");
-  const proxy = await startTestProxy({
-    dynamic: `
-[http.routers.api]
-rule = "Host(\`api.test\`)"
-service = "be"
-middlewares = ["api"]
-[http.routers.noslash]
-rule = "Host(\`noslash.test\`)"
-service = "be"
-middlewares = ["noslash"]
-[http.routers.bad]
-rule = "Host(\`bad.test\`)"
-service = "be"
-middlewares = ["empty"]
-[http.routers.typo]
-rule = "Host(\`typo.test\`)"
-service = "be"
-middlewares = ["typo"]
+  const routed = await startHostRoutedProxy(
+    {
+      api: ["api"],
+      noslash: ["noslash"],
+      bad: ["empty"],
+      typo: ["typo"],
+    },
+    `
 [http.middlewares.api.addPrefix]
 prefix = "/api"
 [http.middlewares.noslash.addPrefix]
@@ -32,10 +21,9 @@ prefix = "v1"
 prefix = ""
 [http.middlewares.typo.addPrefix]
 prefx = "/x"
-[http.services.be.loadBalancer]
-servers = [{ url = "${be.url}" }]
 `,
-  });
+  );
+  const { proxy } = routed;
   try {
     const cases = [
       { host: "api.test", path: "/users", want: "/api/users" },
@@ -61,7 +49,6 @@ servers = [{ url = "${be.url}" }]
     ]);
     assert.equal((await rawGet(proxy.port(), "/", { host: "bad.test" })).status, 404);
   } finally {
-    await proxy.close();
-    await be.close();
+    await routed.close();
   }
 });

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import http from "node:http";
-import { type Echo, startEchoBackend } from "./fixtures/backend.ts";
+import type { Echo } from "./fixtures/backend.ts";
 import { startTestProxy } from "./fixtures/proxy.ts";
+import { startHostRoutedProxy } from "./fixtures/host_routes.ts";
 import { rawGet } from "./fixtures/http_client.ts";
 import { compileRetryExpression } from "../lib/middlewares/buffering/retry_expression.ts";
 
@@ -67,29 +68,15 @@ Deno.test("retryExpression: compiles oxy's language, rejects the rest", () => {
 });
 
 Deno.test("buffering: 413 over maxRequestBodyBytes, 500 over maxResponseBodyBytes, body replayed on retry", async () => {
-  const be = startEchoBackend("be");
-  const proxy = await startTestProxy({
-    dynamic: `
-[http.routers.limit]
-rule = "Host(\`limit.test\`)"
-service = "be"
-middlewares = ["limit"]
-[http.routers.resp]
-rule = "Host(\`resp.test\`)"
-service = "be"
-middlewares = ["resp"]
-[http.routers.retry]
-rule = "Host(\`retry.test\`)"
-service = "be"
-middlewares = ["retry"]
-[http.routers.bad]
-rule = "Host(\`bad.test\`)"
-service = "be"
-middlewares = ["badexpr"]
-[http.routers.neg]
-rule = "Host(\`neg.test\`)"
-service = "be"
-middlewares = ["neg"]
+  const routed = await startHostRoutedProxy(
+    {
+      limit: ["limit"],
+      resp: ["resp"],
+      retry: ["retry"],
+      bad: ["badexpr"],
+      neg: ["neg"],
+    },
+    `
 [http.middlewares.limit.buffering]
 maxRequestBodyBytes = 100
 [http.middlewares.resp.buffering]
@@ -100,10 +87,9 @@ retryExpression = "ResponseCode() == 503 && Attempts() < 3"
 retryExpression = "Attempts() <"
 [http.middlewares.neg.buffering]
 maxRequestBodyBytes = -1
-[http.services.be.loadBalancer]
-servers = [{ url = "${be.url}" }]
 `,
-  });
+  );
+  const { be, proxy } = routed;
   try {
     const port = proxy.port();
     const cases = [
@@ -167,8 +153,7 @@ servers = [{ url = "${be.url}" }]
       /middleware "neg@file": option maxRequestBodyBytes: must be 0 or more bytes, found -1/,
     );
   } finally {
-    await proxy.close();
-    await be.close();
+    await routed.close();
   }
 });
 

@@ -1,32 +1,18 @@
 import assert from "node:assert/strict";
-import { type Echo, startEchoBackend } from "./fixtures/backend.ts";
-import { startTestProxy } from "./fixtures/proxy.ts";
+import type { Echo } from "./fixtures/backend.ts";
+import { startHostRoutedProxy } from "./fixtures/host_routes.ts";
 import { rawGet } from "./fixtures/http_client.ts";
 
 Deno.test("chain: runs members in order, nests, rejects cycles with the cycle named", async () => {
-  const be = startEchoBackend("be");
-  const proxy = await startTestProxy({
-    dynamic: `
-[http.routers.ok]
-rule = "Host(\`ok.test\`)"
-service = "be"
-middlewares = ["outer"]
-[http.routers.short]
-rule = "Host(\`short.test\`)"
-service = "be"
-middlewares = ["redirecting"]
-[http.routers.self]
-rule = "Host(\`self.test\`)"
-service = "be"
-middlewares = ["self"]
-[http.routers.loop]
-rule = "Host(\`loop.test\`)"
-service = "be"
-middlewares = ["loop-a"]
-[http.routers.missing]
-rule = "Host(\`missing.test\`)"
-service = "be"
-middlewares = ["missing"]
+  const routed = await startHostRoutedProxy(
+    {
+      ok: ["outer"],
+      short: ["redirecting"],
+      self: ["self"],
+      loop: ["loop-a"],
+      missing: ["missing"],
+    },
+    `
 [http.middlewares.outer.chain]
 middlewares = ["strip", "inner"]
 [http.middlewares.inner.chain]
@@ -49,10 +35,9 @@ middlewares = ["loop-b"]
 middlewares = ["add-v2", "loop-a"]
 [http.middlewares.missing.chain]
 middlewares = ["nope"]
-[http.services.be.loadBalancer]
-servers = [{ url = "${be.url}" }]
 `,
-  });
+  );
+  const { be, proxy } = routed;
   try {
     // Order matters: strip then add gives /v2/x; the reverse would give /v2/api/x.
     const res = await rawGet(proxy.port(), "/api/x?q", { host: "ok.test" });
@@ -84,7 +69,6 @@ servers = [{ url = "${be.url}" }]
     assert.equal((await rawGet(proxy.port(), "/", { host: "loop.test" })).status, 404);
     assert.equal(routers.get("ok@file")!.status, "enabled");
   } finally {
-    await proxy.close();
-    await be.close();
+    await routed.close();
   }
 });

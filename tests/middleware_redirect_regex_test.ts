@@ -1,28 +1,16 @@
 import assert from "node:assert/strict";
-import { startEchoBackend } from "./fixtures/backend.ts";
-import { startTestProxy } from "./fixtures/proxy.ts";
+import { startHostRoutedProxy } from "./fixtures/host_routes.ts";
 import { rawGet } from "./fixtures/http_client.ts";
 
 Deno.test("redirectRegex: Go-style groups, status by method, same URL passes, bad config", async () => {
-  const be = startEchoBackend("be");
-  const proxy = await startTestProxy({
-    dynamic: `
-[http.routers.www]
-rule = "HostRegexp(\`^www\\\\.\`)"
-service = "be"
-middlewares = ["www"]
-[http.routers.docs]
-rule = "Host(\`docs.test\`)"
-service = "be"
-middlewares = ["docs"]
-[http.routers.same]
-rule = "Host(\`same.test\`)"
-service = "be"
-middlewares = ["same"]
-[http.routers.bad]
-rule = "Host(\`bad.test\`)"
-service = "be"
-middlewares = ["bad"]
+  const routed = await startHostRoutedProxy(
+    {
+      www: { rule: "HostRegexp(`^www\\.`)", middlewares: ["www"] },
+      docs: ["docs"],
+      same: ["same"],
+      bad: ["bad"],
+    },
+    `
 [http.middlewares.www.redirectRegex]
 regex = "^http://www\\\\.([^/]+)/(.*)"
 replacement = "https://\${1}/$2"
@@ -36,10 +24,9 @@ replacement = "$1"
 [http.middlewares.bad.redirectRegex]
 regex = "\\\\p{Nope}"
 replacement = "x"
-[http.services.be.loadBalancer]
-servers = [{ url = "${be.url}" }]
 `,
-  });
+  );
+  const { proxy } = routed;
   try {
     const cases: {
       name: string;
@@ -91,7 +78,6 @@ servers = [{ url = "${be.url}" }]
     assert.equal(bad.status, "disabled");
     assert.match(bad.errors.join(), /middleware "bad@file": option regex:/);
   } finally {
-    await proxy.close();
-    await be.close();
+    await routed.close();
   }
 });

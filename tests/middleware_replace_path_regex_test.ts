@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { type Echo, startEchoBackend } from "./fixtures/backend.ts";
-import { startTestProxy } from "./fixtures/proxy.ts";
+import type { Echo } from "./fixtures/backend.ts";
+import { startHostRoutedProxy } from "./fixtures/host_routes.ts";
 import { rawGet } from "./fixtures/http_client.ts";
 import { captureNames, globalRegExp, goReplaceAll, parseTemplate } from "../lib/middlewares/replace_path_regex/go_replace.ts";
 import { compileRe2 } from "../lib/rules/re2.ts";
@@ -27,21 +27,13 @@ Deno.test("goReplaceAll: Go template expansion and empty-match rules", () => {
 });
 
 Deno.test("replacePathRegex: rewrites the path over HTTP, keeps the query", async () => {
-  const be = startEchoBackend("be");
-  const proxy = await startTestProxy({
-    dynamic: `
-[http.routers.rx]
-rule = "Host(\`rx.test\`)"
-service = "be"
-middlewares = ["rx"]
-[http.routers.bad]
-rule = "Host(\`bad.test\`)"
-service = "be"
-middlewares = ["bad"]
-[http.routers.missing]
-rule = "Host(\`missing.test\`)"
-service = "be"
-middlewares = ["missing"]
+  const routed = await startHostRoutedProxy(
+    {
+      rx: ["rx"],
+      bad: ["bad"],
+      missing: ["missing"],
+    },
+    `
 [http.middlewares.rx.replacePathRegex]
 regex = "^/foo/(.*)"
 replacement = "/bar/$1"
@@ -50,10 +42,9 @@ regex = "(a"
 replacement = "/x"
 [http.middlewares.missing.replacePathRegex]
 regex = "^/drop"
-[http.services.be.loadBalancer]
-servers = [{ url = "${be.url}" }]
 `,
-  });
+  );
+  const { proxy } = routed;
   try {
     const cases = [
       { path: "/foo/x/y?q=/foo/", want: "/bar/x/y?q=/foo/", replaced: "/foo/x/y" },
@@ -79,7 +70,6 @@ servers = [{ url = "${be.url}" }]
     ) as Echo;
     assert.equal(dropped.path, "/me");
   } finally {
-    await proxy.close();
-    await be.close();
+    await routed.close();
   }
 });

@@ -1,34 +1,25 @@
 import assert from "node:assert/strict";
-import { type Echo, startEchoBackend } from "./fixtures/backend.ts";
-import { startTestProxy } from "./fixtures/proxy.ts";
+import type { Echo } from "./fixtures/backend.ts";
+import { startHostRoutedProxy } from "./fixtures/host_routes.ts";
 import { rawGet } from "./fixtures/http_client.ts";
 
 Deno.test("replacePath: replaces the path, keeps the query, sets X-Replaced-Path", async () => {
-  const be = startEchoBackend("be");
-  const proxy = await startTestProxy({
-    dynamic: `
-[http.routers.rp]
-rule = "Host(\`rp.test\`)"
-service = "be"
-middlewares = ["rp"]
-[http.routers.space]
-rule = "Host(\`space.test\`)"
-service = "be"
-middlewares = ["space"]
-[http.routers.bad]
-rule = "Host(\`bad.test\`)"
-service = "be"
-middlewares = ["bad"]
+  const routed = await startHostRoutedProxy(
+    {
+      rp: ["rp"],
+      space: ["space"],
+      bad: ["bad"],
+    },
+    `
 [http.middlewares.rp.replacePath]
 path = "/foo"
 [http.middlewares.space.replacePath]
 path = "/a b"
 [http.middlewares.bad.replacePath]
 path = ["/x"]
-[http.services.be.loadBalancer]
-servers = [{ url = "${be.url}" }]
 `,
-  });
+  );
+  const { proxy } = routed;
   try {
     const cases = [
       { host: "rp.test", path: "/anything", want: "/foo", replaced: "/anything" },
@@ -47,7 +38,6 @@ servers = [{ url = "${be.url}" }]
       /middleware "bad@file": option path: expected a string, found a list/,
     );
   } finally {
-    await proxy.close();
-    await be.close();
+    await routed.close();
   }
 });

@@ -1,35 +1,29 @@
 import assert from "node:assert/strict";
-import { type Echo, startEchoBackend } from "./fixtures/backend.ts";
-import { startTestProxy } from "./fixtures/proxy.ts";
+import type { Echo } from "./fixtures/backend.ts";
+import { startHostRoutedProxy } from "./fixtures/host_routes.ts";
 import { rawGet } from "./fixtures/http_client.ts";
 
 Deno.test("stripPrefixRegex: strips a matching prefix, sets X-Forwarded-Prefix, rejects non-RE2", async () => {
-  const be = startEchoBackend("be");
-  const proxy = await startTestProxy({
-    // lib/proxy/headers.ts drops X-Forwarded-Prefix from untrusted clients
-    // AFTER middlewares ran, which also drops ours; trust loopback until the
-    // strip moves before the middlewares (reported).
-    entryPointExtra: { web: "forwardedHeaders.insecure = true" },
-    dynamic: `
-[http.routers.re]
-rule = "Host(\`re.test\`)"
-service = "be"
-middlewares = ["re"]
-[http.routers.bad]
-rule = "Host(\`bad.test\`)"
-service = "be"
-middlewares = ["lookahead"]
-[http.routers.good]
-rule = "Host(\`good.test\`)"
-service = "be"
+  const routed = await startHostRoutedProxy(
+    {
+      re: ["re"],
+      bad: ["lookahead"],
+      good: [],
+    },
+    `
 [http.middlewares.re.stripPrefixRegex]
 regex = ["^/tenant/[a-z0-9]+", "/v[0-9]+"]
 [http.middlewares.lookahead.stripPrefixRegex]
 regex = ["^/(?=x)"]
-[http.services.be.loadBalancer]
-servers = [{ url = "${be.url}" }]
 `,
-  });
+    {
+      // lib/proxy/headers.ts drops X-Forwarded-Prefix from untrusted clients
+      // AFTER middlewares ran, which also drops ours; trust loopback until the
+      // strip moves before the middlewares (reported).
+      entryPointExtra: { web: "forwardedHeaders.insecure = true" },
+    },
+  );
+  const { proxy } = routed;
   try {
     const cases = [
       { path: "/tenant/acme/app?x=1", want: "/app?x=1", prefix: "/tenant/acme" },
@@ -54,7 +48,6 @@ servers = [{ url = "${be.url}" }]
     );
     assert.equal((await rawGet(proxy.port(), "/", { host: "good.test" })).status, 200);
   } finally {
-    await proxy.close();
-    await be.close();
+    await routed.close();
   }
 });

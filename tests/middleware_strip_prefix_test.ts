@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { type Echo, startEchoBackend } from "./fixtures/backend.ts";
-import { startTestProxy } from "./fixtures/proxy.ts";
+import type { Echo } from "./fixtures/backend.ts";
+import { startHostRoutedProxy } from "./fixtures/host_routes.ts";
 import { rawGet } from "./fixtures/http_client.ts";
 import {
   cleanPath,
@@ -38,25 +38,13 @@ Deno.test("go_path: Go's Path/RawPath split, EscapedPath, Clean and JoinPath", (
 });
 
 Deno.test("stripPrefix: strips the first matching prefix, sets X-Forwarded-Prefix, rejects bad config", async () => {
-  const be = startEchoBackend("be");
-  const proxy = await startTestProxy({
-    // lib/proxy/headers.ts drops X-Forwarded-Prefix from untrusted clients
-    // AFTER middlewares ran, which also drops ours; trust loopback until the
-    // strip moves before the middlewares (reported).
-    entryPointExtra: { web: "forwardedHeaders.insecure = true" },
-    dynamic: `
-[http.routers.strip]
-rule = "Host(\`strip.test\`)"
-service = "be"
-middlewares = ["strip"]
-[http.routers.bad]
-rule = "Host(\`bad.test\`)"
-service = "be"
-middlewares = ["nolist"]
-[http.routers.bad2]
-rule = "Host(\`bad2.test\`)"
-service = "be"
-middlewares = ["emptylist"]
+  const routed = await startHostRoutedProxy(
+    {
+      strip: ["strip"],
+      bad: ["nolist"],
+      bad2: ["emptylist"],
+    },
+    `
 [http.middlewares.strip.stripPrefix]
 prefixes = ["/api", "/v1/", "/a b"]
 [http.middlewares.nolist.stripPrefix]
@@ -64,10 +52,15 @@ forceSlash = true
 [http.middlewares.emptylist.stripPrefix]
 prefixes = ["/x"]
 forceSlash = "sometimes"
-[http.services.be.loadBalancer]
-servers = [{ url = "${be.url}" }]
 `,
-  });
+    {
+      // lib/proxy/headers.ts drops X-Forwarded-Prefix from untrusted clients
+      // AFTER middlewares ran, which also drops ours; trust loopback until the
+      // strip moves before the middlewares (reported).
+      entryPointExtra: { web: "forwardedHeaders.insecure = true" },
+    },
+  );
+  const { proxy } = routed;
   try {
     const cases = [
       { path: "/api/users?x=1", want: "/users?x=1", prefix: "/api" },
@@ -98,7 +91,6 @@ servers = [{ url = "${be.url}" }]
       /middleware "emptylist@file": option forceSlash: expected true or false, found "sometimes"/,
     );
   } finally {
-    await proxy.close();
-    await be.close();
+    await routed.close();
   }
 });
