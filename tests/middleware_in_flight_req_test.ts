@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { startEchoBackend } from "./fixtures/backend.ts";
 import { startTestProxy } from "./fixtures/proxy.ts";
+import { middlewarePerRouterToml } from "./fixtures/host_routes.ts";
 import { assertBadMiddlewaresDisableRouters, type BadMiddlewareCase } from "./fixtures/bad_middleware.ts";
 import { rawGet } from "./fixtures/http_client.ts";
 import { InFlightCounter, onBodyDone } from "../lib/middlewares/in_flight_req/counter.ts";
@@ -24,19 +25,13 @@ function openGet(port: number, path: string, host: string): Promise<http.Incomin
   });
 }
 
+/** One router per middleware, matched by `Host(<name>.test)` unless a rule is given. */
 function dynamic(
   backendUrl: string,
   middlewares: Record<string, string>,
   rules: Record<string, string> = {},
 ): string {
-  let toml = `[http.services.echo.loadBalancer]\nservers = [{ url = "${backendUrl}" }]\n`;
-  for (const [name, body] of Object.entries(middlewares)) {
-    const rule = rules[name] ?? `Host(\`${name}.test\`)`;
-    toml +=
-      `[http.routers.${name}]\nrule = "${rule}"\nservice = "echo"\nmiddlewares = ["${name}"]\n`;
-    toml += `[http.middlewares.${name}.inFlightReq]\n${body}\n`;
-  }
-  return toml;
+  return middlewarePerRouterToml(backendUrl, "inFlightReq", middlewares, rules);
 }
 
 async function eventually(check: () => Promise<boolean>, what: string): Promise<void> {

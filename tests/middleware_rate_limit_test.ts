@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { startEchoBackend } from "./fixtures/backend.ts";
 import { startTestProxy } from "./fixtures/proxy.ts";
+import { middlewarePerRouterToml } from "./fixtures/host_routes.ts";
 import { assertBadMiddlewaresDisableRouters, type BadMiddlewareCase } from "./fixtures/bad_middleware.ts";
 import { rawGet } from "./fixtures/http_client.ts";
 import { readOptions } from "../lib/middlewares/options.ts";
@@ -17,14 +18,7 @@ function dynamic(
   middlewares: Record<string, string>,
   rules: Record<string, string> = {},
 ): string {
-  let toml = `[http.services.echo.loadBalancer]\nservers = [{ url = "${backendUrl}" }]\n`;
-  for (const [name, body] of Object.entries(middlewares)) {
-    const rule = rules[name] ?? `Host(\`${name}.test\`)`;
-    toml +=
-      `[http.routers.${name}]\nrule = "${rule}"\nservice = "echo"\nmiddlewares = ["${name}"]\n`;
-    toml += `[http.middlewares.${name}.rateLimit]\n${body}\n`;
-  }
-  return toml;
+  return middlewarePerRouterToml(backendUrl, "rateLimit", middlewares, rules);
 }
 
 /** `rateLimit.redis` tables refused at build (none of them dials Redis). */
