@@ -11,7 +11,7 @@
 
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
-import { startRedis } from "./fixtures/redis.ts";
+import { startRedis, startRedisCluster } from "./fixtures/redis.ts";
 import { freePort, requireBinary, spawnServer, waitForPort } from "./fixtures/ports.ts";
 import { makePki } from "./fixtures/pki.ts";
 import { BUCKET_SCRIPT_SHA1 } from "../lib/middlewares/rate_limit/redis_script.ts";
@@ -462,71 +462,6 @@ Deno.test({
     }
   },
 });
-
-/** Three `redis-server --cluster-enabled` masters joined by `redis-cli --cluster create`. */
-async function startRedisCluster(): Promise<{ ports: number[]; stop(): Promise<void> }> {
-  const binary = await requireBinary("redis-server", "redis-server");
-  const dir = await Deno.makeTempDir({ prefix: "portico-redis-cluster-" });
-  const ports = [freePort(), freePort(), freePort()];
-  const servers = ports.map((port) => {
-    Deno.mkdirSync(`${dir}/${port}`);
-    return spawnServer(binary, [
-      "--port",
-      String(port),
-      "--bind",
-      "127.0.0.1",
-      "--save",
-      "",
-      "--appendonly",
-      "no",
-      "--dir",
-      `${dir}/${port}`,
-      "--cluster-enabled",
-      "yes",
-      "--cluster-config-file",
-      "nodes.conf",
-    ]);
-  });
-  const stop = async () => {
-    for (const s of servers) await s.kill("SIGKILL");
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-  };
-  try {
-    for (const port of ports) await waitForPort(port);
-    const create = await new Deno.Command("redis-cli", {
-      args: [
-        "--cluster",
-        "create",
-        ...ports.map((p) => `127.0.0.1:${p}`),
-        "--cluster-replicas",
-        "0",
-        "--cluster-yes",
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    if (!create.success) {
-      throw new Error(
-        `redis-cli --cluster create failed: ${new TextDecoder().decode(create.stderr)}`,
-      );
-    }
-    for (const port of ports) {
-      const node = redisClient(port);
-      try {
-        await eventually(
-          `cluster state ok on ${port}`,
-          async () => /cluster_state:ok/.test(String(await node.call("CLUSTER", "INFO"))),
-        );
-      } finally {
-        node.disconnect();
-      }
-    }
-    return { ports, stop };
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-}
 
 Deno.test({
   name:
