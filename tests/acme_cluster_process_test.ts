@@ -14,9 +14,7 @@
  *   (no new order at the CA) and the held validation completes.
  */
 import assert from "node:assert/strict";
-import { startEtcd } from "./fixtures/etcd.ts";
-import { startPebble } from "./fixtures/pebble.ts";
-import { createAcmeCluster, servedAt, startForwarder, until } from "./fixtures/acme_cluster.ts";
+import { servedAt, until, withHttp01Cluster } from "./fixtures/acme_cluster.ts";
 
 const DOMAINS = ["c0.test", "c1.test", "c2.test", "c3.test", "c4.test"];
 const LATE = "late.test";
@@ -27,21 +25,13 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const etcd = await startEtcd();
-    const forwarder = startForwarder();
-    const pebble = await startPebble({ httpPort: forwarder.port });
-    const cluster = await createAcmeCluster({
-      etcdEndpoint: etcd.endpoint,
-      directoryUrl: pebble.directoryUrl,
-      listenerCaPem: pebble.listenerCaPem,
-      // The killed manager stays down: the readiness wait for it is bounded.
-      clusterReadyTimeout: "3s",
-    });
-    const { nodes, start, kill, manager, putRouter } = cluster;
-    /** When the certificate of `main` was first written to etcd. */
-    const firstPut = (main: string) => Promise.resolve(cluster.puts.get(main)?.[0]);
+    // The killed manager stays down: the readiness wait for it is bounded.
+    const options = { cluster: { clusterReadyTimeout: "3s" } };
+    await withHttp01Cluster(options, async ({ pebble, forwarder, cluster }) => {
+      const { nodes, start, kill, manager, putRouter } = cluster;
+      /** When the certificate of `main` was first written to etcd. */
+      const firstPut = (main: string) => Promise.resolve(cluster.puts.get(main)?.[0]);
 
-    try {
       const t0 = performance.now();
       await Promise.all(nodes.map((_, i) => start(i)));
       const first = await manager();
@@ -136,14 +126,6 @@ Deno.test({
       for (const d of DOMAINS) {
         assert.equal(pebble.ordersFor(d), 1, `${d}: no new order after failover`);
       }
-    } catch (err) {
-      cluster.printOutput();
-      throw err;
-    } finally {
-      await cluster.close();
-      forwarder.close();
-      await pebble.stop();
-      await etcd.stop();
-    }
+    });
   },
 });

@@ -24,13 +24,8 @@ import { startBind9 } from "./fixtures/bind9.ts";
 import { startEtcd } from "./fixtures/etcd.ts";
 import { startPebble } from "./fixtures/pebble.ts";
 import { startEchoBackend } from "./fixtures/backend.ts";
-import { freePort, waitForPort } from "./fixtures/ports.ts";
-import { until, verifiedHandshake } from "./fixtures/acme_cluster.ts";
-import { EtcdKVStore } from "../lib/kv/etcd.ts";
-import { readLeader } from "../lib/cluster/fencing.ts";
-
-const repoRoot = new URL("../", import.meta.url).pathname;
-const ROOT = "traefik";
+import { freePort } from "./fixtures/ports.ts";
+import { createAcmeCluster, ROOT, until, verifiedHandshake } from "./fixtures/acme_cluster.ts";
 
 /**
  * Polls until a verified handshake with SNI `name` gets a leaf for `zone`
@@ -77,16 +72,6 @@ function httpsGet(
   });
 }
 
-interface Node {
-  id: string;
-  securePort: number;
-  apiPort: number;
-  clusterPort: number;
-  child?: Deno.ChildProcess;
-  exited?: Promise<unknown>;
-  output: string;
-}
-
 Deno.test({
   name:
     "DNS-01 cluster, real BIND 9 + Pebble + etcd + 3 processes: wildcard and apex in one order, served by every node, no TXT left; manager killed between presenting and validating resumes the same order",
@@ -97,104 +82,45 @@ Deno.test({
     const pebble = await startPebble({ httpPort: freePort(), dnsServer: bind.server });
     const etcd = await startEtcd();
     const backend = startEchoBackend("dns01-backend");
-    const kv = new EtcdKVStore({ endpoints: [etcd.endpoint] });
-    const dir = await Deno.makeTempDir({ prefix: "dns01-cluster-" });
-    const nodes: Node[] = ["n1", "n2", "n3"].map((id) => ({
-      id,
-      securePort: freePort(),
-      apiPort: freePort(),
-      clusterPort: freePort(),
-      output: "",
-    }));
-    const encryptionKey = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))));
-    await Deno.writeTextFile(`${dir}/pebble.pem`, pebble.listenerCaPem);
-    await Deno.writeTextFile(`${dir}/tsig-secret`, bind.keys.sha256.secret);
+    const secrets = await Deno.makeTempDir({ prefix: "dns01-cluster-" });
+    await Deno.writeTextFile(`${secrets}/tsig-secret`, bind.keys.sha256.secret);
     await Deno.writeTextFile(
-      `${dir}/slow.env`,
+      `${secrets}/slow.env`,
       `RFC2136_NAMESERVER=${bind.server}\nRFC2136_TSIG_KEY=${bind.keys.sha512.name}\nRFC2136_TSIG_SECRET=${bind.keys.sha512.secret}\nRFC2136_TSIG_ALGORITHM=hmac-sha512\n`,
     );
-    const resolver = (name: string, extra: string) =>
+    const resolver = (dir: string, name: string, extra: string) =>
       `[certificatesResolvers.${name}.acme]
 email = "ops@example.com"
 caServer = "${pebble.directoryUrl}"
 storage = "${dir}/${name}.json"
-caCertificates = ["${dir}/pebble.pem"]
+caCertificates = ["${dir}/pebble-ca.pem"]
 [certificatesResolvers.${name}.acme.dnsChallenge]
 provider = "rfc2136"
 resolvers = ["${bind.server}"]
 ${extra}`;
-    const start = async (i: number) => {
-      const n = nodes[i];
-      const config = `
-[entryPoints.websecure]
-address = "127.0.0.1:${n.securePort}"
-[entryPoints.websecure.http.tls]
-[entryPoints.traefik]
-address = "127.0.0.1:${n.apiPort}"
-[api]
-insecure = true
-[log]
-level = "INFO"
-[providers.etcd]
-endpoints = ["${etcd.endpoint.replace(/^https?:\/\//, "")}"]
-rootKey = "${ROOT}"
-[cluster]
-nodeId = "${n.id}"
-address = "127.0.0.1:${n.clusterPort}"
-peers = [${nodes.filter((_, j) => j !== i).map((p) => `"127.0.0.1:${p.clusterPort}"`).join(", ")}]
-secret = "dns01-cluster-secret-0123456789abcdef"
-dataDir = "${dir}/${n.id}"
-heartbeatInterval = "100ms"
-electionTimeout = "1000ms"
-encryptionKey = "${encryptionKey}"
-${resolver("dns", "")}
+    const cluster = await createAcmeCluster({
+      etcdEndpoint: etcd.endpoint,
+      directoryUrl: pebble.directoryUrl,
+      listenerCaPem: pebble.listenerCaPem,
+      env: {
+        RFC2136_NAMESERVER: bind.server,
+        RFC2136_TSIG_KEY: bind.keys.sha256.name,
+        RFC2136_TSIG_SECRET_FILE: `${secrets}/tsig-secret`,
+      },
+      resolvers: (_, dir) =>
+        `${resolver(dir, "dns", "")}
 ${
-        resolver(
-          "slow",
-          `credentialsFile = "${dir}/slow.env"\n[certificatesResolvers.slow.acme.dnsChallenge.propagation]\ndelayBeforeChecks = "2s"`,
-        )
-      }
-`;
-      await Deno.writeTextFile(`${dir}/${n.id}.toml`, config);
-      const child = new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", `${repoRoot}mod.ts`, `--configFile=${dir}/${n.id}.toml`],
-        cwd: dir,
-        env: {
-          RFC2136_NAMESERVER: bind.server,
-          RFC2136_TSIG_KEY: bind.keys.sha256.name,
-          RFC2136_TSIG_SECRET_FILE: `${dir}/tsig-secret`,
-        },
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
-      n.child = child;
-      const pump = async (s: ReadableStream<Uint8Array>) => {
-        const d = new TextDecoder();
-        for await (const chunk of s) n.output += d.decode(chunk);
-      };
-      n.exited = Promise.all([child.status, pump(child.stdout), pump(child.stderr)]);
-      await waitForPort(n.apiPort, "127.0.0.1", 30_000);
-    };
-    const kill = async (i: number) => {
-      try {
-        nodes[i].child?.kill("SIGKILL");
-      } catch { /* gone */ }
-      await nodes[i].exited;
-      nodes[i].child = undefined;
-    };
-    const manager = (aboveTerm = -1) =>
-      until("a manager", async () => {
-        const record = await readLeader(kv, ROOT);
-        if (!record || record.term <= aboveTerm) return undefined;
-        const i = nodes.findIndex((n) => n.id === record.nodeId);
-        if (i < 0 || !nodes[i].child) return undefined;
-        const res = await fetch(`http://127.0.0.1:${nodes[i].apiPort}/api/cluster`, {
-          signal: AbortSignal.timeout(500),
-        });
-        const view = await res.json() as { isManager: boolean; term: number };
-        return view.isManager && view.term === record.term ? { i, term: record.term } : undefined;
-      }, 20_000);
+          resolver(
+            dir,
+            "slow",
+            `credentialsFile = "${secrets}/slow.env"\n[certificatesResolvers.slow.acme.dnsChallenge.propagation]\ndelayBeforeChecks = "2s"`,
+          )
+        }
+`,
+    });
+    const { nodes, kv } = cluster;
+    /** Every line a node printed, across restarts. */
+    const output = (i: number) => nodes[i].lines.join("\n");
     const putRouter = async (name: string, resolverName: string, zone: string) => {
       const p = `${ROOT}/http/routers/${name}`;
       const escaped = zone.replaceAll(".", "\\.");
@@ -236,10 +162,9 @@ ${
     };
 
     try {
-      await kv.deletePrefix(`${ROOT}/`);
       const t0 = performance.now();
-      await Promise.all(nodes.map((_, i) => start(i)));
-      const first = await manager();
+      await Promise.all(nodes.map((_, i) => cluster.start(i)));
+      const first = await cluster.manager();
       const root = await pebble.rootPem();
 
       // Wildcard + apex in one certificate.
@@ -267,17 +192,17 @@ ${
       await noTxtLeft("example.test");
       assert.ok(bind.nsQueries() > 0, "the authoritative server was checked on port 53");
       for (const [i, n] of nodes.entries()) {
-        const published = n.output.includes("DNS-01: TXT record published");
+        const published = output(i).includes("DNS-01: TXT record published");
         assert.equal(
           published,
           i === first.i,
           `${n.id}: only the manager touches the DNS provider`,
         );
       }
-      assert.match(nodes[first.i].output, /DNS-01: TXT records visible/);
+      assert.match(output(first.i), /DNS-01: TXT records visible/);
 
       // Kill the manager between presenting and validating.
-      const m = await manager();
+      const m = await cluster.manager();
       assert.equal(m.i, first.i, "no election happened meanwhile");
       await putRouter("slow", "slow", "slow.test");
       await until(
@@ -292,8 +217,8 @@ ${
         "not validated yet",
       );
       const killedAt = performance.now();
-      await kill(m.i);
-      const next = await manager(m.term);
+      await cluster.kill(m.i);
+      const next = await cluster.manager(m.term);
       await stored("slow", "slow.test");
       const after = performance.now() - killedAt;
       for (const i of [0, 1, 2].filter((j) => j !== m.i)) {
@@ -306,27 +231,26 @@ ${
         } ms after the kill`,
       );
       assert.equal(pebble.ordersCreated(), 2, "the journalled order was resumed, not placed again");
-      assert.match(nodes[next.i].output, /resuming journalled order[^\n]*slow/);
+      assert.match(output(next.i), /resuming journalled order[^\n]*slow/);
       // The new manager published the same two values again (idempotent) and removed them.
-      assert.match(nodes[next.i].output, /DNS-01: TXT record published[^\n]*slow/);
+      assert.match(output(next.i), /DNS-01: TXT record published[^\n]*slow/);
       assert.equal(presented.length, 2);
       await noTxtLeft("slow.test");
       await noTxtLeft("example.test");
-      for (const n of nodes) {
-        assert.ok(!n.output.includes(bind.keys.sha256.secret), `${n.id}: no secret in the log`);
-        assert.ok(!n.output.includes(bind.keys.sha512.secret), `${n.id}: no secret in the log`);
+      for (const [i, n] of nodes.entries()) {
+        assert.ok(!output(i).includes(bind.keys.sha256.secret), `${n.id}: no secret in the log`);
+        assert.ok(!output(i).includes(bind.keys.sha512.secret), `${n.id}: no secret in the log`);
       }
     } catch (err) {
       for (const n of nodes) console.error(`--- ${n.id}\n${n.output.slice(-5000)}`);
       throw err;
     } finally {
-      for (let i = 0; i < nodes.length; i++) await kill(i);
-      await kv.close();
+      await cluster.close();
       await backend.close();
       await etcd.stop();
       await pebble.stop();
       await bind.stop();
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      await Deno.remove(secrets, { recursive: true }).catch(() => {});
     }
   },
 });

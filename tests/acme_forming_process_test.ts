@@ -16,9 +16,7 @@
  *   here; `deno task chaos:acme` runs more): zero duplicate orders.
  */
 import assert from "node:assert/strict";
-import { startEtcd } from "./fixtures/etcd.ts";
-import { startPebble } from "./fixtures/pebble.ts";
-import { createAcmeCluster, servedAt, startForwarder, until } from "./fixtures/acme_cluster.ts";
+import { servedAt, until, withHttp01Cluster } from "./fixtures/acme_cluster.ts";
 import { runAcmeChaos } from "./fixtures/acme_chaos.ts";
 
 const DOMAINS = ["f0.test", "f1.test", "f2.test"];
@@ -48,16 +46,9 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const etcd = await startEtcd();
-    const forwarder = startForwarder();
-    const pebble = await startPebble({ httpPort: forwarder.port, blockedDomains: [BLOCKED] });
-    const cluster = await createAcmeCluster({
-      etcdEndpoint: etcd.endpoint,
-      directoryUrl: pebble.directoryUrl,
-      listenerCaPem: pebble.listenerCaPem,
-    });
-    const { nodes } = cluster;
-    try {
+    const options = { pebble: { blockedDomains: [BLOCKED] } };
+    await withHttp01Cluster(options, async ({ pebble, forwarder, cluster }) => {
+      const { nodes } = cluster;
       // Routers known from the start, before any node runs.
       for (const [i, d] of [...DOMAINS, BLOCKED].entries()) await cluster.putRouter(`f${i}`, d);
       // Only n3 is reachable for Pebble's HTTP-01 check.
@@ -121,15 +112,7 @@ Deno.test({
       assert.equal(blocked.failureKind, "rejected");
       assert.match(blocked.problem?.type ?? "", /rejectedIdentifier/);
       assert.equal(pebble.ordersCreated(), DOMAINS.length, "orders created at the CA");
-    } catch (err) {
-      cluster.printOutput();
-      throw err;
-    } finally {
-      await cluster.close();
-      forwarder.close();
-      await pebble.stop();
-      await etcd.stop();
-    }
+    });
   },
 });
 
@@ -139,17 +122,9 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const etcd = await startEtcd();
-    const forwarder = startForwarder();
-    const pebble = await startPebble({ httpPort: forwarder.port });
-    const cluster = await createAcmeCluster({
-      etcdEndpoint: etcd.endpoint,
-      directoryUrl: pebble.directoryUrl,
-      listenerCaPem: pebble.listenerCaPem,
-      clusterReadyTimeout: "2s",
-    });
-    const { nodes } = cluster;
-    try {
+    const options = { cluster: { clusterReadyTimeout: "2s" } };
+    await withHttp01Cluster(options, async ({ pebble, forwarder, cluster }) => {
+      const { nodes } = cluster;
       await cluster.putRouter("r0", "absent.test");
       forwarder.retarget(nodes[0].webPort, nodes[1].webPort);
       await Promise.all([cluster.start(0), cluster.start(1)]);
@@ -171,15 +146,7 @@ Deno.test({
       assert.deepEqual(absent, [missing]);
       assert.equal(pebble.ordersFor("absent.test"), 1);
       console.log(`order went ahead after ${view.readiness!.waitedMs} ms without ${missing}`);
-    } catch (err) {
-      cluster.printOutput();
-      throw err;
-    } finally {
-      await cluster.close();
-      forwarder.close();
-      await pebble.stop();
-      await etcd.stop();
-    }
+    });
   },
 });
 

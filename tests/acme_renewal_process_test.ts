@@ -18,15 +18,12 @@
  * fails waiting for the renewal.
  */
 import assert from "node:assert/strict";
-import { startEtcd } from "./fixtures/etcd.ts";
-import { startPebble } from "./fixtures/pebble.ts";
 import {
-  createAcmeCluster,
   type PeerCertificate,
   servedAt,
-  startForwarder,
   until,
   verifiedHandshake,
+  withHttp01Cluster,
 } from "./fixtures/acme_cluster.ts";
 import {
   RENEWAL_CHECK_INTERVAL_MS,
@@ -92,22 +89,14 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const etcd = await startEtcd();
-    const forwarder = startForwarder();
-    const pebble = await startPebble({
-      httpPort: forwarder.port,
-      certificateValiditySeconds: VALIDITY_S,
-    });
-    const cluster = await createAcmeCluster({
-      etcdEndpoint: etcd.endpoint,
-      directoryUrl: pebble.directoryUrl,
-      listenerCaPem: pebble.listenerCaPem,
-      env: { PORTICO_TEST_HOOKS: "1", [TEST_RENEWAL_CHECK_ENV]: String(CHECK_MS) },
-    });
-    const { nodes } = cluster;
-    const puts = () => cluster.puts.get(DOMAIN) ?? [];
+    const options = {
+      pebble: { certificateValiditySeconds: VALIDITY_S },
+      cluster: { env: { PORTICO_TEST_HOOKS: "1", [TEST_RENEWAL_CHECK_ENV]: String(CHECK_MS) } },
+    };
+    await withHttp01Cluster(options, async ({ pebble, forwarder, cluster }) => {
+      const { nodes } = cluster;
+      const puts = () => cluster.puts.get(DOMAIN) ?? [];
 
-    try {
       await Promise.all(nodes.map((_, i) => cluster.start(i)));
       const first = await cluster.manager();
       // Validation goes to a worker, as in production behind a load balancer.
@@ -195,14 +184,6 @@ Deno.test({
         "only the manager ordered, twice",
       );
       assert.match(nodes[first.i].output, /renewal check interval shortened by a test hook/);
-    } catch (err) {
-      cluster.printOutput();
-      throw err;
-    } finally {
-      await cluster.close();
-      forwarder.close();
-      await pebble.stop();
-      await etcd.stop();
-    }
+    });
   },
 });

@@ -8,45 +8,22 @@
 import assert from "node:assert/strict";
 import { startEchoBackend } from "./fixtures/backend.ts";
 import { startTestProxy } from "./fixtures/proxy.ts";
+import { serveRaw } from "./fixtures/raw_server.ts";
 
 const enc = new TextEncoder();
 
 /** A backend that reads a request head, then does `behave` with the socket. */
 function rawBackend(behave: (conn: Deno.Conn) => Promise<void>) {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const conns = new Set<Deno.Conn>();
-  (async () => {
-    for await (const conn of listener) {
-      conns.add(conn);
-      (async () => {
-        const buf = new Uint8Array(65536);
-        let head = "";
-        try {
-          while (!head.includes("\r\n\r\n")) {
-            const n = await conn.read(buf);
-            if (n === null) return;
-            head += new TextDecoder().decode(buf.subarray(0, n));
-          }
-          await behave(conn);
-        } catch {
-          /* client went away */
-        } finally {
-          conns.delete(conn);
-        }
-      })();
+  return serveRaw(async (conn) => {
+    const buf = new Uint8Array(65536);
+    let head = "";
+    while (!head.includes("\r\n\r\n")) {
+      const n = await conn.read(buf);
+      if (n === null) return;
+      head += new TextDecoder().decode(buf.subarray(0, n));
     }
-  })().catch(() => {});
-  return {
-    url: `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
-    close() {
-      listener.close();
-      for (const c of conns) {
-        try {
-          c.close();
-        } catch { /* closed */ }
-      }
-    },
-  };
+    await behave(conn);
+  });
 }
 
 const closeQuietly = (c: Deno.Conn) => {

@@ -7,75 +7,46 @@
 import assert from "node:assert/strict";
 import { DEFAULT_TIMEOUTS, UpstreamError } from "../lib/proxy/upstream.ts";
 import { Http1Pool } from "../lib/proxy/http1_client.ts";
+import { serveRaw } from "./fixtures/raw_server.ts";
 
 /** A backend that answers each request head with the next scripted reply (or closes when it is null). */
 function scripted(replies: (string | null)[]) {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  let connections = 0;
   const requests: string[] = [];
-  const conns = new Set<Deno.Conn>();
-  (async () => {
-    for await (const conn of listener) {
-      connections++;
-      conns.add(conn);
-      (async () => {
-        const buf = new Uint8Array(65536);
-        let pending = "";
-        try {
-          for (;;) {
-            const n = await conn.read(buf);
-            if (n === null) break;
-            pending += new TextDecoder().decode(buf.subarray(0, n));
-            while (pending.includes("\r\n\r\n")) {
-              const end = pending.indexOf("\r\n\r\n") + 4;
-              const head = pending.slice(0, end);
-              const len = Number(/content-length: (\d+)/i.exec(head)?.[1] ?? 0);
-              const chunked = /transfer-encoding: chunked/i.test(head);
-              let bodyEnd = end + len;
-              if (chunked) {
-                const term = pending.indexOf("0\r\n\r\n", end);
-                if (term === -1) break;
-                bodyEnd = term + 5;
-              }
-              if (pending.length < bodyEnd) break;
-              requests.push(pending.slice(0, bodyEnd));
-              pending = pending.slice(bodyEnd);
-              const reply = replies.shift();
-              if (reply === null || reply === undefined) {
-                conn.close();
-                conns.delete(conn);
-                return;
-              }
-              await conn.write(new TextEncoder().encode(reply));
-            }
-          }
-        } catch { /* closed */ }
-        conns.delete(conn);
-        try {
-          conn.close();
-        } catch { /* closed */ }
-      })();
+  const server = serveRaw(async (conn) => {
+    const buf = new Uint8Array(65536);
+    let pending = "";
+    for (;;) {
+      const n = await conn.read(buf);
+      if (n === null) return;
+      pending += new TextDecoder().decode(buf.subarray(0, n));
+      while (pending.includes("\r\n\r\n")) {
+        const end = pending.indexOf("\r\n\r\n") + 4;
+        const head = pending.slice(0, end);
+        const len = Number(/content-length: (\d+)/i.exec(head)?.[1] ?? 0);
+        const chunked = /transfer-encoding: chunked/i.test(head);
+        let bodyEnd = end + len;
+        if (chunked) {
+          const term = pending.indexOf("0\r\n\r\n", end);
+          if (term === -1) break;
+          bodyEnd = term + 5;
+        }
+        if (pending.length < bodyEnd) break;
+        requests.push(pending.slice(0, bodyEnd));
+        pending = pending.slice(bodyEnd);
+        const reply = replies.shift();
+        if (reply === null || reply === undefined) return;
+        await conn.write(new TextEncoder().encode(reply));
+      }
     }
-  })().catch(() => {});
-  const port = (listener.addr as Deno.NetAddr).port;
+  });
   return {
-    url: new URL(`http://127.0.0.1:${port}`),
+    url: new URL(server.url),
     get connections() {
-      return connections;
+      return server.accepted;
     },
     requests,
-    closeAll() {
-      for (const c of conns) {
-        try {
-          c.close();
-        } catch { /* closed */ }
-      }
-      conns.clear();
-    },
-    close() {
-      listener.close();
-      this.closeAll();
-    },
+    closeAll: () => server.closeConnections(),
+    close: () => server.close(),
   };
 }
 

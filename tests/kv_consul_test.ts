@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { ConsulKVStore } from "../lib/kv/consul.ts";
 import { KVError } from "../lib/kv/types.ts";
 import { type ConsulTestServer, startConsulServer } from "./fixtures/consul_server.ts";
-import { kvContract, waitFor, WatchView } from "./kv_contract.ts";
+import { kvContract, waitFor, WatchView } from "./fixtures/kv_contract.ts";
 
 const TOKEN = "acl-token-for-tests";
 let server: ConsulTestServer | undefined;

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { EtcdKVStore } from "../lib/kv/etcd.ts";
 import { type EtcdServer, startEtcd } from "./fixtures/etcd.ts";
-import { kvContract, waitFor, WatchView } from "./kv_contract.ts";
+import { kvContract, waitFor, WatchView } from "./fixtures/kv_contract.ts";
 
 let server: EtcdServer | undefined;
 kvContract({

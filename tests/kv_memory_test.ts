@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { type KVClock, MemoryKVBackend, MemoryKVStore } from "../lib/kv/memory.ts";
-import { kvContract, waitFor, WatchView } from "./kv_contract.ts";
+import { kvContract, waitFor, WatchView } from "./fixtures/kv_contract.ts";
 
 let backend: MemoryKVBackend | undefined;
 kvContract({

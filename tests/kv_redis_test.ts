@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { escapeGlob, RedisKVStore } from "../lib/kv/redis.ts";
 import { type RedisServer, startRedis } from "./fixtures/redis.ts";
-import { kvContract, waitFor, WatchView } from "./kv_contract.ts";
+import { kvContract, waitFor, WatchView } from "./fixtures/kv_contract.ts";
 import { KVError } from "../lib/kv/types.ts";
 
 let server: RedisServer | undefined;

@@ -11,31 +11,18 @@
 
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
-import { startEchoBackend } from "./fixtures/backend.ts";
-import { startTestProxy, type TestProxy } from "./fixtures/proxy.ts";
-import { startRedis } from "./fixtures/redis.ts";
+import { startRedis, startRedisCluster } from "./fixtures/redis.ts";
 import { freePort, requireBinary, spawnServer, waitForPort } from "./fixtures/ports.ts";
 import { makePki } from "./fixtures/pki.ts";
 import { BUCKET_SCRIPT_SHA1 } from "../lib/middlewares/rate_limit/redis_script.ts";
 import {
-  captureRateLimitRuntime,
   eventually,
-  rateLimitRoutes,
   roundRobinLoad,
+  startRateLimitNodes,
   within,
-} from "./rate_limit_helpers.ts";
+} from "./fixtures/rate_limit.ts";
 
 const BUCKET_ERROR = "Could not insert/update bucket\n";
-
-async function startNodes(count: number, dynamic: string): Promise<TestProxy[]> {
-  const nodes: TestProxy[] = [];
-  for (let i = 0; i < count; i++) nodes.push(await startTestProxy({ dynamic }));
-  return nodes;
-}
-
-async function closeAll(nodes: TestProxy[]): Promise<void> {
-  for (const n of nodes) await n.close();
-}
 
 async function status(url: string): Promise<{ status: number; body: string; ms: number }> {
   const started = performance.now();
@@ -63,15 +50,11 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     const redis = await startRedis();
-    const backend = startEchoBackend("echo");
-    const log = captureRateLimitRuntime(3);
-    const nodes = await startNodes(
-      3,
-      rateLimitRoutes(backend.url, {
-        shared: `average = 100\nburst = 20\nredis = { endpoints = ["${redis.endpoint}"] }`,
-        alone: `average = 100\nburst = 20`,
-      }),
-    );
+    const instances = await startRateLimitNodes(3, {
+      shared: `average = 100\nburst = 20\nredis = { endpoints = ["${redis.endpoint}"] }`,
+      alone: `average = 100\nburst = 20`,
+    });
+    const { nodes, backend, log } = instances;
     const inspect = redisClient(redis.port);
     try {
       const shared = await roundRobinLoad(nodes.map((n) => `${n.url()}/shared/`), {
@@ -120,9 +103,7 @@ Deno.test({
       assert.deepEqual(log.lines.filter((l) => l.level !== "info"), [], "no outage was logged");
     } finally {
       inspect.disconnect();
-      await closeAll(nodes);
-      log.restore();
-      await backend.close();
+      await instances.close();
       await redis.stop();
     }
   },
@@ -135,17 +116,13 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     const redis = await startRedis();
-    const backend = startEchoBackend("echo");
-    const log = captureRateLimitRuntime(3);
     const redisTable =
       `redis = { endpoints = ["${redis.endpoint}"], dialTimeout = "500ms", readTimeout = "500ms", writeTimeout = "500ms" }`;
-    const nodes = await startNodes(
-      3,
-      rateLimitRoutes(backend.url, {
-        strict: `average = 60\nburst = 6\n${redisTable}`,
-        lenient: `average = 60\nburst = 6\n${redisTable.replace("}", ', failureMode = "local" }')}`,
-      }),
-    );
+    const instances = await startRateLimitNodes(3, {
+      strict: `average = 60\nburst = 6\n${redisTable}`,
+      lenient: `average = 60\nburst = 6\n${redisTable.replace("}", ', failureMode = "local" }')}`,
+    });
+    const { nodes, log } = instances;
     const urls = (name: string) => nodes.map((n) => `${n.url()}/${name}/`);
     const inspect = redisClient(redis.port);
     try {
@@ -241,9 +218,7 @@ Deno.test({
       }
     } finally {
       inspect.disconnect();
-      await closeAll(nodes);
-      log.restore();
-      await backend.close();
+      await instances.close();
       await redis.stop();
     }
   },
@@ -258,19 +233,15 @@ Deno.test({
     const password = "right-horse-battery-7";
     const wrong = "not-the-password-42";
     const redis = await startRedis({ password });
-    const backend = startEchoBackend("echo");
-    const log = captureRateLimitRuntime();
     const table = (extra: string) =>
       `average = 10\nburst = 5\nredis = { endpoints = ["${redis.endpoint}"]${extra} }`;
-    const [node] = await startNodes(
-      1,
-      rateLimitRoutes(backend.url, {
-        good: table(`, password = "${password}"`),
-        bad: table(`, password = "${wrong}"`),
-        acl: table(`, username = "default", password = "${wrong}"`),
-        none: table(""),
-      }),
-    );
+    const instances = await startRateLimitNodes(1, {
+      good: table(`, password = "${password}"`),
+      bad: table(`, password = "${wrong}"`),
+      acl: table(`, username = "default", password = "${wrong}"`),
+      none: table(""),
+    });
+    const { nodes: [node], log } = instances;
     try {
       // Known as soon as the configuration is applied, before any request.
       const refusal = (mw: string) =>
@@ -322,9 +293,7 @@ Deno.test({
         "no password in any log line",
       );
     } finally {
-      await node.close();
-      log.restore();
-      await backend.close();
+      await instances.close();
       await redis.stop();
     }
   },
@@ -344,18 +313,14 @@ Deno.test({
       for await (const conn of silent) held.push(conn);
     })().catch(() => {});
     const redis = await startRedis();
-    const backend = startEchoBackend("echo");
-    const log = captureRateLimitRuntime();
     const timeouts = `dialTimeout = "300ms", readTimeout = "150ms", writeTimeout = "50ms"`;
-    const [node] = await startNodes(
-      1,
-      rateLimitRoutes(backend.url, {
-        mute:
-          `average = 100\nburst = 100\nredis = { endpoints = ["127.0.0.1:${silentPort}"], ${timeouts} }`,
-        paused:
-          `average = 100\nburst = 100\nredis = { endpoints = ["${redis.endpoint}"], ${timeouts} }`,
-      }),
-    );
+    const instances = await startRateLimitNodes(1, {
+      mute:
+        `average = 100\nburst = 100\nredis = { endpoints = ["127.0.0.1:${silentPort}"], ${timeouts} }`,
+      paused:
+        `average = 100\nburst = 100\nredis = { endpoints = ["${redis.endpoint}"], ${timeouts} }`,
+    });
+    const { nodes: [node], log } = instances;
     try {
       // Never ready: the first requests wait out dialTimeout at most, later ones not at all.
       const first = await status(`${node.url()}/mute/`);
@@ -402,9 +367,7 @@ Deno.test({
         async () => (await status(`${node.url()}/paused/`)).status === 200,
       );
     } finally {
-      await node.close();
-      log.restore();
-      await backend.close();
+      await instances.close();
       await redis.stop();
       silent.close();
       for (const c of held) c.close();
@@ -453,22 +416,18 @@ Deno.test({
       "--tls-auth-clients",
       "yes",
     ]);
-    const backend = startEchoBackend("echo");
-    const log = captureRateLimitRuntime();
     const client = `cert = "${dir}/client.pem", key = "${dir}/client.key"`;
     try {
       await waitForPort(port);
-      const [node] = await startNodes(
-        1,
-        rateLimitRoutes(backend.url, {
-          mtls:
-            `average = 10\nburst = 5\nredis = { endpoints = ["127.0.0.1:${port}"], tls = { ca = "${dir}/ca.pem", ${client} } }`,
-          scheme:
-            `average = 10\nburst = 5\nredis = { endpoints = ["rediss://127.0.0.1:${port}"], tls = { ca = "${dir}/ca.pem", ${client} } }`,
-          unknownca:
-            `average = 10\nburst = 5\nredis = { endpoints = ["127.0.0.1:${port}"], tls = { ${client} } }`,
-        }),
-      );
+      const instances = await startRateLimitNodes(1, {
+        mtls:
+          `average = 10\nburst = 5\nredis = { endpoints = ["127.0.0.1:${port}"], tls = { ca = "${dir}/ca.pem", ${client} } }`,
+        scheme:
+          `average = 10\nburst = 5\nredis = { endpoints = ["rediss://127.0.0.1:${port}"], tls = { ca = "${dir}/ca.pem", ${client} } }`,
+        unknownca:
+          `average = 10\nburst = 5\nredis = { endpoints = ["127.0.0.1:${port}"], tls = { ${client} } }`,
+      });
+      const { nodes: [node], log } = instances;
       try {
         for (const mw of ["mtls", "scheme"]) {
           await eventually(
@@ -495,81 +454,14 @@ Deno.test({
           0,
         );
       } finally {
-        await node.close();
+        await instances.close();
       }
     } finally {
-      log.restore();
-      await backend.close();
       await server.kill("SIGKILL");
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     }
   },
 });
-
-/** Three `redis-server --cluster-enabled` masters joined by `redis-cli --cluster create`. */
-async function startRedisCluster(): Promise<{ ports: number[]; stop(): Promise<void> }> {
-  const binary = await requireBinary("redis-server", "redis-server");
-  const dir = await Deno.makeTempDir({ prefix: "portico-redis-cluster-" });
-  const ports = [freePort(), freePort(), freePort()];
-  const servers = ports.map((port) => {
-    Deno.mkdirSync(`${dir}/${port}`);
-    return spawnServer(binary, [
-      "--port",
-      String(port),
-      "--bind",
-      "127.0.0.1",
-      "--save",
-      "",
-      "--appendonly",
-      "no",
-      "--dir",
-      `${dir}/${port}`,
-      "--cluster-enabled",
-      "yes",
-      "--cluster-config-file",
-      "nodes.conf",
-    ]);
-  });
-  const stop = async () => {
-    for (const s of servers) await s.kill("SIGKILL");
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
-  };
-  try {
-    for (const port of ports) await waitForPort(port);
-    const create = await new Deno.Command("redis-cli", {
-      args: [
-        "--cluster",
-        "create",
-        ...ports.map((p) => `127.0.0.1:${p}`),
-        "--cluster-replicas",
-        "0",
-        "--cluster-yes",
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    if (!create.success) {
-      throw new Error(
-        `redis-cli --cluster create failed: ${new TextDecoder().decode(create.stderr)}`,
-      );
-    }
-    for (const port of ports) {
-      const node = redisClient(port);
-      try {
-        await eventually(
-          `cluster state ok on ${port}`,
-          async () => /cluster_state:ok/.test(String(await node.call("CLUSTER", "INFO"))),
-        );
-      } finally {
-        node.disconnect();
-      }
-    }
-    return { ports, stop };
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-}
 
 Deno.test({
   name:
@@ -578,16 +470,12 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     const cluster = await startRedisCluster();
-    const backend = startEchoBackend("echo");
-    const log = captureRateLimitRuntime(3);
     const endpoints = cluster.ports.map((p) => `"127.0.0.1:${p}"`).join(", ");
-    const nodes = await startNodes(
-      3,
-      rateLimitRoutes(backend.url, {
-        sharded:
-          `average = 50\nburst = 10\nsourceCriterion = { requestHeaderName = "X-Key" }\nredis = { endpoints = [${endpoints}] }`,
-      }),
-    );
+    const instances = await startRateLimitNodes(3, {
+      sharded:
+        `average = 50\nburst = 10\nsourceCriterion = { requestHeaderName = "X-Key" }\nredis = { endpoints = [${endpoints}] }`,
+    });
+    const { nodes, log } = instances;
     try {
       const keys = ["k0", "k1", "k2", "k3", "k4", "k5"];
       const served = new Map(keys.map((k) => [k, 0]));
@@ -629,9 +517,7 @@ Deno.test({
       assert.ok(holders.size >= 2, `buckets on ${holders.size} of 3 masters`);
       assert.deepEqual(log.lines.filter((l) => l.level === "error"), [], "no Redis error");
     } finally {
-      await closeAll(nodes);
-      log.restore();
-      await backend.close();
+      await instances.close();
       await cluster.stop();
     }
   },

@@ -10,44 +10,15 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { createHash, randomBytes } from "node:crypto";
 import http from "node:http";
-import { startTestProxy } from "./fixtures/proxy.ts";
+import { startTestProxy, type TestProxy } from "./fixtures/proxy.ts";
+import {
+  type Json,
+  middlewareToml,
+  readTestData,
+  routerToml,
+} from "./fixtures/traefik_tables.ts";
 import { rawGet } from "./fixtures/http_client.ts";
 import { freePort } from "./fixtures/ports.ts";
-
-// deno-lint-ignore no-explicit-any
-type Json = any;
-
-const load = (name: string): Json =>
-  JSON.parse(Deno.readTextFileSync(new URL(`./data/traefik_mw_${name}.json`, import.meta.url)));
-
-/** A TOML value for a JSON one (inline tables for objects). */
-function tomlValue(v: Json): string {
-  if (v === null || v === undefined) throw new Error("no TOML for null");
-  if (typeof v === "string") return JSON.stringify(v);
-  if (typeof v === "number" || typeof v === "boolean") return String(v);
-  if (Array.isArray(v)) return `[${v.map(tomlValue).join(", ")}]`;
-  return `{ ${Object.entries(v).map(([k, x]) => `${k} = ${tomlValue(x)}`).join(", ")} }`;
-}
-
-/** `[http.middlewares.NAME.TYPE]` with its options, skipping null ones. */
-function middlewareToml(name: string, type: string, options: Record<string, Json>): string {
-  let out = `[http.middlewares.${name}.${type}]\n`;
-  for (const [k, v] of Object.entries(options)) {
-    if (v !== null && v !== undefined) out += `${k} = ${tomlValue(v)}\n`;
-  }
-  return out;
-}
-
-function routerToml(
-  name: string,
-  rule: string,
-  service: string,
-  middlewares: string[],
-  ep?: string,
-) {
-  return `[http.routers.${name}]\nrule = ${JSON.stringify(rule)}\nservice = "${service}"\n` +
-    `middlewares = ${tomlValue(middlewares)}\n${ep ? `entryPoints = ["${ep}"]\n` : ""}`;
-}
 
 interface Seen {
   method: string;
@@ -93,12 +64,19 @@ async function startService() {
 const basicHeader = (user: string, password: string) =>
   "Basic " + Buffer.from(`${user}:${password}`).toString("base64");
 
-Deno.test("traefik basicAuth table over real HTTP", async () => {
-  const data = load("basicauth");
-  const service = await startService();
-  const dir = await Deno.makeTempDir({ prefix: "portico-basic-table-" });
-  let toml = `[http.services.svc.loadBalancer]\nservers = [{ url = "${service.url}" }]\n`;
-  data.cases.forEach((tc: Json, i: number) => {
+/**
+ * A proxy with, per case i of a basicAuth or digestAuth table, router `c<i>`
+ * (Host `c<i>.test`) → middleware `m<i>` → `serviceUrl`; a case's
+ * `usersFile` text is written to a file of its own.
+ */
+async function startUsersTableProxy(
+  type: "basicAuth" | "digestAuth",
+  cases: Json[],
+  serviceUrl: string,
+): Promise<{ proxy: TestProxy; close(): Promise<void> }> {
+  const dir = await Deno.makeTempDir({ prefix: `portico-${type}-table-` });
+  let toml = `[http.services.svc.loadBalancer]\nservers = [{ url = "${serviceUrl}" }]\n`;
+  cases.forEach((tc, i) => {
     const options = { ...tc.config };
     if (tc.usersFile !== undefined) {
       const file = `${dir}/users-${i}`;
@@ -106,20 +84,44 @@ Deno.test("traefik basicAuth table over real HTTP", async () => {
       options.usersFile = file;
     }
     toml += routerToml(`c${i}`, `Host(\`c${i}.test\`)`, "svc", [`m${i}`]);
-    toml += middlewareToml(`m${i}`, "basicAuth", options);
+    toml += middlewareToml(`m${i}`, type, options);
   });
   const proxy = await startTestProxy({ dynamic: toml });
+  return {
+    proxy,
+    async close() {
+      await proxy.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+/**
+ * Router `c<i>` of a table case: a case Traefik refuses (`buildError`) must be
+ * disabled with an error naming `m<i>` (returns false, nothing to send);
+ * any other must be enabled.
+ */
+function caseRouterBuilt(proxy: TestProxy, i: number, tc: Json, name: string): boolean {
+  const state = proxy.server.watcher.current!.routers.get(`c${i}@file`)!;
+  if (tc.buildError) {
+    assert.equal(state.status, "disabled", name);
+    assert.match(state.errors.join("\n"), new RegExp(`middleware "m${i}@file"`), name);
+    return false;
+  }
+  assert.equal(state.status, "enabled", `${name}: ${state.errors}`);
+  return true;
+}
+
+Deno.test("traefik basicAuth table over real HTTP", async () => {
+  const data = readTestData("traefik_mw_basicauth");
+  const service = await startService();
+  const table = await startUsersTableProxy("basicAuth", data.cases, service.url);
+  const { proxy } = table;
   let requests = 0;
   try {
     for (const [i, tc] of (data.cases as Json[]).entries()) {
       const name = `${tc.test}: ${tc.desc}`;
-      const state = proxy.server.watcher.current!.routers.get(`c${i}@file`)!;
-      if (tc.buildError) {
-        assert.equal(state.status, "disabled", name);
-        assert.match(state.errors.join("\n"), new RegExp(`middleware "m${i}@file"`), name);
-        continue;
-      }
-      assert.equal(state.status, "enabled", `${name}: ${state.errors}`);
+      if (!caseRouterBuilt(proxy, i, tc, name)) continue;
       for (const r of tc.requests) {
         requests++;
         const host = `c${i}.test`;
@@ -154,9 +156,8 @@ Deno.test("traefik basicAuth table over real HTTP", async () => {
     }
     assert.equal(requests, 22, "every request of the table was sent");
   } finally {
-    await proxy.close();
+    await table.close();
     await service.close();
-    await Deno.remove(dir, { recursive: true });
   }
 });
 
@@ -193,31 +194,14 @@ async function digestGet(port: number, host: string, user: string, password: str
 }
 
 Deno.test("traefik digestAuth table over real HTTP", async () => {
-  const data = load("digestauth");
+  const data = readTestData("traefik_mw_digestauth");
   const service = await startService();
-  const dir = await Deno.makeTempDir({ prefix: "portico-digest-table-" });
-  let toml = `[http.services.svc.loadBalancer]\nservers = [{ url = "${service.url}" }]\n`;
-  data.cases.forEach((tc: Json, i: number) => {
-    const options = { ...tc.config };
-    if (tc.usersFile !== undefined) {
-      const file = `${dir}/users-${i}`;
-      Deno.writeTextFileSync(file, tc.usersFile);
-      options.usersFile = file;
-    }
-    toml += routerToml(`c${i}`, `Host(\`c${i}.test\`)`, "svc", [`m${i}`]);
-    toml += middlewareToml(`m${i}`, "digestAuth", options);
-  });
-  const proxy = await startTestProxy({ dynamic: toml });
+  const table = await startUsersTableProxy("digestAuth", data.cases, service.url);
+  const { proxy } = table;
   try {
     for (const [i, tc] of (data.cases as Json[]).entries()) {
       const name = `${tc.test}: ${tc.desc}`;
-      const state = proxy.server.watcher.current!.routers.get(`c${i}@file`)!;
-      if (tc.buildError) {
-        assert.equal(state.status, "disabled", name);
-        assert.match(state.errors.join("\n"), new RegExp(`middleware "m${i}@file"`), name);
-        continue;
-      }
-      assert.equal(state.status, "enabled", `${name}: ${state.errors}`);
+      if (!caseRouterBuilt(proxy, i, tc, name)) continue;
       for (const r of tc.requests) {
         const host = `c${i}.test`;
         const res = r.basic
@@ -240,9 +224,8 @@ Deno.test("traefik digestAuth table over real HTTP", async () => {
       }
     }
   } finally {
-    await proxy.close();
+    await table.close();
     await service.close();
-    await Deno.remove(dir, { recursive: true });
   }
 });
 
@@ -378,7 +361,7 @@ function send(
 }
 
 Deno.test("traefik forwardAuth table over real HTTP", async () => {
-  const data = load("forwardauth");
+  const data = readTestData("traefik_mw_forwardauth");
   const service = await startService();
   const answers = new Map<string, Json>();
   const auth = startAuthServer(answers);
@@ -470,7 +453,7 @@ const lower = (o: Record<string, string>) =>
   Object.fromEntries(Object.entries(o).map(([k, v]) => [k.toLowerCase(), v]));
 
 Deno.test("traefik forwardAuth request headers (writeHeader, oldWriteHeader, RemoveConnectionHeaders) over real HTTP", async () => {
-  const data = load("forwardauth");
+  const data = readTestData("traefik_mw_forwardauth");
   const service = await startService();
   const auth = startAuthServer(new Map());
   await new Promise((r) => setTimeout(r, 10));

@@ -12,44 +12,17 @@ import http from "node:http";
 import zlib from "node:zlib";
 import { startEchoBackend } from "./fixtures/backend.ts";
 import { startTestProxy } from "./fixtures/proxy.ts";
+import {
+  type Json,
+  middlewareToml,
+  readTestData,
+  routerToml,
+  serviceToml,
+} from "./fixtures/traefik_tables.ts";
 import { freePort } from "./fixtures/ports.ts";
 import { chooseEncoding, type Encoding } from "../lib/middlewares/compress/accept_encoding.ts";
 import { parseExpression } from "../lib/middlewares/circuit_breaker/expression.ts";
 import { RollingMetrics } from "../lib/middlewares/circuit_breaker/metrics.ts";
-
-// deno-lint-ignore no-explicit-any
-type Json = any;
-
-const load = (name: string): Json =>
-  JSON.parse(Deno.readTextFileSync(new URL(`./data/traefik_mw_${name}.json`, import.meta.url)));
-
-function tomlValue(v: Json): string {
-  if (typeof v === "string") return JSON.stringify(v);
-  if (typeof v === "number" || typeof v === "boolean") return String(v);
-  if (Array.isArray(v)) return `[${v.map(tomlValue).join(", ")}]`;
-  return `{ ${Object.entries(v).map(([k, x]) => `${k} = ${tomlValue(x)}`).join(", ")} }`;
-}
-
-function middlewareToml(name: string, type: string, options: Record<string, Json>): string {
-  let out = `[http.middlewares.${name}.${type}]\n`;
-  for (const [k, v] of Object.entries(options)) {
-    if (v !== null && v !== undefined) out += `${k} = ${tomlValue(v)}\n`;
-  }
-  return out;
-}
-
-function routerToml(name: string, rule: string, service: string, middlewares: string[]) {
-  return `[http.routers.${name}]\nrule = ${
-    JSON.stringify(rule)
-  }\nservice = "${service}"\nmiddlewares = ${tomlValue(middlewares)}\n`;
-}
-
-function serviceToml(name: string, urls: string[], transport?: string) {
-  return `[http.services.${name}.loadBalancer]\nservers = [${
-    urls.map((u) => `{ url = "${u}" }`).join(", ")
-  }]\n` +
-    (transport ? `serversTransport = "${transport}"\n` : "");
-}
 
 /** Traefik's generateBytes: byte i is 0x61 + i. */
 function generateBytes(n: number): Uint8Array {
@@ -175,7 +148,7 @@ async function writeBody(res: http.ServerResponse, body: Uint8Array, spec: Json)
 }
 
 Deno.test("traefik compress tables over real HTTP", async () => {
-  const data = load("compress");
+  const data = readTestData("traefik_mw_compress");
   const cases = data.cases as Json[];
   const seenAcceptEncoding = new Map<string, string | undefined>();
   const upstream = await startUpstream(async (req, _body, res) => {
@@ -248,7 +221,7 @@ Deno.test("traefik compress tables over real HTTP", async () => {
 });
 
 Deno.test("traefik compress: Test_getCompressionEncoding, as a choice and over real HTTP", async () => {
-  const data = load("compress");
+  const data = readTestData("traefik_mw_compress");
   const table = data.negotiation as Json[];
   for (const tc of table) {
     assert.equal(
@@ -291,7 +264,7 @@ Deno.test("traefik compress: Test_getCompressionEncoding, as a choice and over r
 });
 
 Deno.test("traefik/oxy buffering tables over real HTTP", async () => {
-  const data = load("buffering");
+  const data = readTestData("traefik_mw_buffering");
   const cases = data.cases as Json[];
   const recorded = new Map<string, { body: string; contentLength?: string }>();
   const handle = async (req: http.IncomingMessage, body: Buffer, res: http.ServerResponse) => {
@@ -429,7 +402,7 @@ function upgrade(port: number, path: string, closeAfter = false): Promise<number
 
 
 Deno.test("traefik retry table over real HTTP", async () => {
-  const data = load("retry");
+  const data = readTestData("traefik_mw_retry");
   const cases = data.cases as Json[];
   const dead = freePort();
   // Per case: calls to its scripted servers, and what the client must see.
@@ -676,7 +649,7 @@ const STATUS_TEXT: Record<number, string> = {
 };
 
 Deno.test("traefik errors (custom error pages) table over real HTTP", async () => {
-  const data = load("errors");
+  const data = readTestData("traefik_mw_errors");
   const cases = data.cases as Json[];
   // The service whose errors are caught: Traefik's test handler writes the status and its text.
   const backend = await startUpstream((req, _b, res) => {
@@ -754,7 +727,7 @@ function windowOf(counts: Record<string, number>): RollingMetrics {
 }
 
 Deno.test("oxy circuitBreaker expressions: what trips, and what Traefik accepts or refuses, over real HTTP", async () => {
-  const data = load("circuitbreaker");
+  const data = readTestData("traefik_mw_circuitbreaker");
   // First, exactly oxy's windows.
   for (const tc of data.tripped as Json[]) {
     assert.equal(
@@ -835,7 +808,7 @@ Deno.test("oxy circuitBreaker expressions: what trips, and what Traefik accepts 
 });
 
 Deno.test("oxy inFlightReq (connlimit) table over real HTTP", async () => {
-  const data = load("inflightreq");
+  const data = readTestData("traefik_mw_inflightreq");
   const cases = data.cases as Json[];
   let release = Promise.withResolvers<void>();
   const upstream = await startUpstream(async (req, _b, res) => {

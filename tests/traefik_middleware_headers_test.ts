@@ -14,8 +14,14 @@
  */
 
 import assert from "node:assert/strict";
-import net from "node:net";
-import { startTestProxy, type TestProxy } from "./fixtures/proxy.ts";
+import { startTestProxy } from "./fixtures/proxy.ts";
+import { type ExactAnswer, exactExchange, startRecordingBackend } from "./fixtures/exact_http.ts";
+import {
+  type CaseMiddleware,
+  caseBuildError,
+  caseRoutersToml,
+  readTestData,
+} from "./fixtures/traefik_tables.ts";
 
 type Config = Record<string, unknown>;
 type HeaderMap = Record<string, string[] | null>;
@@ -28,16 +34,7 @@ interface DataFile<C> {
   suites: { suite: string; file: string; cases: C[] }[];
 }
 
-async function load<C>(name: string): Promise<DataFile<C>> {
-  return JSON.parse(await Deno.readTextFile(new URL(`./data/${name}.json`, import.meta.url)));
-}
-
 // ---------------------------------------------------------------- wire helpers
-
-interface Seen {
-  target: string;
-  headers: [string, string][];
-}
 
 /** What the backend must answer, sent by the test in `x-test-respond` (JSON). */
 interface Respond {
@@ -48,130 +45,32 @@ interface Respond {
 
 const REASON: Record<number, string> = { 102: "Processing", 103: "Early Hints", 200: "OK" };
 
-/** A raw-socket backend: records each request head, answers as `x-test-respond` says. */
+/** A recording backend that answers each request as its `x-test-respond` header (JSON) says. */
 function startBackend() {
-  const seen = new Map<string, Seen>();
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const conns = new Set<Deno.Conn>();
-  (async () => {
-    for await (const conn of listener) {
-      conns.add(conn);
-      (async () => {
-        const buf = new Uint8Array(65536);
-        let text = "";
-        try {
-          for (;;) {
-            const n = await conn.read(buf);
-            if (n === null) break;
-            text += new TextDecoder("latin1").decode(buf.subarray(0, n));
-            let end: number;
-            while ((end = text.indexOf("\r\n\r\n")) >= 0) {
-              const [line, ...fields] = text.slice(0, end).split("\r\n");
-              text = text.slice(end + 4);
-              const headers = fields.map((f) => {
-                const colon = f.indexOf(":");
-                return [f.slice(0, colon).toLowerCase(), f.slice(colon + 1).trim()] as [
-                  string,
-                  string,
-                ];
-              });
-              const get = (k: string) => headers.find(([h]) => h === k)?.[1];
-              seen.set(get("x-case") ?? "", { target: line.split(" ")[1], headers });
-              const respond: Respond = JSON.parse(get("x-test-respond") ?? "{}");
-              let out = "";
-              for (const i of respond.interim ?? []) {
-                out += `HTTP/1.1 ${i.status} ${REASON[i.status]}\r\n${
-                  i.link.map((l) => `link: ${l}\r\n`).join("")
-                }\r\n`;
-              }
-              const body = respond.body ?? "ok";
-              out += "HTTP/1.1 200 OK\r\n";
-              for (const [k, v] of respond.headers ?? []) out += `${k}: ${v}\r\n`;
-              for (const i of (respond.interim ?? []).slice(-1)) {
-                out += i.link.map((l) => `link: ${l}\r\n`).join("");
-              }
-              out += `content-length: ${body.length}\r\n\r\n${body}`;
-              await conn.write(new TextEncoder().encode(out));
-            }
-          }
-        } catch { /* closed */ }
-        conns.delete(conn);
-        try {
-          conn.close();
-        } catch { /* closed */ }
-      })();
+  return startRecordingBackend((headers) => {
+    const respond: Respond = JSON.parse(headers.find(([h]) => h === "x-test-respond")?.[1] ?? "{}");
+    let out = "";
+    for (const i of respond.interim ?? []) {
+      out += `HTTP/1.1 ${i.status} ${REASON[i.status]}\r\n${
+        i.link.map((l) => `link: ${l}\r\n`).join("")
+      }\r\n`;
     }
-  })().catch(() => {});
-  return {
-    url: `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
-    seen,
-    close() {
-      listener.close();
-      for (const c of conns) {
-        try {
-          c.close();
-        } catch { /* closed */ }
-      }
-    },
-  };
-}
-
-interface Answer {
-  /** Every status line received, interim ones first. */
-  statuses: number[];
-  status: number;
-  headers: [string, string][];
-  body: string;
-}
-
-/** One request with exact header lines (repeats allowed), optionally after a PROXY v1 line. */
-function exchange(
-  port: number,
-  options: { method?: string; host?: string; headers: [string, string][]; proxyLine?: string },
-): Promise<Answer> {
-  let head = options.proxyLine ?? "";
-  head += `${options.method ?? "GET"} /foo HTTP/1.1\r\nhost: ${options.host ?? "localhost"}\r\n`;
-  for (const [k, v] of options.headers) head += `${k}: ${v}\r\n`;
-  head += "connection: close\r\n\r\n";
-  return new Promise((resolve, reject) => {
-    const chunks: Uint8Array[] = [];
-    const socket = net.connect({ host: "127.0.0.1", port });
-    socket.on("connect", () => socket.write(head, "latin1"));
-    socket.on("data", (d: Uint8Array) => chunks.push(d));
-    socket.on("error", reject);
-    socket.on("close", () => {
-      let text = new TextDecoder("latin1").decode(concat(chunks));
-      const statuses: number[] = [];
-      for (;;) {
-        const end = text.indexOf("\r\n\r\n");
-        const [line, ...fields] = text.slice(0, end).split("\r\n");
-        const status = Number(line.split(" ")[1]);
-        statuses.push(status);
-        if (status >= 200 || status === 101) {
-          return resolve({
-            statuses,
-            status,
-            headers: fields.map((f) => {
-              const colon = f.indexOf(":");
-              return [f.slice(0, colon).toLowerCase(), f.slice(colon + 1).trim()];
-            }),
-            body: text.slice(end + 4),
-          });
-        }
-        text = text.slice(end + 4);
-      }
-    });
+    const body = respond.body ?? "ok";
+    out += "HTTP/1.1 200 OK\r\n";
+    for (const [k, v] of respond.headers ?? []) out += `${k}: ${v}\r\n`;
+    for (const i of (respond.interim ?? []).slice(-1)) {
+      out += i.link.map((l) => `link: ${l}\r\n`).join("");
+    }
+    return out + `content-length: ${body.length}\r\n\r\n${body}`;
   });
 }
 
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
+/** One request to /foo with exact header lines (repeats allowed), optionally after a PROXY v1 line. */
+function exchange(
+  port: number,
+  options: { method?: string; host?: string; headers: [string, string][]; proxyLine?: string },
+): Promise<ExactAnswer> {
+  return exactExchange(port, { ...options, target: "/foo", host: options.host ?? "localhost" });
 }
 
 function values(list: [string, string][], name: string): string[] {
@@ -181,49 +80,6 @@ function values(list: [string, string][], name: string): string[] {
 /** A request header map as lines, one per value (Go's `http.Header`). */
 function lines(map: Record<string, string[]> | undefined): [string, string][] {
   return Object.entries(map ?? {}).flatMap(([k, vs]) => vs.map((v) => [k, v] as [string, string]));
-}
-
-function toml(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(toml).join(", ")}]`;
-  if (v !== null && typeof v === "object") {
-    return `{ ${
-      Object.entries(v).map(([k, x]) => `${JSON.stringify(k)} = ${toml(x)}`).join(", ")
-    } }`;
-  }
-  return JSON.stringify(v);
-}
-
-interface Instance {
-  id: string;
-  type: string;
-  config: Config;
-}
-
-/**
- * One router and middleware per instance; with `webTwins`, each also gets a
- * twin router (id + "-web") whose chain starts with an allow-everything
- * ipAllowList, which has no byte-level step: the twin runs the middleware
- * on the Web path while the original may take the byte path.
- */
-function dynamicFor(backendUrl: string, instances: Instance[], webTwins = false): string {
-  let out = `[http.services.be.loadBalancer]\nservers = [{ url = "${backendUrl}" }]\n`;
-  out += `[http.middlewares.web-path.ipAllowList]\nsourceRange = ["0.0.0.0/0", "::/0"]\n`;
-  for (const c of instances) {
-    out +=
-      `[http.routers.r${c.id}]\nrule = "Header(\`X-Case\`, \`${c.id}\`)"\nservice = "be"\nmiddlewares = ["m${c.id}"]\n`;
-    if (webTwins) {
-      out +=
-        `[http.routers.r${c.id}-web]\nrule = "Header(\`X-Case\`, \`${c.id}-web\`)"\nservice = "be"\nmiddlewares = ["web-path", "m${c.id}"]\n`;
-    }
-    out += `[http.middlewares.m${c.id}.${c.type}]\n`;
-    for (const [k, v] of Object.entries(c.config)) if (v !== null) out += `${k} = ${toml(v)}\n`;
-  }
-  return out;
-}
-
-function buildError(proxy: TestProxy, id: string): string | undefined {
-  const router = proxy.server.watcher.current.routers.get(`r${id}@file`)!;
-  return router.status === "disabled" ? router.errors.join("\n") : undefined;
 }
 
 const CORS_NAMES = [
@@ -282,13 +138,13 @@ interface HeadersCase extends Common {
 
 Deno.test("Traefik's headers middleware tables over HTTP: custom, CORS, secure", async (t) => {
   const backend = startBackend();
-  const data = await load<HeadersCase>("traefik_mw_headers");
-  const instances: Instance[] = data.suites.flatMap((s) =>
+  const data = readTestData<DataFile<HeadersCase>>("traefik_mw_headers");
+  const instances: CaseMiddleware[] = data.suites.flatMap((s) =>
     s.cases.flatMap((c, i) =>
       c.notOverHttp ? [] : [{ id: `${s.suite}-${i}`, type: "headers", config: c.config ?? {} }]
     )
   );
-  const proxy = await startTestProxy({ dynamic: dynamicFor(backend.url, instances, true) });
+  const proxy = await startTestProxy({ dynamic: caseRoutersToml(backend.url, instances, { webTwins: true }) });
   let ran = 0, skipped = 0;
   try {
     for (const s of data.suites) {
@@ -300,7 +156,7 @@ Deno.test("Traefik's headers middleware tables over HTTP: custom, CORS, secure",
           skipped++;
           continue;
         }
-        const error = buildError(proxy, id);
+        const error = caseBuildError(proxy, id);
         if (c.expectsError || c.expectedError) {
           assert.ok(error, `${label}: Traefik refuses this configuration`);
           assert.match(error, new RegExp(`middleware "m${id}@file"`), label);
@@ -427,7 +283,7 @@ Deno.test("Traefik's headers middleware tables over HTTP: custom, CORS, secure",
 
 Deno.test("headers: Portico's neighbour checks beyond Traefik's tables", async (t) => {
   const backend = startBackend();
-  const instances: Instance[] = [
+  const instances: CaseMiddleware[] = [
     {
       id: "cred-any",
       type: "headers",
@@ -510,7 +366,7 @@ Deno.test("headers: Portico's neighbour checks beyond Traefik's tables", async (
     },
   ];
   const proxy = await startTestProxy({
-    dynamic: dynamicFor(backend.url, instances),
+    dynamic: caseRoutersToml(backend.url, instances),
     entryPoints: ["web", "trusted"],
     entryPointExtra: { trusted: "forwardedHeaders.insecure = true" },
   });
@@ -631,21 +487,21 @@ Deno.test("headers: Portico's neighbour checks beyond Traefik's tables", async (
       [],
     );
     assert.match(
-      buildError(proxy, "removed") ?? "",
+      caseBuildError(proxy, "removed") ?? "",
       /middleware "mremoved@file": option sslRedirect: was removed in Traefik v3/,
     );
     for (const option of ["sslTemporaryRedirect", "sslHost", "sslForceHost"]) {
       assert.match(
-        buildError(proxy, `removed-${option}`) ?? "",
+        caseBuildError(proxy, `removed-${option}`) ?? "",
         new RegExp(`option ${option}: was removed in Traefik v3 .*use a redirect(Scheme|Regex)`),
       );
     }
     assert.match(
-      buildError(proxy, "feature") ?? "",
+      caseBuildError(proxy, "feature") ?? "",
       /option featurePolicy: was removed in Traefik v3 .*use permissionsPolicy/,
     );
     assert.match(
-      buildError(proxy, "crlf") ?? "",
+      caseBuildError(proxy, "crlf") ?? "",
       /option customResponseHeaders\.X-A: must not contain CR, LF or NUL/,
     );
     for (const id of ["fwd"]) {
@@ -711,8 +567,8 @@ interface Probe {
 
 Deno.test("Traefik's ipAllowList, ipWhiteList, ipStrategy and checker tables over HTTP", async () => {
   const backend = startBackend();
-  const data = await load<IpCase>("traefik_mw_ip_allow_list");
-  const instances: Instance[] = [];
+  const data = readTestData<DataFile<IpCase>>("traefik_mw_ip_allow_list");
+  const instances: CaseMiddleware[] = [];
   const probes: Probe[] = [];
   const builds: { id: string; label: string; error: boolean }[] = [];
   let ran = 0, skipped = 0;
@@ -851,7 +707,7 @@ Deno.test("Traefik's ipAllowList, ipWhiteList, ipStrategy and checker tables ove
     });
   }
   const proxy = await startTestProxy({
-    dynamic: dynamicFor(backend.url, instances),
+    dynamic: caseRoutersToml(backend.url, instances),
     entryPoints: ["proxied", "trusted"],
     entryPointExtra: {
       proxied: "proxyProtocol.insecure = true",
@@ -860,14 +716,14 @@ Deno.test("Traefik's ipAllowList, ipWhiteList, ipStrategy and checker tables ove
   });
   try {
     for (const b of builds) {
-      const error = buildError(proxy, b.id);
+      const error = caseBuildError(proxy, b.id);
       if (b.error) {
         assert.ok(error, `${b.label}: Traefik refuses this configuration`);
         assert.match(error, new RegExp(`middleware "m${b.id}@file"`), b.label);
       } else assert.equal(error, undefined, `${b.label}: builds`);
     }
     for (const p of probes) {
-      assert.equal(buildError(proxy, p.id), undefined, `${p.label}: builds`);
+      assert.equal(caseBuildError(proxy, p.id), undefined, `${p.label}: builds`);
       const headers: [string, string][] = [["x-case", p.id]];
       if (p.xff !== undefined) headers.push(["x-forwarded-for", p.xff]);
       const res = await exchange(proxy.port(p.ep), {
@@ -889,7 +745,7 @@ Deno.test("Traefik's ipAllowList, ipWhiteList, ipStrategy and checker tables ove
 
 Deno.test("ipAllowList and ipStrategy: Portico's neighbour checks beyond Traefik's tables", async (t) => {
   const backend = startBackend();
-  const instances: Instance[] = [
+  const instances: CaseMiddleware[] = [
     {
       id: "subnet500",
       type: "ipAllowList",
@@ -952,7 +808,7 @@ Deno.test("ipAllowList and ipStrategy: Portico's neighbour checks beyond Traefik
     },
   ];
   const proxy = await startTestProxy({
-    dynamic: dynamicFor(backend.url, instances),
+    dynamic: caseRoutersToml(backend.url, instances),
     entryPoints: ["trusted", "untrusted"],
     entryPointExtra: { trusted: "forwardedHeaders.insecure = true" },
   });
@@ -967,7 +823,7 @@ Deno.test("ipAllowList and ipStrategy: Portico's neighbour checks beyond Traefik
     ];
     for (const [id, error] of errors) {
       assert.match(
-        buildError(proxy, id) ?? "",
+        caseBuildError(proxy, id) ?? "",
         new RegExp(`middleware "m${id}@file": .*${error.source}`),
         id,
       );
@@ -1013,7 +869,7 @@ Deno.test("ipAllowList and ipStrategy: Portico's neighbour checks beyond Traefik
       name: "rejectStatusCode is refused on ipWhiteList",
       fn: () =>
         assert.match(
-          buildError(proxy, "wl-status") ?? "",
+          caseBuildError(proxy, "wl-status") ?? "",
           /middleware "mwl-status@file": option rejectStatusCode: is not an ipWhiteList option/,
         ),
     });

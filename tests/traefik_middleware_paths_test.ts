@@ -12,9 +12,13 @@
  */
 
 import assert from "node:assert/strict";
-import net from "node:net";
-import tls from "node:tls";
-import { startTestProxy, type TestProxy } from "./fixtures/proxy.ts";
+import { startTestProxy } from "./fixtures/proxy.ts";
+import {
+  type ExactAnswer,
+  exactExchange,
+  startRecordingBackend,
+} from "./fixtures/exact_http.ts";
+import { caseBuildError, caseRoutersToml, readTestData } from "./fixtures/traefik_tables.ts";
 import { generateSelfSigned } from "../lib/tls/self_signed.ts";
 
 interface Suite<C> {
@@ -33,179 +37,12 @@ interface Common {
   notOverHttp?: string;
 }
 
-async function load<C>(name: string): Promise<DataFile<C>> {
-  return JSON.parse(await Deno.readTextFile(new URL(`./data/${name}.json`, import.meta.url)));
-}
-
-// ---------------------------------------------------------------- wire helpers
-
-/** What the backend saw of one request. */
-interface Seen {
-  target: string;
-  headers: [string, string][];
-}
-
-/** A backend on a raw socket: answers 200 to every request head and records it exactly. */
-function startRecordingBackend() {
-  const seen = new Map<string, Seen>();
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const conns = new Set<Deno.Conn>();
-  (async () => {
-    for await (const conn of listener) {
-      conns.add(conn);
-      (async () => {
-        const buf = new Uint8Array(65536);
-        let text = "";
-        try {
-          for (;;) {
-            const n = await conn.read(buf);
-            if (n === null) break;
-            text += new TextDecoder("latin1").decode(buf.subarray(0, n));
-            let end: number;
-            while ((end = text.indexOf("\r\n\r\n")) >= 0) {
-              const [line, ...fields] = text.slice(0, end).split("\r\n");
-              text = text.slice(end + 4);
-              const headers = fields.map((f) => {
-                const colon = f.indexOf(":");
-                return [f.slice(0, colon).toLowerCase(), f.slice(colon + 1).trim()] as [
-                  string,
-                  string,
-                ];
-              });
-              const id = headers.find(([k]) => k === "x-case")?.[1] ?? "";
-              seen.set(id, { target: line.split(" ")[1], headers });
-              await conn.write(
-                new TextEncoder().encode("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"),
-              );
-            }
-          }
-        } catch { /* closed */ }
-        conns.delete(conn);
-        try {
-          conn.close();
-        } catch { /* closed */ }
-      })();
-    }
-  })().catch(() => {});
-  return {
-    url: `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
-    seen,
-    close() {
-      listener.close();
-      for (const c of conns) {
-        try {
-          c.close();
-        } catch { /* closed */ }
-      }
-    },
-  };
-}
-
-interface Answer {
-  status: number;
-  headers: [string, string][];
-  body: string;
-}
-
-/** Sends one request with an exact request line over plain TCP or TLS; `Connection: close`. */
-function exchange(
-  port: number,
-  options: {
-    tls?: boolean;
-    method?: string;
-    target: string;
-    host: string;
-    headers?: [string, string][];
-  },
-): Promise<Answer> {
-  let head = `${options.method ?? "GET"} ${options.target} HTTP/1.1\r\nhost: ${options.host}\r\n`;
-  for (const [k, v] of options.headers ?? []) head += `${k}: ${v}\r\n`;
-  head += "connection: close\r\n\r\n";
-  return new Promise((resolve, reject) => {
-    const chunks: Uint8Array[] = [];
-    const socket = options.tls
-      ? tls.connect({
-        host: "127.0.0.1",
-        port,
-        rejectUnauthorized: false,
-        ALPNProtocols: ["http/1.1"],
-      })
-      : net.connect({ host: "127.0.0.1", port });
-    socket.on(options.tls ? "secureConnect" : "connect", () => socket.write(head, "latin1"));
-    socket.on("data", (d: Uint8Array) => chunks.push(d));
-    socket.on("error", reject);
-    socket.on("close", () => {
-      const text = new TextDecoder("latin1").decode(concat(chunks));
-      const end = text.indexOf("\r\n\r\n");
-      const [line, ...fields] = text.slice(0, end).split("\r\n");
-      resolve({
-        status: Number(line.split(" ")[1]),
-        headers: fields.map((f) => {
-          const colon = f.indexOf(":");
-          return [f.slice(0, colon).toLowerCase(), f.slice(colon + 1).trim()];
-        }),
-        body: text.slice(end + 4),
-      });
-    });
-  });
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}
-
 function header(list: [string, string][], name: string): string | undefined {
   return list.find(([k]) => k === name)?.[1];
 }
 
-/** A JSON value as TOML (strings, numbers, booleans, arrays, inline tables). */
-function toml(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(toml).join(", ")}]`;
-  if (v !== null && typeof v === "object") {
-    return `{ ${
-      Object.entries(v).map(([k, x]) => `${JSON.stringify(k)} = ${toml(x)}`).join(", ")
-    } }`;
-  }
-  return JSON.stringify(v);
-}
-
-/**
- * Dynamic config with one router and middleware per case id. Each case
- * also gets a twin router (id + "-web") whose chain starts with an
- * allow-everything ipAllowList: it has no byte-level step, so the twin runs
- * the middleware on the Web path while the original may take the byte path.
- */
-function dynamicFor(
-  backendUrl: string,
-  cases: { id: string; type: string; config: Config }[],
-  extra = "",
-): string {
-  let out = `[http.services.be.loadBalancer]\nservers = [{ url = "${backendUrl}" }]\n`;
-  out += `[http.middlewares.web-path.ipAllowList]\nsourceRange = ["0.0.0.0/0", "::/0"]\n`;
-  for (const c of cases) {
-    for (const [id, chain] of [[c.id, `"m${c.id}"`], [`${c.id}-web`, `"web-path", "m${c.id}"`]]) {
-      out +=
-        `[http.routers.r${id}]\nrule = "Header(\`X-Case\`, \`${id}\`)"\nservice = "be"\nmiddlewares = [${chain}]\n`;
-    }
-    out += `[http.middlewares.m${c.id}.${c.type}]\n`;
-    for (const [k, v] of Object.entries(c.config)) out += `${k} = ${toml(v)}\n`;
-  }
-  return out + extra;
-}
-
 /** The case id on both paths: as built (byte path when possible) and forced onto the Web path. */
 const BOTH_PATHS = ["", "-web"];
-
-function buildError(proxy: TestProxy, id: string): string | undefined {
-  const router = proxy.server.watcher.current.routers.get(`r${id}@file`)!;
-  return router.status === "disabled" ? router.errors.join("\n") : undefined;
-}
 
 /** Runs `check` for every case that applies over HTTP; returns [ran, skipped]. */
 async function eachCase<C extends Common>(
@@ -284,16 +121,16 @@ const PATH_FILES: [string, string, (c: PathCase) => string | undefined, string][
 
 Deno.test("Traefik's path middleware tables over HTTP: strip, replace, add", async () => {
   const backend = startRecordingBackend();
-  const files = await Promise.all(PATH_FILES.map(([name]) => load<PathCase>(name)));
+  const files = PATH_FILES.map(([name]) => readTestData<DataFile<PathCase>>(name));
   const all = files.flatMap((data, f) => instances(data, () => PATH_FILES[f][1]));
-  const proxy = await startTestProxy({ dynamic: dynamicFor(backend.url, all) });
+  const proxy = await startTestProxy({ dynamic: caseRoutersToml(backend.url, all, { webTwins: true }) });
   let total = 0, skipped = 0;
   try {
     for (let f = 0; f < files.length; f++) {
       const [name, type, wireTarget, headerName] = PATH_FILES[f];
       const [ran, skip] = await eachCase(files[f], async (c, id, suite) => {
         const label = `${name} ${suite} "${c.desc}"`;
-        const error = buildError(proxy, id);
+        const error = caseBuildError(proxy, id);
         if (c.expectsError || suite === "TestNewAddPrefix") {
           if (c.expectsError) {
             assert.ok(error, `${label}: Traefik refuses this configuration`);
@@ -305,7 +142,7 @@ Deno.test("Traefik's path middleware tables over HTTP: strip, replace, add", asy
         for (const path of BOTH_PATHS) {
           const at = `${label}${path}`;
           backend.seen.delete(id + path);
-          const res = await exchange(proxy.port(), {
+          const res = await exactExchange(proxy.port(), {
             target: c.path!,
             host: "localhost",
             headers: [["x-case", id + path]],
@@ -358,11 +195,11 @@ Deno.test("path middlewares: Portico's neighbour checks beyond Traefik's tables"
     { id: "rpr-dslash", type: "replacePathRegex", config: { regex: "^/d", replacement: "//" } },
     { id: "ap-space", type: "addPrefix", config: { prefix: "/a b" } },
   ];
-  const proxy = await startTestProxy({ dynamic: dynamicFor(backend.url, extra) });
+  const proxy = await startTestProxy({ dynamic: caseRoutersToml(backend.url, extra, { webTwins: true }) });
   try {
     const sent = async (id: string, target: string) => {
       backend.seen.delete(id);
-      const res = await exchange(proxy.port(), {
+      const res = await exactExchange(proxy.port(), {
         target,
         host: "localhost",
         headers: [["x-case", id]],
@@ -404,7 +241,7 @@ Deno.test("path middlewares: Portico's neighbour checks beyond Traefik's tables"
     const { res } = await sent("rpr-500", "/p");
     assert.equal(res.body, 'invalid URL escape "%zz"\n', "Go's error text");
     assert.match(
-      buildError(proxy, "rp-bad") ?? "",
+      caseBuildError(proxy, "rp-bad") ?? "",
       /middleware "mrp-bad@file": option path: "\/a%zz" has a malformed %-escape/,
     );
   } finally {
@@ -429,8 +266,8 @@ const REDIRECT_STATUSES = new Set([301, 302, 307, 308]);
 
 Deno.test("Traefik's redirectRegex and redirectScheme tables over HTTP", async () => {
   const backend = startRecordingBackend();
-  const regex = await load<RedirectCase>("traefik_mw_redirect_regex");
-  const scheme = await load<RedirectCase>("traefik_mw_redirect_scheme");
+  const regex = readTestData<DataFile<RedirectCase>>("traefik_mw_redirect_regex");
+  const scheme = readTestData<DataFile<RedirectCase>>("traefik_mw_redirect_scheme");
   const cert = await generateSelfSigned({
     dnsNames: ["foo", "foo.com", "www.example.com", "localhost"],
   });
@@ -446,18 +283,15 @@ Deno.test("Traefik's redirectRegex and redirectScheme tables over HTTP", async (
   const proxy = await startTestProxy({
     entryPoints: ["web", "websecure"],
     entryPointExtra: { web: trusted, websecure: `${trusted}[entryPoints.websecure.http.tls]\n` },
-    dynamic: dynamicFor(
-      backend.url,
-      all,
+    dynamic: caseRoutersToml(backend.url, all, { webTwins: true }) +
       `[tls.stores.default.defaultCertificate]\ncertFile = "${dir}/c.crt"\nkeyFile = "${dir}/c.key"\n`,
-    ),
   });
   let total = 0, skipped = 0, originForm = 0;
   try {
     for (const [name, data] of [["redirectRegex", regex], ["redirectScheme", scheme]] as const) {
       const [ran, skip] = await eachCase(data, async (c, id) => {
         const label = `${name} "${c.desc}"`;
-        const error = buildError(proxy, id);
+        const error = caseBuildError(proxy, id);
         if (c.errorExpected) {
           assert.ok(error, `${label}: Traefik refuses this configuration`);
           assert.match(error, new RegExp(`middleware "m${id}@file"`), label);
@@ -469,7 +303,7 @@ Deno.test("Traefik's redirectRegex and redirectScheme tables over HTTP", async (
         const onTls = c.secured === true || m[1] === "https";
         const send = (target: string) => {
           backend.seen.delete(id);
-          return exchange(proxy.port(onTls ? "websecure" : "web"), {
+          return exactExchange(proxy.port(onTls ? "websecure" : "web"), {
             tls: onTls,
             method: c.method,
             target,
@@ -477,7 +311,7 @@ Deno.test("Traefik's redirectRegex and redirectScheme tables over HTTP", async (
             headers: [["x-case", id], ["x-foo", "bar"], ...Object.entries(c.headers ?? {})],
           });
         };
-        const expectAnswer = (res: Answer, how: string) => {
+        const expectAnswer = (res: ExactAnswer, how: string) => {
           assert.equal(res.status, c.expectedStatus, `${label} (${how}): status`);
           if (REDIRECT_STATUSES.has(c.expectedStatus!)) {
             assert.equal(
@@ -540,10 +374,10 @@ Deno.test("redirects: Portico's neighbour checks beyond Traefik's tables", async
     { id: "upper", type: "redirectScheme", config: { scheme: "HTTPS", port: "443" } },
     { id: "empty", type: "redirectRegex", config: { regex: "^x", replacement: "" } },
   ];
-  const proxy = await startTestProxy({ dynamic: dynamicFor(backend.url, extra) });
+  const proxy = await startTestProxy({ dynamic: caseRoutersToml(backend.url, extra, { webTwins: true }) });
   try {
     const send = (id: string, target: string, host = "a.test") =>
-      exchange(proxy.port(), { target, host, headers: [["x-case", id]] });
+      exactExchange(proxy.port(), { target, host, headers: [["x-case", id]] });
     assert.equal(
       (await send("ctl", "/")).status,
       502,
@@ -570,7 +404,7 @@ Deno.test("redirects: Portico's neighbour checks beyond Traefik's tables", async
       "the scheme is lower-cased",
     );
     assert.match(
-      buildError(proxy, "empty") ?? "",
+      caseBuildError(proxy, "empty") ?? "",
       /middleware "mempty@file": option replacement: must not be empty/,
     );
   } finally {

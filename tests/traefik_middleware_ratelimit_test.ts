@@ -21,11 +21,10 @@
 
 import assert from "node:assert/strict";
 import { Redis } from "ioredis";
-import { startEchoBackend } from "./fixtures/backend.ts";
-import { startTestProxy } from "./fixtures/proxy.ts";
 import { rawGet } from "./fixtures/http_client.ts";
 import { startRedis } from "./fixtures/redis.ts";
-import { captureRateLimitRuntime, rateLimitRoutes, tickerLoad } from "./rate_limit_helpers.ts";
+import { startRateLimitNodes, tickerLoad } from "./fixtures/rate_limit.ts";
+import { readTestData, tomlValue } from "./fixtures/traefik_tables.ts";
 
 interface Config {
   average: number;
@@ -62,30 +61,19 @@ interface StrategyCase {
   trustedIPs?: string[];
 }
 
-const data = JSON.parse(
-  await Deno.readTextFile(new URL("./data/traefik_mw_ratelimit.json", import.meta.url)),
-) as {
+const data = readTestData<{
   newRateLimiter: NewCase[];
   inMemoryRateLimit: LoadCase[];
   redisRateLimit: LoadCase[];
   ipStrategy: { depth: StrategyCase[]; trustedIPs: StrategyCase[] };
-};
-
-/** A TOML inline value for a JSON value from the table. */
-function toml(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(toml).join(", ")}]`;
-  if (value && typeof value === "object") {
-    return `{ ${Object.entries(value).map(([k, v]) => `${k} = ${toml(v)}`).join(", ")} }`;
-  }
-  return JSON.stringify(value);
-}
+}>("traefik_mw_ratelimit");
 
 /** The body of `[http.middlewares.NAME.rateLimit]` for a table config; `redis` replaces its endpoints. */
 function rateLimitToml(c: Config, redis?: string): string {
   const lines = [`average = ${c.average}`];
   if (c.burst !== undefined) lines.push(`burst = ${c.burst}`);
   if (c.periodMs !== undefined) lines.push(`period = "${c.periodMs}ms"`);
-  if (c.sourceCriterion) lines.push(`sourceCriterion = ${toml(c.sourceCriterion)}`);
+  if (c.sourceCriterion) lines.push(`sourceCriterion = ${tomlValue(c.sourceCriterion)}`);
   if (c.redis || redis) lines.push(`redis = { endpoints = ["${redis ?? c.redis!.endpoints[0]}"] }`);
   return lines.join("\n");
 }
@@ -118,8 +106,6 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     const redis = await startRedis();
-    const backend = startEchoBackend("echo");
-    const log = captureRateLimitRuntime();
     const middlewares: Record<string, string> = {};
     data.newRateLimiter.forEach((c, i) => {
       middlewares[`c${i}`] = rateLimitToml(c.config, c.config.redis ? redis.endpoint : undefined);
@@ -128,10 +114,10 @@ Deno.test({
         middlewares[`c${i}redis`] = rateLimitToml(c.config, redis.endpoint);
       }
     });
-    const proxy = await startTestProxy({
-      dynamic: rateLimitRoutes(backend.url, middlewares),
+    const instances = await startRateLimitNodes(1, middlewares, {
       entryPointExtra: { web: "forwardedHeaders.insecure = true" },
     });
+    const { nodes: [proxy], log } = instances;
     const inspect = new Redis({ host: "127.0.0.1", port: redis.port, lazyConnect: true });
     inspect.on("error", () => {});
     const get = (name: string, headers: Record<string, string> = {}) =>
@@ -203,9 +189,7 @@ Deno.test({
       assert.deepEqual(log.lines.filter((l) => l.level === "error"), [], "no Redis error");
     } finally {
       inspect.disconnect();
-      await proxy.close();
-      log.restore();
-      await backend.close();
+      await instances.close();
       await redis.stop();
     }
   },
@@ -276,8 +260,6 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     const redis = await startRedis();
-    const backend = startEchoBackend("echo");
-    const log = captureRateLimitRuntime();
     const cases = [
       ...data.inMemoryRateLimit.map((c, i) => ({
         ...c,
@@ -290,12 +272,11 @@ Deno.test({
         body: rateLimitToml(c.config, redis.endpoint),
       })),
     ];
-    const proxy = await startTestProxy({
-      dynamic: rateLimitRoutes(backend.url, {
-        warm: "average = 0",
-        ...Object.fromEntries(cases.map((c) => [c.name, c.body])),
-      }),
+    const instances = await startRateLimitNodes(1, {
+      warm: "average = 0",
+      ...Object.fromEntries(cases.map((c) => [c.name, c.body])),
     });
+    const { nodes: [proxy], log } = instances;
     try {
       // Warm the JIT and the client's connections first, as Traefik's test
       // calls an already compiled handler directly; the Redis limiters connect meanwhile.
@@ -336,9 +317,7 @@ Deno.test({
       assert.deepEqual(failures, []);
       assert.deepEqual(log.lines.filter((l) => l.level === "error"), [], "no Redis error");
     } finally {
-      await proxy.close();
-      log.restore();
-      await backend.close();
+      await instances.close();
       await redis.stop();
     }
   },
@@ -351,7 +330,6 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     const redis = await startRedis();
-    const backend = startEchoBackend("echo");
     const cases = [
       ...data.ipStrategy.depth.map((c, i) => ({
         ...c,
@@ -367,18 +345,17 @@ Deno.test({
         strategy: { excludedIPs: c.trustedIPs },
       })),
     ];
-    const proxy = await startTestProxy({
-      dynamic: rateLimitRoutes(
-        backend.url,
-        Object.fromEntries(cases.map((c) => [
-          c.name,
-          `average = 1\nperiod = "1m"\nsourceCriterion = { ipStrategy = ${
-            toml(c.strategy)
-          } }\nredis = { endpoints = ["${redis.endpoint}"] }`,
-        ])),
-      ),
-      entryPointExtra: { web: "forwardedHeaders.insecure = true" },
-    });
+    const instances = await startRateLimitNodes(
+      1,
+      Object.fromEntries(cases.map((c) => [
+        c.name,
+        `average = 1\nperiod = "1m"\nsourceCriterion = { ipStrategy = ${
+          tomlValue(c.strategy)
+        } }\nredis = { endpoints = ["${redis.endpoint}"] }`,
+      ])),
+      { entryPointExtra: { web: "forwardedHeaders.insecure = true" } },
+    );
+    const { nodes: [proxy] } = instances;
     const inspect = new Redis({ host: "127.0.0.1", port: redis.port, lazyConnect: true });
     inspect.on("error", () => {});
     try {
@@ -398,8 +375,7 @@ Deno.test({
       }
     } finally {
       inspect.disconnect();
-      await proxy.close();
-      await backend.close();
+      await instances.close();
       await redis.stop();
     }
   },
