@@ -130,6 +130,7 @@ function merged(
       }]),
     ),
     tcp: { routers: new Map() },
+    tls: { certificates: [], options: new Map(), stores: {} },
   } as unknown as MergedConfig;
 }
 

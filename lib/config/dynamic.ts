@@ -284,7 +284,18 @@ export const dynamicConfigSchema: Schema = obj({
           },
         }),
       }),
-      { default: {}, validateKey: checkName },
+      {
+        default: {},
+        validateKey: checkName,
+        // Traefik serves only the "default" store; a generated certificate elsewhere would never be used.
+        check: (v, ctx) => {
+          for (const [name, store] of Object.entries(v as Record<string, { defaultGeneratedCert?: unknown }>)) {
+            if (name !== "default" && store.defaultGeneratedCert) {
+              ctx.report('only the "default" store is served; move defaultGeneratedCert to tls.stores.default', name, "defaultGeneratedCert");
+            }
+          }
+        },
+      },
     ),
   }, { default: {} }),
   tcp: tcpConfigSchema,

@@ -68,9 +68,3 @@ export function internalConfig(
   Object.assign(routers, extra);
   return config;
 }
-
-/** Redirect status as Traefik picks it: 301/302 for GET, 308/307 otherwise. */
-export function redirectStatus(permanent: boolean, method: string): number {
-  if (permanent) return method === "GET" ? 301 : 308;
-  return method === "GET" ? 302 : 307;
-}

@@ -8,7 +8,6 @@
  * @module
  */
 
-import { redirectStatus } from "../../server/internal.ts";
 import { pathAndQueryOf } from "../../engine/web_request.ts";
 import type { ProxyRequest } from "../../services/types.ts";
 import { plainResponse } from "../access_common.ts";
@@ -47,4 +46,10 @@ export function redirectTo(newUrl: string, permanent: boolean, method: string): 
     // A byte a header cannot carry; Go's parser lets a few through in the query.
     return plainResponse(502);
   }
+}
+
+/** Redirect status as Traefik picks it: 301/302 for GET, 308/307 otherwise. */
+export function redirectStatus(permanent: boolean, method: string): number {
+  if (permanent) return method === "GET" ? 301 : 308;
+  return method === "GET" ? 302 : 307;
 }
