@@ -97,6 +97,7 @@ import {
   startBackend,
   startFloor,
   startProxy,
+  startTcpFloor,
   startTcpProxy,
   writeProxyConfig,
 } from "./bench/servers.ts";
@@ -975,6 +976,23 @@ function tcpContenders(
       start: (ports) => startTcpProxy(ctx, proxy, ports),
       driver: driver(proxy === "nginx" ? nginxTcpLogs(ctx) : []),
     });
+    // What a bare Deno relay does in the same rounds: the runtime's share of Portico's figure.
+    if (proxy === "portico") {
+      contenders.push({
+        label: "tcp floor",
+        proxy: "floor",
+        target,
+        start: (ports) => Promise.resolve(startTcpFloor(ctx, ports)),
+        driver: driver(),
+      });
+      contenders.push({
+        label: "tcp floor (node:net)",
+        proxy: "floor",
+        target,
+        start: (ports) => Promise.resolve(startTcpFloor(ctx, ports, "node")),
+        driver: driver(),
+      });
+    }
   }
   return contenders;
 }

@@ -214,6 +214,17 @@ export function startFloor(ctx: BenchContext, floor: FloorName, ports: BenchPort
   });
 }
 
+/** Starts a TCP floor (scripts/bench/tcp_floor.ts, or tcp_floor_node.ts on node:net) on the proxy core, on `ports.http` in front of `ports.backend`. */
+export function startTcpFloor(ctx: BenchContext, ports: BenchPorts, kind: "deno" | "node" = "deno"): Proc {
+  const script = kind === "deno" ? "scripts/bench/tcp_floor.ts" : "scripts/bench/tcp_floor_node.ts";
+  const command = ["deno", "run", "-A", script, String(ports.http), String(ports.backend)];
+  return spawnGroup(`tcp floor ${kind}`, command, {
+    cpu: ctx.proxyCpu,
+    logFile: `${ctx.files.dir}/tcp_floor_${kind}.log`,
+    cwd: ctx.repo,
+  });
+}
+
 /**
  * The TCP scenario's config for `proxy` in front of the echo backend
  * (`ports.backend`), listening on `ports.http`; returns the main config path.
