@@ -137,10 +137,8 @@ const loadBalancerSchema = obj({
   strategy: str({
     default: "wrr",
     validate: (value) =>
-      value === "wrr" || value === "p2c" || value === "hrw"
+      value === "wrr" || value === "p2c" || value === "hrw" || value === "leasttime"
         ? undefined
-        : value === "leasttime"
-        ? `"${value}" is not supported yet (supported: "wrr", "p2c", "hrw")`
         : `expected one of "wrr", "p2c", "hrw", "leasttime"`,
   }),
 });

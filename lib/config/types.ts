@@ -313,7 +313,7 @@ export interface LoadBalancerConfig {
   responseForwarding?: { flushInterval: number };
   serversTransport?: string;
   /** "wrr" (smooth weighted round robin, the default), "p2c" (power of two choices) or "hrw" (rendezvous hashing of the client address). */
-  strategy: "wrr" | "p2c" | "hrw";
+  strategy: "wrr" | "p2c" | "hrw" | "leasttime";
 }
 
 export interface ServersTransportConfig {
