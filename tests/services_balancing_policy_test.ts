@@ -9,13 +9,18 @@ import { policyFor, policyNames } from "../lib/services/balancing/mod.ts";
 
 const up = () => true;
 const req = { clientIp: "203.0.113.7" };
-const servers = (...weights: number[]) => weights.map((weight, i) => ({ url: `http://s${i}`, weight }));
+const servers = (...weights: number[]) =>
+  weights.map((weight, i) => ({ url: `http://s${i}`, weight }));
 
 Deno.test("policy table: every Traefik strategy name has a policy; unknown names have none", () => {
   assert.deepEqual(policyNames().sort(), ["hrw", "leasttime", "p2c", "wrr"]);
   assert.equal(policyFor("fastest", servers(1)), undefined);
   const wrr = policyFor("wrr", servers(2, 1))!;
-  assert.deepEqual([0, 1, 2].map(() => wrr.select(up, req)!.url), ["http://s0", "http://s1", "http://s0"]);
+  assert.deepEqual([0, 1, 2].map(() => wrr.select(up, req)!.url), [
+    "http://s0",
+    "http://s1",
+    "http://s0",
+  ]);
   // p2c with a scripted random source: draws s0 then s1; s0 busy, so s1.
   const draws = [0, 0.9];
   const list = servers(1, 1);

@@ -93,7 +93,15 @@ const stickySchema = obj({
     path: str({
       validate: (path) => (path.startsWith("/") ? undefined : 'expected a path starting with "/"'),
     }),
-  }, { required: true, allowBoolean: true, unsupported: notYet("domain") }),
+    // Go's http.Cookie drops a leading dot and omits a malformed domain; a malformed one is refused here.
+    domain: str({
+      validate: (domain) =>
+        /^\.?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(domain) &&
+          domain.length <= 255
+          ? undefined
+          : "expected a domain name such as example.com",
+    }),
+  }, { required: true, allowBoolean: true }),
 });
 
 const healthCheckSchema = obj({

@@ -312,7 +312,7 @@ export interface LoadBalancerConfig {
   sticky?: { cookie: StickyCookieConfig };
   responseForwarding?: { flushInterval: number };
   serversTransport?: string;
-  /** "wrr" (smooth weighted round robin, the default), "p2c" (power of two choices) or "hrw" (rendezvous hashing of the client address). */
+  /** A policy name from `services/balancing/`: "wrr" (the default), "p2c", "hrw" or "leasttime". */
   strategy: "wrr" | "p2c" | "hrw" | "leasttime";
 }
 
@@ -342,6 +342,8 @@ export interface HealthCheckConfig {
 
 export interface StickyCookieConfig {
   name?: string;
+  /** The cookie's Domain attribute, without a leading dot. */
+  domain?: string;
   secure: boolean;
   httpOnly: boolean;
   sameSite?: string;

@@ -6,7 +6,8 @@ import { type BalancingPolicy, type PolicyServer, registerPolicy } from "./polic
 export function hrwPolicy<S extends PolicyServer>(servers: readonly S[]): BalancingPolicy<S> {
   return {
     size: servers.filter((s) => s.weight > 0).length,
-    select: (isUp, request) => rendezvous(servers, isUp, (s) => s.url, (s) => s.weight, request.clientIp),
+    select: (isUp, request) =>
+      rendezvous(servers, isUp, (s) => s.url, (s) => s.weight, request.clientIp),
   };
 }
 

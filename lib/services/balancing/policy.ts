@@ -36,7 +36,10 @@ export interface PolicyDeps {
   random: () => number;
 }
 
-export type PolicyFactory = <S extends PolicyServer>(servers: readonly S[], deps: PolicyDeps) => BalancingPolicy<S>;
+export type PolicyFactory = <S extends PolicyServer>(
+  servers: readonly S[],
+  deps: PolicyDeps,
+) => BalancingPolicy<S>;
 
 const registry = new Map<string, PolicyFactory>();
 
