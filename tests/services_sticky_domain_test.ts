@@ -15,7 +15,10 @@ Deno.test({
   sanitizeResources: false,
   fn: async () => {
     const backends = [0, 1].map((i) =>
-      Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, () => new Response(`b${i}`))
+      Deno.serve(
+        { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+        () => new Response(`b${i}`),
+      )
     );
     const proxy = await startTestProxy({
       dynamic: `
@@ -23,7 +26,9 @@ Deno.test({
 rule = "Host(\`app.test\`)"
 service = "s"
 [http.services.s.loadBalancer]
-servers = [{ url = "http://127.0.0.1:${backends[0].addr.port}" }, { url = "http://127.0.0.1:${backends[1].addr.port}" }]
+servers = [{ url = "http://127.0.0.1:${backends[0].addr.port}" }, { url = "http://127.0.0.1:${
+        backends[1].addr.port
+      }" }]
 [http.services.s.loadBalancer.sticky.cookie]
 name = "pin"
 domain = ".example.com"
@@ -47,7 +52,11 @@ domain = ".example.com"
 
 Deno.test("sticky.cookie.domain: a malformed domain is refused, naming the key", () => {
   const raw = (domain: string) => ({
-    http: { services: { s: { loadBalancer: { servers: [{ url: "http://a" }], sticky: { cookie: { domain } } } } } },
+    http: {
+      services: {
+        s: { loadBalancer: { servers: [{ url: "http://a" }], sticky: { cookie: { domain } } } },
+      },
+    },
   });
   assert.throws(
     () => validateDynamic(raw("bad domain;x"), "d.toml"),

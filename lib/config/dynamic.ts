@@ -167,7 +167,8 @@ const serviceSchema = union({
     }),
     // -1 means no limit, as in Traefik.
     maxBodySize: int({ min: -1, default: -1 }),
-  }, { unsupported: notYet("mirrorBody", "healthCheck") }),
+    mirrorBody: bool({ default: true }),
+  }, { unsupported: notYet("healthCheck") }),
   failover: obj({ service: reference(), fallback: reference() }, {
     unsupported: notYet("healthCheck"),
   }),

@@ -360,6 +360,8 @@ export interface MirroringConfig {
   service: string;
   mirrors: { name: string; percent: number }[];
   maxBodySize: number;
+  /** false: mirrors get the headers only and the main service the body as it streams in. */
+  mirrorBody: boolean;
 }
 
 export interface FailoverConfig {

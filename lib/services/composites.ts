@@ -108,6 +108,18 @@ export class MirroringService implements Service {
     const targets = this.chooseMirrors();
     if (targets.length === 0) return this.main.serve(request);
     const req = request.request;
+    if (!this.config.mirrorBody) {
+      // Without the body the main service streams it untouched, and no size limit applies (as in Traefik).
+      const headers = new Headers(req.headers);
+      headers.delete("content-length");
+      headers.delete("transfer-encoding");
+      for (const mirror of targets) {
+        const bare = new Request(req.url, { method: req.method, headers });
+        mirror.serve({ ...request, trace: undefined, detachedBody: undefined, request: bare, headers: new Headers(headers) })
+          .then((r) => r.body?.cancel(), () => {});
+      }
+      return this.main.serve(request);
+    }
     // A body can be read once; mirror only requests whose body fits the limit.
     let body: Uint8Array | null = null;
     if (req.body) {
