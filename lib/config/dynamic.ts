@@ -169,7 +169,20 @@ const serviceSchema = union({
     maxBodySize: int({ min: -1, default: -1 }),
     mirrorBody: bool({ default: true }),
   }, { unsupported: notYet("healthCheck") }),
-  failover: obj({ service: reference(), fallback: reference() }, {
+  failover: obj({
+    service: reference(),
+    fallback: reference(),
+    // Main-service answers with these statuses are replayed on the fallback (the body is buffered for that).
+    errors: obj({
+      status: list(str({
+        validate: (block) =>
+          /^\s*\d{1,9}\s*(-\s*\d{1,9}\s*)?(,\s*\d{1,9}\s*(-\s*\d{1,9}\s*)?)*$/.test(block)
+            ? undefined
+            : 'expected a status such as "404" or a range such as "500-599"',
+      }), { default: [] }),
+      maxRequestBodyBytes: int({ min: -1, default: -1 }),
+    }),
+  }, {
     unsupported: notYet("healthCheck"),
   }),
 }, { label: "service type" });

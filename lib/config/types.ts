@@ -367,6 +367,8 @@ export interface MirroringConfig {
 export interface FailoverConfig {
   service: string;
   fallback: string;
+  /** Statuses (Traefik's "500-599" blocks) that send the request on to the fallback; -1 body limit means none. */
+  errors?: { status: string[]; maxRequestBodyBytes: number };
 }
 
 /**
