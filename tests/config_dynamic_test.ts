@@ -108,7 +108,7 @@ Deno.test("routers and services get their defaults", () => {
     weighted: { services: [{ name: "app", weight: 1 }, { name: "checked", weight: 3 }] },
   });
   assert.deepEqual(config.http.services.mirror, {
-    mirroring: { service: "app", mirrors: [{ name: "checked", percent: 10 }], maxBodySize: -1 },
+    mirroring: { service: "app", mirrors: [{ name: "checked", percent: 10 }], maxBodySize: -1, mirrorBody: true },
   });
   assert.deepEqual(config.http.services.spare, {
     failover: { service: "app", fallback: "checked" },

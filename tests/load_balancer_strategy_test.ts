@@ -2,8 +2,9 @@
  * `loadBalancer.strategy`: the power-of-two-choices chooser on its own
  * (deterministic, random source passed in), then over real sockets: with
  * `p2c` a slow server holding requests gets few new ones, with `wrr` it
- * gets its turn regardless. Unknown and not-yet-supported strategies are
- * refused with the key named.
+ * gets its turn regardless; with `leasttime` a slow server gets few requests
+ * once its response time is known. Unknown strategies are refused with the
+ * key named.
  */
 
 import assert from "node:assert/strict";
@@ -39,9 +40,9 @@ Deno.test("p2c: two distinct draws, fewer in flight wins, ties to the first draw
   }
 });
 
-Deno.test("strategy: leasttime is refused as not supported yet; unknown values name the choices", () => {
+Deno.test("strategy: leasttime is accepted; unknown values name the choices", () => {
   const lb = (strategy: string) => ({ http: { services: { s: { loadBalancer: { strategy, servers: [{ url: "http://a" }] } } } } });
-  assert.throws(() => validateDynamic(lb("leasttime"), "d.toml"), /http\.services\.s\.loadBalancer\.strategy: "leasttime" is not supported yet/);
+  assert.equal((validateDynamic(lb("leasttime"), "d.toml").http.services.s as { loadBalancer: { strategy: string } }).loadBalancer.strategy, "leasttime");
   assert.equal((validateDynamic(lb("hrw"), "d.toml").http.services.s as { loadBalancer: { strategy: string } }).loadBalancer.strategy, "hrw");
   assert.throws(() => validateDynamic(lb("fastest"), "d.toml"), /strategy: expected one of "wrr", "p2c", "hrw", "leasttime"/);
   const strategyOf = (raw: unknown) =>
@@ -157,6 +158,41 @@ servers = [${backends.map((b) => `{ url = "${b.url}" }`).join(", ")}]
     } finally {
       await proxy.close();
       for (const b of backends) await b.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "strategy over sockets: leasttime sends most requests to the faster backend, wrr splits evenly",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const slow = delayedBackend(80);
+    const fast = delayedBackend(5);
+    const service = (name: string, strategy: string) => `
+[http.routers.${name}]
+rule = "Host(\`${name}.test\`)"
+service = "${name}"
+[http.services.${name}.loadBalancer]
+strategy = "${strategy}"
+servers = [{ url = "${slow.url}" }, { url = "${fast.url}" }]
+`;
+    const proxy = await startTestProxy({ dynamic: service("lt", "leasttime") + service("wrr", "wrr") });
+    try {
+      const sequential = async (host: string) => {
+        const before = slow.hits();
+        for (let i = 0; i < 20; i++) assert.equal((await rawGet(proxy.port(), "/", { host })).status, 200);
+        return slow.hits() - before;
+      };
+      const viaLt = await sequential("lt.test");
+      const viaWrr = await sequential("wrr.test");
+      // The slow one is tried once (no sample scores 0), then loses to the 16x faster one.
+      assert.ok(viaLt <= 2, `leasttime sent ${viaLt} of 20 to the slow server`);
+      assert.equal(viaWrr, 10, "wrr alternates whatever the latency");
+    } finally {
+      await proxy.close();
+      await slow.close();
+      await fast.close();
     }
   },
 });

@@ -24,7 +24,7 @@ import { keyPattern } from "./fixtures/traefik_reference_walk.ts";
  * The in-scope pass rate measured when this test was written. A ratchet: raise
  * it as gaps close, never lower it. The target of issue 21 is 0.90.
  */
-const THRESHOLD = 0.541;
+const THRESHOLD = 0.599;
 
 interface Block {
   id: string;

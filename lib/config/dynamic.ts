@@ -93,7 +93,15 @@ const stickySchema = obj({
     path: str({
       validate: (path) => (path.startsWith("/") ? undefined : 'expected a path starting with "/"'),
     }),
-  }, { required: true, allowBoolean: true, unsupported: notYet("domain") }),
+    // Go's http.Cookie drops a leading dot and omits a malformed domain; a malformed one is refused here.
+    domain: str({
+      validate: (domain) =>
+        /^\.?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(domain) &&
+          domain.length <= 255
+          ? undefined
+          : "expected a domain name such as example.com",
+    }),
+  }, { required: true, allowBoolean: true }),
 });
 
 const healthCheckSchema = obj({
@@ -137,10 +145,8 @@ const loadBalancerSchema = obj({
   strategy: str({
     default: "wrr",
     validate: (value) =>
-      value === "wrr" || value === "p2c" || value === "hrw"
+      value === "wrr" || value === "p2c" || value === "hrw" || value === "leasttime"
         ? undefined
-        : value === "leasttime"
-        ? `"${value}" is not supported yet (supported: "wrr", "p2c", "hrw")`
         : `expected one of "wrr", "p2c", "hrw", "leasttime"`,
   }),
 });
@@ -161,8 +167,22 @@ const serviceSchema = union({
     }),
     // -1 means no limit, as in Traefik.
     maxBodySize: int({ min: -1, default: -1 }),
-  }, { unsupported: notYet("mirrorBody", "healthCheck") }),
-  failover: obj({ service: reference(), fallback: reference() }, {
+    mirrorBody: bool({ default: true }),
+  }, { unsupported: notYet("healthCheck") }),
+  failover: obj({
+    service: reference(),
+    fallback: reference(),
+    // Main-service answers with these statuses are replayed on the fallback (the body is buffered for that).
+    errors: obj({
+      status: list(str({
+        validate: (block) =>
+          /^\s*\d{1,9}\s*(-\s*\d{1,9}\s*)?(,\s*\d{1,9}\s*(-\s*\d{1,9}\s*)?)*$/.test(block)
+            ? undefined
+            : 'expected a status such as "404" or a range such as "500-599"',
+      }), { default: [] }),
+      maxRequestBodyBytes: int({ min: -1, default: -1 }),
+    }),
+  }, {
     unsupported: notYet("healthCheck"),
   }),
 }, { label: "service type" });

@@ -312,8 +312,8 @@ export interface LoadBalancerConfig {
   sticky?: { cookie: StickyCookieConfig };
   responseForwarding?: { flushInterval: number };
   serversTransport?: string;
-  /** "wrr" (smooth weighted round robin, the default), "p2c" (power of two choices) or "hrw" (rendezvous hashing of the client address). */
-  strategy: "wrr" | "p2c" | "hrw";
+  /** A policy name from `services/balancing/`: "wrr" (the default), "p2c", "hrw" or "leasttime". */
+  strategy: "wrr" | "p2c" | "hrw" | "leasttime";
 }
 
 export interface ServersTransportConfig {
@@ -342,6 +342,8 @@ export interface HealthCheckConfig {
 
 export interface StickyCookieConfig {
   name?: string;
+  /** The cookie's Domain attribute, without a leading dot. */
+  domain?: string;
   secure: boolean;
   httpOnly: boolean;
   sameSite?: string;
@@ -358,11 +360,15 @@ export interface MirroringConfig {
   service: string;
   mirrors: { name: string; percent: number }[];
   maxBodySize: number;
+  /** false: mirrors get the headers only and the main service the body as it streams in. */
+  mirrorBody: boolean;
 }
 
 export interface FailoverConfig {
   service: string;
   fallback: string;
+  /** Statuses (Traefik's "500-599" blocks) that send the request on to the fallback; -1 body limit means none. */
+  errors?: { status: string[]; maxRequestBodyBytes: number };
 }
 
 /**

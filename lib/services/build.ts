@@ -63,7 +63,7 @@ export function buildServices(
           c.weighted.sticky?.cookie,
         );
       } else if ("failover" in c) {
-        service = new FailoverService(name, child(c.failover.service), child(c.failover.fallback));
+        service = new FailoverService(name, child(c.failover.service), child(c.failover.fallback), c.failover.errors);
       } else {
         service = new MirroringService(
           name,

@@ -56,7 +56,22 @@ export class WeightedService implements Service {
 }
 
 export class FailoverService implements Service {
-  constructor(readonly name: string, private readonly main: Service, private readonly fallback: Service) {}
+  private readonly ranges: [number, number][];
+
+  constructor(
+    readonly name: string,
+    private readonly main: Service,
+    private readonly fallback: Service,
+    private readonly errors?: { status: string[]; maxRequestBodyBytes: number },
+  ) {
+    // The schema checked the blocks' shape.
+    this.ranges = (errors?.status ?? []).flatMap((block) =>
+      block.split(",").map((item): [number, number] => {
+        const [low, high = low] = item.split("-").map((n) => Number(n.trim()));
+        return [low, high];
+      })
+    );
+  }
   available(): boolean {
     return this.main.available() || this.fallback.available();
   }
@@ -65,8 +80,27 @@ export class FailoverService implements Service {
   }
   start(): void {}
   stop(): void {}
-  serve(request: ProxyRequest): Promise<Response> {
-    return this.main.available() ? this.main.serve(request) : this.fallback.serve(request);
+  async serve(request: ProxyRequest): Promise<Response> {
+    if (!this.main.available()) return this.fallback.serve(request);
+    if (this.ranges.length === 0) return this.main.serve(request);
+    // Replaying on the fallback needs the body twice, so it is buffered within the limit.
+    const req = request.request;
+    let body: Uint8Array | null = null;
+    const source = req.body ?? request.detachedBody;
+    if (source) {
+      body = new Uint8Array(await new Response(source).arrayBuffer());
+      const limit = this.errors!.maxRequestBodyBytes;
+      if (limit >= 0 && body.length > limit) return new Response("Request body too large", { status: 413 });
+    }
+    const copy = (): ProxyRequest => ({
+      ...request,
+      detachedBody: undefined,
+      request: new Request(req.url, { method: req.method, headers: req.headers, body: body as BodyInit | null }),
+    });
+    const first = await this.main.serve(copy());
+    if (!this.ranges.some(([low, high]) => first.status >= low && first.status <= high)) return first;
+    await first.body?.cancel();
+    return this.fallback.available() ? this.fallback.serve(copy()) : errorResponse(503);
   }
 }
 
@@ -108,6 +142,18 @@ export class MirroringService implements Service {
     const targets = this.chooseMirrors();
     if (targets.length === 0) return this.main.serve(request);
     const req = request.request;
+    if (!this.config.mirrorBody) {
+      // Without the body the main service streams it untouched, and no size limit applies (as in Traefik).
+      const headers = new Headers(req.headers);
+      headers.delete("content-length");
+      headers.delete("transfer-encoding");
+      for (const mirror of targets) {
+        const bare = new Request(req.url, { method: req.method, headers });
+        mirror.serve({ ...request, trace: undefined, detachedBody: undefined, request: bare, headers: new Headers(headers) })
+          .then((r) => r.body?.cancel(), () => {});
+      }
+      return this.main.serve(request);
+    }
     // A body can be read once; mirror only requests whose body fits the limit.
     let body: Uint8Array | null = null;
     if (req.body) {

@@ -1,6 +1,6 @@
 /**
- * The `loadBalancer` service: smooth weighted round robin over servers,
- * skipping unhealthy ones, with optional sticky cookies, forwarding through
+ * The `loadBalancer` service: servers picked by the configured balancing
+ * policy (see `balancing/`), skipping unhealthy ones, with optional sticky cookies, forwarding through
  * the shared upstream pool.
  *
  * @module
@@ -14,15 +14,14 @@ import { relay } from "../proxy/relay.ts";
 import { upgradeUpstream } from "../proxy/upgrade.ts";
 import { isWebSocketUpgrade, relayWebSocket } from "../proxy/websocket.ts";
 import { HealthChecker } from "./health_check.ts";
-import { SmoothWeightedRoundRobin } from "./smooth_wrr.ts";
-import { powerOfTwoChoices } from "./power_of_two.ts";
-import { rendezvous } from "./rendezvous.ts";
+import { type BalancingPolicy, policyFor } from "./balancing/mod.ts";
 import { defaultCookieName, hashServer, readCookie, stickyCookie } from "./sticky.ts";
 import { errorHead } from "../engine/response_head.ts";
 import { errorResponse, type FastServe, type ProxyRequest, type Service, type ServerStatus } from "./types.ts";
 
 interface Server {
   url: string;
+  weight: number;
   target: URL;
   hash: string;
   /** The target's origin without a trailing slash and its base path, for joining. */
@@ -35,7 +34,7 @@ export type HealthLogger = (service: string, server: string, status: ServerStatu
 export class LoadBalancerService implements Service {
   private readonly servers: Server[];
   private readonly byHash = new Map<string, Server>();
-  private readonly wrr: SmoothWeightedRoundRobin<Server>;
+  private readonly policy: BalancingPolicy<Server>;
   private readonly health?: HealthChecker;
   private readonly cookieName?: string;
 
@@ -49,6 +48,7 @@ export class LoadBalancerService implements Service {
       const target = new URL(s.url);
       const server = {
         url: s.url,
+        weight: s.weight,
         target,
         hash: hashServer(s.url),
         basePath: target.pathname === "/" ? "" : target.pathname.replace(/\/$/, ""),
@@ -56,12 +56,10 @@ export class LoadBalancerService implements Service {
       this.byHash.set(server.hash, server);
       return server;
     });
-    this.wrr = new SmoothWeightedRoundRobin(
-      this.servers.map((item, i) => ({ item, weight: config.servers[i].weight })),
-    );
-    this.servers.forEach((s, i) => this.weightOf.set(s, config.servers[i].weight));
-    this.p2c = config.strategy === "p2c";
-    this.hrw = config.strategy === "hrw";
+    const policy = policyFor(config.strategy, this.servers);
+    // The schema only admits registered names, so this is a programming error.
+    if (!policy) throw new Error(`service ${name}: loadBalancer.strategy "${config.strategy}" has no policy`);
+    this.policy = policy;
     if (config.healthCheck) {
       this.health = new HealthChecker(
         this.servers.map((s) => s.url),
@@ -73,30 +71,27 @@ export class LoadBalancerService implements Service {
   }
 
   private readonly isUp = (s: Server): boolean => !this.health || this.health.isUp(s.url);
-  /** Requests in flight per server, for p2c (counted until the response is sent, or its head is in on the Web path). */
-  private readonly inFlight = new Map<Server, number>();
-  private readonly p2c: boolean;
-  private readonly hrw: boolean;
-  private readonly weighted = (s: Server): boolean => this.isUp(s) && this.weightOf.get(s)! > 0;
-  private readonly weightOf = new Map<Server, number>();
 
-  /** The next server by the configured strategy; `client` is the client's address (for hrw). */
-  private next(client: string): Server | undefined {
-    if (this.hrw) return rendezvous(this.servers, this.isUp, (s) => s.url, (s) => this.weightOf.get(s)!, client);
-    if (!this.p2c) return this.wrr.next(this.isUp);
-    return powerOfTwoChoices(this.servers, this.weighted, (s) => this.inFlight.get(s) ?? 0, Math.random);
+  /** The next server by the configured policy; `clientIp` feeds hrw. */
+  private next(clientIp: string): Server | undefined {
+    return this.policy.select(this.isUp, { clientIp });
   }
 
-  private begin(server: Server): void {
-    if (this.p2c) this.inFlight.set(server, (this.inFlight.get(server) ?? 0) + 1);
+  /** Starts the policy's accounting for one request; the result reports its first byte. */
+  private begin(server: Server): () => void {
+    this.policy.begin?.(server);
+    const firstByte = this.policy.firstByte;
+    if (!firstByte) return noop;
+    const start = performance.now();
+    return () => firstByte(server, performance.now() - start);
   }
 
   private end(server: Server): void {
-    if (this.p2c) this.inFlight.set(server, this.inFlight.get(server)! - 1);
+    this.policy.end?.(server);
   }
 
   available(): boolean {
-    return this.servers.some(this.isUp) && this.wrr.size > 0;
+    return this.servers.some(this.isUp) && this.policy.size > 0;
   }
 
   serverStatus(): Record<string, ServerStatus> {
@@ -125,9 +120,11 @@ export class LoadBalancerService implements Service {
   async serve(request: ProxyRequest): Promise<Response> {
     const { server, setCookie } = this.pick(request);
     if (!server) return errorResponse(503);
-    this.begin(server);
+    const headIn = this.begin(server);
     try {
-      return await this.serveOn(server, setCookie, request);
+      const response = await this.serveOn(server, setCookie, request);
+      headIn();
+      return response;
     } finally {
       this.end(server);
     }
@@ -212,14 +209,18 @@ export class LoadBalancerService implements Service {
         head += `traceparent: ${trace.outgoing()}\r\n`;
         trace.forwarding(server.target, upstreamTarget);
       }
-      this.begin(server);
+      const headIn = this.begin(server);
+      const capture = trace?.responseHeaderNames ? trace : undefined;
       try {
         const sent = await relay(pool.http1, pool.timeouts, exchange, {
           target: server.target,
           head,
           responseLines: responseEdits?.lines,
           dropResponse: responseEdits?.dropped,
-          onResponseHead: trace?.responseHeaderNames ? (h) => trace.captureResponse(h) : undefined,
+          onResponseHead: headIn === noop && !capture ? undefined : (h) => {
+            headIn();
+            capture?.captureResponse(h);
+          },
         });
         trace?.forwarded(sent.status);
         return sent;
@@ -229,6 +230,8 @@ export class LoadBalancerService implements Service {
     };
   }
 }
+
+const noop = (): void => {};
 
 /** `PORTICO_UPSTREAM_CLIENT=node` keeps every request on the Web path (comparison runs). */
 const FORCE_NODE = (() => {

@@ -36,6 +36,7 @@ export function readCookie(header: string | null, name: string): string | undefi
 /** The Set-Cookie value that pins a client to `serverHash`. */
 export function stickyCookie(name: string, serverHash: string, config: StickyCookieConfig): string {
   let cookie = `${name}=${serverHash}; Path=${config.path ?? "/"}`;
+  if (config.domain) cookie += `; Domain=${config.domain.replace(/^\./, "")}`;
   if (config.maxAge) cookie += `; Max-Age=${config.maxAge}`;
   if (config.httpOnly) cookie += "; HttpOnly";
   if (config.secure) cookie += "; Secure";
