@@ -33,6 +33,8 @@ export interface ObservedRequest {
   size: number | undefined;
   /** A request header (repeated fields joined), or null. */
   header(name: string): string | null;
+  /** The user an auth middleware let through (Traefik's ClientUsername), when one did. */
+  user?: string;
 }
 
 /** Called once per finished request. Must not block or throw. */

@@ -84,6 +84,7 @@ export class AccessLogWriter {
     return (entryPoint, request, conn, router, started) => {
       this.record({
         clientIp: conn.remoteAddr,
+        user: request.user,
         time: new Date(),
         method: request.method,
         path: request.target,

@@ -382,7 +382,7 @@ interface EntryPointHandlers {
 }
 
 /** What observers see of a Web request and its response. */
-function observedWeb(request: Request, response: Response, target: string): ObservedRequest {
+function observedWeb(request: Request, response: Response, target: string, user?: string): ObservedRequest {
   const len = response.headers.get("content-length");
   return {
     method: request.method,
@@ -390,6 +390,7 @@ function observedWeb(request: Request, response: Response, target: string): Obse
     status: response.status,
     size: len === null ? undefined : Number(len),
     header: (name) => request.headers.get(name),
+    user,
   };
 }
 
@@ -515,7 +516,7 @@ function entryPointHandlers(
     const response = await runRoute(route, c);
     if (!alreadySwitched(response)) await writeWebResponse(exchange, response);
     if (trace) tracer!.finish(trace, response.status, (n) => response.headers.get(n));
-    observe?.(entryPoint, observedWeb(request, response, target), conn, route.name, started);
+    observe?.(entryPoint, observedWeb(request, response, target, c.get("proxy").user), conn, route.name, started);
   };
 
   const app = new Hono<PorticoEnv>();
@@ -564,7 +565,13 @@ function entryPointHandlers(
       response = await runRoute(route, c);
     }
     if (trace) tracer!.finish(trace, response.status, (n) => response.headers.get(n));
-    observe?.(entryPoint, observedWeb(request, response, pathAndQuery), conn, route?.name, started);
+    observe?.(
+      entryPoint,
+      observedWeb(request, response, pathAndQuery, route ? c.get("proxy").user : undefined),
+      conn,
+      route?.name,
+      started,
+    );
     return response;
   });
   return { app, serveExchange };

@@ -67,6 +67,7 @@ export interface WireObservation {
   size: number | undefined;
   referer: string | null;
   userAgent: string | null;
+  user?: string;
   conn: ConnectionInfo;
   router: string | undefined;
   /** How long the request took, ms (each isolate has its own clock origin). */
@@ -89,6 +90,7 @@ export function toWireObservation(
     size: request.size,
     referer: request.header("referer"),
     userAgent: request.header("user-agent"),
+    user: request.user,
     conn: { remoteAddr: conn.remoteAddr, tls: conn.tls, port: conn.port },
     router,
     elapsed: now - started,
@@ -104,6 +106,7 @@ export function replayObservation(o: WireObservation, observer: RequestObserver,
     status: o.status,
     size: o.size,
     header: (name) => headers[name.toLowerCase()] ?? null,
+    user: o.user,
   };
   observer(o.entryPoint, request, o.conn, o.router, now - o.elapsed);
 }

@@ -29,6 +29,8 @@ export interface ProxyRequest extends ForwardedInfo {
   exchange?: Exchange;
   /** The body when `request` cannot carry it (a GET or HEAD with a body). */
   detachedBody?: ReadableStream<Uint8Array> | null;
+  /** Set by an auth middleware that let the request through: the access log's user. */
+  user?: string;
 }
 
 /**

@@ -68,6 +68,7 @@ export const basicAuth: MiddlewareFactory = (options, context) => {
         headers: { "www-authenticate": challenge, "content-type": "text/plain" },
       });
     }
+    proxy.user = user;
     if (removeHeader || headerField) {
       const headers = writableRequestHeaders(proxy);
       // A client-sent header of that name is replaced, whatever its case.

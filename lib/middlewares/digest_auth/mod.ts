@@ -98,6 +98,7 @@ export const digestAuth: MiddlewareFactory = (options, context) => {
     // Only a correct answer consumes the nonce count, so guessing cannot burn it.
     const state = nonces.use(f.nonce, parseInt(f.nc, 16), Date.now());
     if (state !== "ok") return challenge(state === "stale");
+    proxy.user = f.username;
     if (removeHeader || headerField) {
       const headers = writableRequestHeaders(proxy);
       if (removeHeader) headers.delete("authorization");

@@ -89,12 +89,8 @@ export const forwardAuth: MiddlewareFactory = (options, context) => {
     "authSigninURL",
     "headerField",
   ]);
-  if (o.has("headerField")) {
-    o.fail(
-      "headerField",
-      "not supported yet: in Traefik it only names the user in the access log, and Portico's access log does not record users",
-    );
-  }
+  // Traefik takes the access log's user from this auth-response header, on any answer.
+  const userHeader = o.string("headerField", { default: "" }).toLowerCase();
   const addressText = o.string("address", { required: true });
   let address: URL;
   try {
@@ -203,6 +199,10 @@ export const forwardAuth: MiddlewareFactory = (options, context) => {
       );
     } catch (err) {
       return new Response(null, { status: err instanceof BodyTooLarge ? 401 : 500 });
+    }
+    if (userHeader !== "") {
+      const named = valuesOf(answer.rawHeaders, userHeader);
+      if (named.length > 0) proxy.user = named[0];
     }
     const status = answer.status;
     if (signinUrl !== "" && status === 401) return redirect(signinUrl, proxy);
