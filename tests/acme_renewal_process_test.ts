@@ -25,11 +25,8 @@ import {
   verifiedHandshake,
   withHttp01Cluster,
 } from "./fixtures/acme_cluster.ts";
-import {
-  RENEWAL_CHECK_INTERVAL_MS,
-  renewalCheckIntervalMs,
-  TEST_RENEWAL_CHECK_ENV,
-} from "../lib/acme/renewal.ts";
+import { RENEWAL_CHECK_INTERVAL_MS, renewalCheckIntervalMs } from "../lib/acme/renewal.ts";
+import { TEST_RENEWAL_CHECK_ENV } from "../lib/env.ts";
 
 const DOMAIN = "renew.test";
 const VALIDITY_S = 45;

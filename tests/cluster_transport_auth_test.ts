@@ -1,9 +1,9 @@
 /** Tests for HMAC signing and verification of peer messages. @module */
 import assert from "node:assert/strict";
+import { constantTimeEqual } from "../lib/constant_time.ts";
 import {
   AUTH_HEADERS,
   ClusterSecretError,
-  constantTimeEqual,
   MessageAuth,
   type SignedParts,
 } from "../lib/cluster/transport_auth.ts";

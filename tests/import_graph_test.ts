@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 
 /** Areas of lib/, bottom first; an area may import from the ones before it. */
 export const LAYERS: readonly (readonly string[])[] = [
-  ["contracts", "version"],
+  ["contracts", "version", "http_status", "constant_time", "env"],
   ["config"],
   ["rules", "kv", "log", "tracing"],
   ["engine", "providers", "cluster"],

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { startTestProxy } from "./fixtures/proxy.ts";
 import { rawGet } from "./fixtures/http_client.ts";
-import { sniffContentType } from "../lib/middlewares/content_type/sniff.ts";
+import { sniffContentType } from "../lib/middlewares/shared/sniff.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 

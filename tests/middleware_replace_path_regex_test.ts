@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import type { Echo } from "./fixtures/backend.ts";
 import { startHostRoutedProxy } from "./fixtures/host_routes.ts";
 import { rawGet } from "./fixtures/http_client.ts";
-import { captureNames, globalRegExp, goReplaceAll, parseTemplate } from "../lib/middlewares/replace_path_regex/go_replace.ts";
+import { captureNames, globalRegExp, goReplaceAll, parseTemplate } from "../lib/middlewares/shared/go_replace.ts";
 import { compileRe2 } from "../lib/rules/re2.ts";
 
 Deno.test("goReplaceAll: Go template expansion and empty-match rules", () => {

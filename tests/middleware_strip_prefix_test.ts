@@ -9,7 +9,7 @@ import {
   goPathFromRaw,
   joinPath,
   joinPathChanges,
-} from "../lib/middlewares/strip_prefix/go_path.ts";
+} from "../lib/middlewares/shared/go_path.ts";
 
 Deno.test("go_path: Go's Path/RawPath split, EscapedPath, Clean and JoinPath", () => {
   assert.deepEqual(goPathFromRaw("/a%2Fb"), { path: "/a/b", rawPath: "/a%2Fb" });

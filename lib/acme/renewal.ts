@@ -5,13 +5,12 @@
  * @module
  */
 
-import { TEST_HOOKS_ENV } from "../config/static.ts";
+import { TEST_HOOKS_ENV, TEST_RENEWAL_CHECK_ENV } from "../env.ts";
+
 
 /** How often the manager re-checks every certificate (Traefik: 24 h; the issue asks 12 h). */
 export const RENEWAL_CHECK_INTERVAL_MS = 12 * 3600_000;
 
-/** Check interval in milliseconds, honoured only with `PORTICO_TEST_HOOKS=1`. */
-export const TEST_RENEWAL_CHECK_ENV = "PORTICO_TEST_RENEWAL_CHECK_MS";
 /** The shortest interval the test hook accepts: every check walks every certificate. */
 export const MIN_RENEWAL_CHECK_MS = 100;
 

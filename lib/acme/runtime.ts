@@ -24,13 +24,9 @@ import { configureCaTrust, TLS_ALPN_UNSUPPORTED } from "./issuer.ts";
 import { KvOrderJournal, type OrderJournal } from "./journal.ts";
 import { KvAcmeStorage } from "./kv_storage.ts";
 import { AcmeManager, type AcmeView, type CertificateView, leafSerial } from "./manager.ts";
-import {
-  ENCRYPTION_KEY_ENV,
-  type KeySource,
-  PREVIOUS_ENCRYPTION_KEYS_ENV,
-  SecretBox,
-} from "./secret_box.ts";
+import { type KeySource, SecretBox } from "./secret_box.ts";
 import { type AccountRecord, type AcmeStorage, type CertificateRecord, FileStorage } from "./storage.ts";
+import { ENCRYPTION_KEY_ENV, PREVIOUS_ENCRYPTION_KEYS_ENV } from "../env.ts";
 
 /** Inputs of {@linkcode startAcme}. */
 export interface AcmeOptions {

@@ -14,10 +14,8 @@
  * @module
  */
 
-/** Env var holding the key when `[cluster] encryptionKey` is not set. */
-export const ENCRYPTION_KEY_ENV = "PORTICO_ENCRYPTION_KEY";
-/** Env var with previous keys, comma-separated, besides `[cluster] previousEncryptionKeys`. */
-export const PREVIOUS_ENCRYPTION_KEYS_ENV = "PORTICO_PREVIOUS_ENCRYPTION_KEYS";
+import { PREVIOUS_ENCRYPTION_KEYS_ENV } from "../env.ts";
+
 
 /** A sealed value: `v1:<keyId>:<iv b64>:<ciphertext b64>`. */
 export type Sealed = string;

@@ -16,9 +16,8 @@
 import { ConfigError, type ConfigIssue } from "../config/errors.ts";
 import type { Schema } from "../config/schema.ts";
 import { staticConfigSchema } from "../config/static.ts";
+import { ENV_PREFIX } from "../env.ts";
 
-/** The prefix of environment variables that override the static config. */
-export const ENV_PREFIX = "PORTICO_";
 
 /** Command-line flags that are not configuration keys. */
 export const CLI_FLAGS = new Set(["configfile", "help", "h", "keep", "dry-run", "dryrun"]);

@@ -34,7 +34,8 @@ import type { ParsedArgs } from "./args.ts";
 import type { StaticConfig } from "../config/types.ts";
 import type { KVStore } from "../kv/types.ts";
 import { importAcmeJson } from "../acme/import_json.ts";
-import { ENCRYPTION_KEY_ENV, SecretBox } from "../acme/secret_box.ts";
+import { SecretBox } from "../acme/secret_box.ts";
+import { ENCRYPTION_KEY_ENV, readEnv } from "../env.ts";
 
 /** Where the command writes its report; the console by default. */
 export interface StoreConfigOutput {
@@ -278,7 +279,7 @@ async function importAcme(
   args: ParsedArgs,
   dryRun: boolean,
   output: StoreConfigOutput,
-  env: (name: string) => string | undefined = (n) => Deno.env.get(n),
+  env: (name: string) => string | undefined = readEnv,
 ): Promise<number> {
   const { paths, explicit } = acmeJsonPaths(staticConfig, args);
   const present: string[] = [];

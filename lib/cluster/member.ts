@@ -11,7 +11,6 @@
  */
 
 import type { ClusterConfig } from "../config/types.ts";
-import { CLUSTER_SECRET_ENV } from "../config/static.ts";
 import type { KVOperation, KVStore } from "../kv/types.ts";
 import { fencedWrite as fencedWriteWith, type LeaderRecord } from "./fencing.ts";
 import { ClusterConfigError, type ClusterLogger, ClusterNode } from "./node.ts";
@@ -21,6 +20,7 @@ import {
   emptyClusterCounters,
   RoleHistory,
 } from "./view.ts";
+import { CLUSTER_SECRET_ENV } from "../env.ts";
 
 /** A role event: the term, why, and the leader record it concerns. */
 export interface RoleEvent {

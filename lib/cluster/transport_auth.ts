@@ -15,6 +15,8 @@
  * @module
  */
 
+import { constantTimeEqual } from "../constant_time.ts";
+
 /** Header names used on the wire. */
 export const AUTH_HEADERS = {
   timestamp: "x-portico-timestamp",
@@ -68,17 +70,6 @@ const encoder = new TextEncoder();
 const NONCE_RE = /^[A-Za-z0-9_-]{16,128}$/;
 const SIGNATURE_RE = /^[0-9a-f]{64}$/;
 const TIMESTAMP_RE = /^[0-9]{1,16}$/;
-
-/**
- * Compares two byte arrays in time that depends only on their lengths, so a
- * forger learns nothing from how long a refusal took.
- */
-export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a[i] ^ b[i];
-  return diff === 0;
-}
 
 function hex(bytes: Uint8Array): string {
   let out = "";

@@ -36,6 +36,7 @@ import type { DnsChallengeConfig, EntryPointConfig, StaticConfig } from "./types
 import { parseNameServer } from "./name_server.ts";
 import { otlpMetricsSchema, tracingSchema } from "./otlp_schema.ts";
 import { clientTlsSchema } from "./client_tls_schema.ts";
+import { CLUSTER_SECRET_ENV, readEnv } from "../env.ts";
 
 /** Let's Encrypt's production directory, Traefik's default `caServer`. */
 export const LETS_ENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory";
@@ -405,11 +406,7 @@ export const staticConfigSchema: Schema = obj({
   ),
 });
 
-/** Environment variable that may hold the cluster secret instead of the config file. */
-export const CLUSTER_SECRET_ENV = "PORTICO_CLUSTER_SECRET";
 
-/** Switches on the hooks that only tests use (peer routes, a short renewal check); "1" = on. */
-export const TEST_HOOKS_ENV = "PORTICO_TEST_HOOKS";
 
 /** Options for {@linkcode validateStatic}. */
 export interface ValidateStaticOptions {
@@ -417,14 +414,6 @@ export interface ValidateStaticOptions {
   hostname?: string;
   /** Reads an environment variable (default `Deno.env.get`, undefined without --allow-env). */
   env?: (name: string) => string | undefined;
-}
-
-function readEnv(name: string): string | undefined {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    return undefined;
-  }
 }
 
 /**

@@ -19,7 +19,7 @@
 
 import { ChunkedDecoder, ChunkedError } from "./chunked.ts";
 import { type HeadLimits, parseRequestHead, type RequestHead } from "./request_head.ts";
-import { errorHead, STATUS_REASON } from "./response_head.ts";
+import { errorHead } from "./response_head.ts";
 import { closeQuietly, ReadBuffer, writeAll } from "./socket.ts";
 
 import type { ConnectionInfo } from "../contracts.ts";
@@ -471,6 +471,5 @@ class ConnectionExchange implements Exchange {
   }
 }
 
-export { STATUS_REASON };
 export type { RequestHead };
 export { ChunkedError };

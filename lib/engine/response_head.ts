@@ -9,25 +9,7 @@
 
 import { encodeChunk, LAST_CHUNK } from "./chunked.ts";
 import type { Exchange } from "./exchange.ts";
-
-/** Reason phrases for the status codes that carry one here (Go's `http.StatusText`). */
-export const STATUS_REASON: Readonly<Record<number, string>> = {
-  100: "Continue", 101: "Switching Protocols", 103: "Early Hints",
-  200: "OK", 201: "Created", 202: "Accepted", 203: "Non-Authoritative Information", 204: "No Content",
-  205: "Reset Content", 206: "Partial Content", 207: "Multi-Status",
-  300: "Multiple Choices", 301: "Moved Permanently", 302: "Found", 303: "See Other", 304: "Not Modified",
-  307: "Temporary Redirect", 308: "Permanent Redirect",
-  400: "Bad Request", 401: "Unauthorized", 402: "Payment Required", 403: "Forbidden", 404: "Not Found",
-  405: "Method Not Allowed", 406: "Not Acceptable", 407: "Proxy Authentication Required",
-  408: "Request Timeout", 409: "Conflict", 410: "Gone", 411: "Length Required", 412: "Precondition Failed",
-  413: "Request Entity Too Large", 414: "Request URI Too Long", 415: "Unsupported Media Type",
-  416: "Requested Range Not Satisfiable", 417: "Expectation Failed", 418: "I'm a teapot",
-  421: "Misdirected Request", 422: "Unprocessable Entity", 425: "Too Early", 426: "Upgrade Required",
-  428: "Precondition Required", 429: "Too Many Requests", 431: "Request Header Fields Too Large",
-  451: "Unavailable For Legal Reasons",
-  500: "Internal Server Error", 501: "Not Implemented", 502: "Bad Gateway", 503: "Service Unavailable",
-  504: "Gateway Timeout", 505: "HTTP Version Not Supported",
-};
+import { STATUS_TEXT } from "../http_status.ts";
 
 const encoder = new TextEncoder();
 
@@ -72,7 +54,7 @@ export function errorHead(status: number, close: boolean): Uint8Array {
   const key = `${status}:${close}`;
   let bytes = errorHeads.get(key);
   if (!bytes) {
-    const reason = STATUS_REASON[status] ?? "Error";
+    const reason = STATUS_TEXT[status] ?? "Error";
     const body = status === 404 ? "404 page not found" : reason;
     bytes = encoder.encode(
       `HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain; charset=utf-8\r\n` +
@@ -111,7 +93,7 @@ const CONNECTION_OWNED = new Set(["connection", "keep-alive", "transfer-encoding
 export async function writeWebResponse(exchange: Exchange, response: Response): Promise<void> {
   const { head } = exchange;
   const status = response.status;
-  let text = `HTTP/1.1 ${status} ${response.statusText || STATUS_REASON[status] || "Unknown"}\r\n`;
+  let text = `HTTP/1.1 ${status} ${response.statusText || STATUS_TEXT[status] || "Unknown"}\r\n`;
   let length: string | null = null;
   let hasDate = false;
   response.headers.forEach((value, name) => {
@@ -227,7 +209,7 @@ async function writeStreaming(
  * `retry-after`), shaped like the Web path's `plainResponse`.
  */
 export function errorHeadWith(status: number, headers: Record<string, string>, close: boolean): Uint8Array {
-  const reason = STATUS_REASON[status] ?? "Error";
+  const reason = STATUS_TEXT[status] ?? "Error";
   const bodiless = status === 204 || status === 304 || status < 200;
   const body = bodiless ? "" : reason;
   let text = `HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain; charset=utf-8\r\nx-content-type-options: nosniff\r\n`;

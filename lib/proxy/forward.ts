@@ -19,6 +19,7 @@ import { Readable } from "node:stream";
 import { downstreamResponseHeaders } from "./headers.ts";
 import { Http1Pool } from "./http1_client.ts";
 import { DEFAULT_TIMEOUTS, type ForwardingTimeouts, UpstreamError, type UpstreamRequest } from "./upstream.ts";
+import { readEnv, UPSTREAM_CLIENT_ENV } from "../env.ts";
 
 /** How a pool reaches its upstreams (from a servers transport). */
 export interface UpstreamTransport {
@@ -91,13 +92,7 @@ export function forward(pool: UpstreamPool, request: UpstreamRequest): Promise<R
 }
 
 /** `PORTICO_UPSTREAM_CLIENT=node` routes plain HTTP through node:http too (for comparison runs). */
-const FORCE_NODE_CLIENT = (() => {
-  try {
-    return Deno.env.get("PORTICO_UPSTREAM_CLIENT") === "node";
-  } catch {
-    return false;
-  }
-})();
+const FORCE_NODE_CLIENT = readEnv(UPSTREAM_CLIENT_ENV) === "node";
 
 /** HTTPS upstreams with insecureSkipVerify (and any when forced): node:http(s) with keep-alive agents. */
 function forwardWithNode(pool: UpstreamPool, request: UpstreamRequest): Promise<Response> {

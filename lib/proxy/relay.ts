@@ -12,7 +12,8 @@
 
 import { ChunkedDecoder, encodeChunk, LAST_CHUNK } from "../engine/chunked.ts";
 import type { Exchange } from "../engine/exchange.ts";
-import { bodiless, encodeHeadInto, errorHead, STATUS_REASON } from "../engine/response_head.ts";
+import { bodiless, encodeHeadInto, errorHead } from "../engine/response_head.ts";
+import { STATUS_TEXT } from "../http_status.ts";
 import { writeAll } from "../engine/socket.ts";
 import { parseResponseHead, type ResponseHead } from "../engine/response_parser.ts";
 import type { ForwardingTimeouts } from "./upstream.ts";
@@ -364,7 +365,7 @@ class HeadBytes {
       this.#ranges.push(lines[0], lines[1]);
       size += lines[1] - lines[0];
     } else {
-      this.#status = `HTTP/1.1 ${r.status} ${r.reason || STATUS_REASON[r.status] || ""}\r\n`;
+      this.#status = `HTTP/1.1 ${r.status} ${r.reason || STATUS_TEXT[r.status] || ""}\r\n`;
       size += this.#status.length;
     }
     const h = r.headers;

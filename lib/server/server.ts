@@ -47,6 +47,7 @@ import { startEntryPoints } from "./listeners.ts";
 import { fencedWriteProbe, peerRoutedFetch, testHooksOn } from "./test_hooks.ts";
 import { type AcceptedCounts, WorkerPool } from "./worker_pool.ts";
 import type { ConfigMessage } from "./worker_protocol.ts";
+import { readEnv } from "../env.ts";
 
 export { entryPointLifeCycle } from "./drain.ts";
 
@@ -92,14 +93,6 @@ const EXPORT_ERROR_LOG_MS = 30_000;
 export function workerCount(staticConfig: StaticConfig): number {
   const setting = staticConfig.server?.workers ?? 1;
   return setting === "auto" ? Math.max(1, navigator.hardwareConcurrency || 1) : setting;
-}
-
-function readEnv(name: string): string | undefined {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    return undefined;
-  }
 }
 
 /** Runs `stops` newest first, each once, ignoring failures (start-up went wrong, or shutdown). */

@@ -16,17 +16,14 @@
  * @module
  */
 
-import { TEST_HOOKS_ENV } from "../config/static.ts";
 import type { FencedProbeResult } from "../api/cluster.ts";
 import type { ClusterMember } from "../cluster/member.ts";
 import { leaderKey, tryFencedWrite } from "../cluster/fencing.ts";
-import { constantTimeEqual } from "../cluster/transport_auth.ts";
+import { constantTimeEqual } from "../constant_time.ts";
 import type { KVStore } from "../kv/types.ts";
+import { TEST_HOOKS_ENV, TEST_PEER_ROUTES_ENV } from "../env.ts";
 
-/** Env map of peer address → address to dial instead. */
-export const TEST_PEER_ROUTES_ENV = "PORTICO_TEST_PEER_ROUTES";
 
-export { TEST_HOOKS_ENV };
 
 /** Whether the switch is on. */
 export function testHooksOn(env: (name: string) => string | undefined): boolean {

@@ -18,6 +18,7 @@ import { type BalancingPolicy, policyFor } from "./balancing/mod.ts";
 import { defaultCookieName, hashServer, readCookie, stickyCookie } from "./sticky.ts";
 import { errorHead } from "../engine/response_head.ts";
 import { errorResponse, type FastServe, type ProxyRequest, type Service, type ServerStatus } from "./types.ts";
+import { readEnv, UPSTREAM_CLIENT_ENV } from "../env.ts";
 
 interface Server {
   url: string;
@@ -234,13 +235,7 @@ export class LoadBalancerService implements Service {
 const noop = (): void => {};
 
 /** `PORTICO_UPSTREAM_CLIENT=node` keeps every request on the Web path (comparison runs). */
-const FORCE_NODE = (() => {
-  try {
-    return Deno.env.get("PORTICO_UPSTREAM_CLIENT") === "node";
-  } catch {
-    return false;
-  }
-})();
+const FORCE_NODE = readEnv(UPSTREAM_CLIENT_ENV) === "node";
 
 /** A Headers object as the flat list the byte-level helpers take. */
 function headerListOf(headers: Headers): string[] {

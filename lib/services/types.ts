@@ -7,6 +7,7 @@
 
 import type { Exchange } from "../engine/exchange.ts";
 import type { ForwardedInfo } from "../proxy/headers.ts";
+import { STATUS_TEXT } from "../http_status.ts";
 
 /**
  * The per-request forwarding state. Middlewares rewrite `pathAndQuery` and
@@ -61,20 +62,6 @@ export interface Service {
   start(): void;
   stop(): void;
 }
-
-/** Go's `http.StatusText` for the codes Portico answers with itself. */
-export const STATUS_TEXT: Readonly<Record<number, string>> = {
-  400: "Bad Request",
-  401: "Unauthorized",
-  403: "Forbidden",
-  404: "Not Found",
-  413: "Request Entity Too Large",
-  429: "Too Many Requests",
-  500: "Internal Server Error",
-  502: "Bad Gateway",
-  503: "Service Unavailable",
-  504: "Gateway Timeout",
-};
 
 /** A plain-text error response whose body never leaks internals (Traefik's 404 text). */
 export function errorResponse(status: number): Response {

@@ -7,7 +7,8 @@
  * @module
  */
 
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createHmac } from "node:crypto";
+import { constantTimeEqual } from "../../constant_time.ts";
 import { decodeHeader, findTsig, RR_CLASS, RR_TYPE, WireWriter } from "./wire.ts";
 
 /** TSIG algorithm names (RFC 8945 §6) and the hash behind each. */
@@ -169,7 +170,7 @@ export function verifyReply(
       variables(tsig.keyName, tsig.algorithm, tsig.timeSigned, tsig.fudge, tsig.error, tsig.other),
     ),
   );
-  if (expected.length !== tsig.mac.length || !timingSafeEqual(expected, tsig.mac)) {
+  if (!constantTimeEqual(expected, tsig.mac)) {
     return { ok: false, reason: "the reply's TSIG MAC does not verify" };
   }
   if (Math.abs(nowSeconds - tsig.timeSigned) > tsig.fudge) {

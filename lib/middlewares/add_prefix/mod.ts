@@ -6,14 +6,14 @@
  */
 
 import { readOptions } from "../options.ts";
-import { splitPathQuery } from "../strip_prefix/raw_path.ts";
+import { splitPathQuery } from "../shared/raw_path.ts";
 import {
   goEnsureLeadingSlash,
   type GoPath,
   goPathFromRaw,
   requestPath,
   utf8Bytes,
-} from "../strip_prefix/go_path.ts";
+} from "../shared/go_path.ts";
 import type { MiddlewareFactory } from "../types.ts";
 import { withFastStep } from "../fast.ts";
 

@@ -11,7 +11,8 @@
 
 import type BcryptJs from "bcryptjs";
 import { Buffer } from "node:buffer";
-import { createHash, timingSafeEqual } from "node:crypto";
+import { createHash } from "node:crypto";
+import { constantTimeEqual } from "../../constant_time.ts";
 
 /** bcryptjs costs about 11 MB at import; loaded when a bcrypt hash is first checked. */
 let bcryptModule: Promise<typeof BcryptJs> | undefined;
@@ -72,16 +73,13 @@ export function passwordChecker(hash: string): PasswordCheck {
   if (MD5_CRYPT.test(hash)) {
     const expected = Buffer.from(hash);
     return async (password) =>
-      sameBytes(Buffer.from((await loadApacheMd5())(password, hash)), expected);
+      constantTimeEqual(Buffer.from((await loadApacheMd5())(password, hash)), expected);
   }
   if (SHA.test(hash)) {
     const expected = Buffer.from(hash.slice(5), "base64");
     return (password) =>
-      Promise.resolve(sameBytes(createHash("sha1").update(password).digest(), expected));
+      Promise.resolve(constantTimeEqual(createHash("sha1").update(password).digest(), expected));
   }
   return neverMatches;
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && timingSafeEqual(a, b);
-}

@@ -13,7 +13,7 @@ import { readOptions } from "../options.ts";
 import { type MiddlewareFactory, writableRequestHeaders } from "../types.ts";
 import { type Account, basicAuthenticator } from "./authenticate.ts";
 import { isSlowHash, passwordChecker } from "./htpasswd.ts";
-import { readUserLines } from "./users.ts";
+import { readUserLines } from "../shared/users.ts";
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 

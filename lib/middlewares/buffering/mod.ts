@@ -14,45 +14,19 @@
 
 import { UpstreamError } from "../../proxy/upstream.ts";
 import { errorResponse, type ProxyRequest } from "../../services/types.ts";
-import { clearResponse, replaceResponse } from "../headers/replace_response.ts";
+import { clearResponse, replaceResponse } from "../shared/replace_response.ts";
 import { readOptions } from "../options.ts";
 import { peekBody } from "../peek_body.ts";
 import { type MiddlewareFactory, writableRequestHeaders } from "../types.ts";
 import { compileRetryExpression, type RetryFacts } from "./retry_expression.ts";
-import { ExpressionError } from "../circuit_breaker/predicate.ts";
+import { readLimited } from "../shared/read_limited.ts";
+import { ExpressionError } from "../shared/predicate.ts";
 
 /** oxy stops retrying once the attempt number exceeds this, whatever the expression says. */
 const MAX_RETRY_ATTEMPTS = 10;
 
 /** Methods for which Go's client sends no `Content-Length: 0` on an empty body. */
 const NO_EMPTY_LENGTH = new Set(["GET", "HEAD"]);
-
-/** Reads `body` whole; undefined when it exceeds `max` bytes (0 = no limit). */
-export async function readLimited(
-  body: ReadableStream<Uint8Array>,
-  max: number,
-): Promise<Uint8Array<ArrayBuffer> | undefined> {
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  const reader = body.getReader();
-  while (true) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.length;
-    if (max > 0 && total > max) {
-      await reader.cancel().catch(() => {});
-      return undefined;
-    }
-    chunks.push(value);
-  }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}
 
 /** oxy's expectBody: responses that carry no body to copy. */
 function carriesBody(method: string, res: Response): boolean {

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { compilePredicate, type PredicateFunction } from "../circuit_breaker/predicate.ts";
+import { compilePredicate, type PredicateFunction } from "../shared/predicate.ts";
 
 /** What a retry decision looks at. */
 export interface RetryFacts {

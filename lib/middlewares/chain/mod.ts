@@ -4,7 +4,7 @@
  * @module
  */
 
-import { replaceResponse } from "../headers/replace_response.ts";
+import { replaceResponse } from "../shared/replace_response.ts";
 import { readOptions } from "../options.ts";
 import type { MiddlewareFactory, PorticoMiddleware } from "../types.ts";
 

@@ -12,9 +12,9 @@
  * @module
  */
 
-import { compilePredicate, type PredicateFunction } from "./predicate.ts";
+import { compilePredicate, type PredicateFunction } from "../shared/predicate.ts";
 
-export { ExpressionError } from "./predicate.ts";
+export { ExpressionError } from "../shared/predicate.ts";
 
 /** What an expression can ask about the recent traffic. */
 export interface Metrics {

@@ -15,8 +15,8 @@
 import { UpstreamError } from "../../proxy/upstream.ts";
 import { readOptions } from "../options.ts";
 import type { MiddlewareFactory } from "../types.ts";
-import { validStatus } from "../access_common.ts";
-import { STATUS_REASON } from "../../engine/response_head.ts";
+import { validStatus } from "../shared/responses.ts";
+import { STATUS_TEXT } from "../../http_status.ts";
 import { Breaker } from "./breaker.ts";
 import { ExpressionError, parseExpression, type Predicate } from "./expression.ts";
 
@@ -71,7 +71,7 @@ export const circuitBreaker: MiddlewareFactory = (options, context) => {
   // Traefik's fallback writes the bare status text (no newline, Go sniffs the type).
   const fallbackText = responseCode === 204 || responseCode === 304 || responseCode < 200
     ? null
-    : STATUS_REASON[responseCode] ?? "";
+    : STATUS_TEXT[responseCode] ?? "";
   const fallback = () =>
     new Response(fallbackText, {
       status: responseCode,

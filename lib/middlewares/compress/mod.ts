@@ -26,8 +26,8 @@
  */
 
 import zlib from "node:zlib";
-import { sniffContentType } from "../content_type/sniff.ts";
-import { replaceResponse } from "../headers/replace_response.ts";
+import { sniffContentType } from "../shared/sniff.ts";
+import { replaceResponse } from "../shared/replace_response.ts";
 import { readOptions } from "../options.ts";
 import { peekBody } from "../peek_body.ts";
 import type { MiddlewareFactory } from "../types.ts";

@@ -6,10 +6,10 @@
  */
 
 import { peekBody } from "../peek_body.ts";
-import { replaceResponse } from "../headers/replace_response.ts";
+import { replaceResponse } from "../shared/replace_response.ts";
 import { readOptions } from "../options.ts";
 import type { MiddlewareFactory } from "../types.ts";
-import { sniffContentType } from "./sniff.ts";
+import { sniffContentType } from "../shared/sniff.ts";
 
 const SNIFF_BYTES = 512;
 

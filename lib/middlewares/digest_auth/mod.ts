@@ -9,11 +9,12 @@
  * @module
  */
 
-import { randomBytes, timingSafeEqual } from "node:crypto";
+import { randomBytes } from "node:crypto";
+import { constantTimeEqual } from "../../constant_time.ts";
 import { Buffer } from "node:buffer";
 import { readOptions } from "../options.ts";
 import { type MiddlewareFactory, writableRequestHeaders } from "../types.ts";
-import { readUserLines } from "../basic_auth/users.ts";
+import { readUserLines } from "../shared/users.ts";
 import { expectedResponse, NonceTable, parseDigestHeader, uriMatches } from "./digest.ts";
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -92,7 +93,7 @@ export const digestAuth: MiddlewareFactory = (options, context) => {
     if (!uriMatches(f.uri, requestUri)) return challenge(false);
     const expected = Buffer.from(expectedResponse(ha1, proxy.request.method, f));
     const given = Buffer.from(f.response.toLowerCase());
-    if (expected.length !== given.length || !timingSafeEqual(expected, given)) {
+    if (!constantTimeEqual(expected, given)) {
       return challenge(false);
     }
     // Only a correct answer consumes the nonce count, so guessing cannot burn it.

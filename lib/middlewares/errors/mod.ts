@@ -8,10 +8,10 @@
 
 import { UpstreamError } from "../../proxy/upstream.ts";
 import { errorResponse, type ProxyRequest } from "../../services/types.ts";
-import { replaceResponse } from "../headers/replace_response.ts";
+import { replaceResponse } from "../shared/replace_response.ts";
 import { readOptions } from "../options.ts";
 import type { MiddlewareFactory } from "../types.ts";
-import { inRanges, parseStatusRanges, type StatusRange } from "./status_ranges.ts";
+import { inRanges, parseStatusRanges, type StatusRange } from "../shared/status_ranges.ts";
 
 /** Go's `url.QueryEscape`: everything but letters, digits and `-_.~` is escaped; space is `+`. */
 export function goQueryEscape(s: string): string {

@@ -22,7 +22,7 @@ import http from "node:http";
 import https from "node:https";
 import { compileRe2 } from "../../rules/re2.ts";
 import type { ProxyRequest } from "../../services/types.ts";
-import { readLimited } from "../buffering/mod.ts";
+import { readLimited } from "../shared/read_limited.ts";
 import { type OptionReader, readOptions } from "../options.ts";
 import { type MiddlewareFactory, writableRequestHeaders, writableResponse } from "../types.ts";
 import { authRequestHeaders, canonicalHeaderKey } from "./auth_request.ts";

@@ -16,7 +16,7 @@ import {
   writableResponse,
 } from "../types.ts";
 import { ResponseEdits, withFastStep } from "../fast.ts";
-import { replaceResponse } from "./replace_response.ts";
+import { replaceResponse } from "../shared/replace_response.ts";
 import { decorateResponse, preflightResponse, readCors } from "./cors.ts";
 import {
   badHostResponse,

@@ -9,7 +9,7 @@
 
 import type { ProxyRequest } from "../../services/types.ts";
 import type { OptionReader } from "../options.ts";
-import { requestUri } from "../redirect_regex/redirect_core.ts";
+import { requestUri } from "../shared/redirect_core.ts";
 
 /** The security options, read and checked once. */
 export interface SecureOptions {

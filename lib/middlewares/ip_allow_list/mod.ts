@@ -9,7 +9,7 @@
 import { ipChecker } from "../../rules/ip.ts";
 import { readOptions } from "../options.ts";
 import type { MiddlewareFactory } from "../types.ts";
-import { GO_STATUS_TEXT } from "./go_status_text.ts";
+import { STATUS_TEXT } from "../../http_status.ts";
 import { readAllowListStrategy } from "./ip_strategy.ts";
 
 /**
@@ -44,7 +44,7 @@ export const ipAllowList: MiddlewareFactory = (options, context) => {
   }
   const clientIp = readAllowListStrategy(o.object("ipStrategy"));
   const status = o.int("rejectStatusCode", { default: 0 }) || 403;
-  if (status < 200 || GO_STATUS_TEXT[status] === undefined) {
+  if (status < 200 || STATUS_TEXT[status] === undefined) {
     o.fail(
       "rejectStatusCode",
       `expected an HTTP status from 200 to 599 that has a standard reason phrase (e.g. 403, 404), found ${status}`,
@@ -52,7 +52,7 @@ export const ipAllowList: MiddlewareFactory = (options, context) => {
   }
   const bodiless = status === 204 || status === 304;
   const refuse = () =>
-    new Response(bodiless ? null : GO_STATUS_TEXT[status], {
+    new Response(bodiless ? null : STATUS_TEXT[status], {
       status,
       headers: bodiless ? {} : { "content-type": "text/plain; charset=utf-8" },
     });

@@ -12,7 +12,7 @@ import { readOptions } from "../options.ts";
 import { readSourceCriterion } from "../source_criterion.ts";
 import type { MiddlewareFactory } from "../types.ts";
 import { type FastAnswer, fastAnswer, withFastStep } from "../fast.ts";
-import { plainResponse } from "../access_common.ts";
+import { plainResponse } from "../shared/responses.ts";
 import { encodeLatin1, httpDate } from "../../engine/response_head.ts";
 import { goDuration, maxDelayFor, TokenBuckets } from "./token_bucket.ts";
 import { readRedisOptions } from "./redis_options.ts";

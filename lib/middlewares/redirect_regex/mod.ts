@@ -6,11 +6,11 @@
  */
 
 import { readOptions } from "../options.ts";
-import { compileGoReplacement, goReplaceAll } from "../replace_path_regex/go_replace.ts";
-import { utf8Bytes } from "../strip_prefix/go_path.ts";
+import { compileGoReplacement, goReplaceAll } from "../shared/go_replace.ts";
+import { utf8Bytes } from "../shared/go_path.ts";
 import type { MiddlewareFactory } from "../types.ts";
-import { ABSOLUTE_TARGET, redirectTo, requestUri } from "./redirect_core.ts";
-import { parseGoUrl } from "./go_url.ts";
+import { ABSOLUTE_TARGET, redirectTo, requestUri } from "../shared/redirect_core.ts";
+import { parseGoUrl } from "../shared/go_url.ts";
 
 /**
  * Builds `redirectRegex` from `{ regex, replacement, permanent? }`. The

@@ -8,7 +8,7 @@
 import { readOptions } from "../options.ts";
 import type { MiddlewareFactory } from "../types.ts";
 import type { ProxyRequest } from "../../services/types.ts";
-import { ABSOLUTE_TARGET, redirectTo, requestUri } from "../redirect_regex/redirect_core.ts";
+import { ABSOLUTE_TARGET, redirectTo, requestUri } from "../shared/redirect_core.ts";
 
 /** Splits a Host header into host and ":port" (IPv6 brackets kept). */
 export function splitHostPort(host: string): { host: string; port: string } {

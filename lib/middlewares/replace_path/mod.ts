@@ -6,8 +6,8 @@
  */
 
 import { readOptions } from "../options.ts";
-import { splitPathQuery } from "../strip_prefix/raw_path.ts";
-import { escapedPath, goPathFromRaw, requestPath, utf8Bytes } from "../strip_prefix/go_path.ts";
+import { splitPathQuery } from "../shared/raw_path.ts";
+import { escapedPath, goPathFromRaw, requestPath, utf8Bytes } from "../shared/go_path.ts";
 import { type MiddlewareFactory, writableRequestHeaders } from "../types.ts";
 
 /**

@@ -7,17 +7,17 @@
  */
 
 import { readOptions } from "../options.ts";
-import { plainResponse } from "../access_common.ts";
-import { splitPathQuery } from "../strip_prefix/raw_path.ts";
+import { plainResponse } from "../shared/responses.ts";
+import { splitPathQuery } from "../shared/raw_path.ts";
 import {
   escapedPath,
   goPathFromRaw,
   joinPathChanges,
   requestPath,
   unescapePath,
-} from "../strip_prefix/go_path.ts";
+} from "../shared/go_path.ts";
 import { type MiddlewareFactory, writableRequestHeaders } from "../types.ts";
-import { compileGoReplacement, goReplaceAll } from "./go_replace.ts";
+import { compileGoReplacement, goReplaceAll } from "../shared/go_replace.ts";
 
 /**
  * Builds `replacePathRegex` from `{ regex, replacement }`, both

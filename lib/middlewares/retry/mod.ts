@@ -19,11 +19,11 @@
 import { UpstreamError } from "../../proxy/upstream.ts";
 import type { ProxyRequest } from "../../services/types.ts";
 import { errorResponse } from "../../services/types.ts";
-import { clearResponse } from "../headers/replace_response.ts";
+import { clearResponse } from "../shared/replace_response.ts";
 import { readOptions } from "../options.ts";
 import { peekBody } from "../peek_body.ts";
 import { type MiddlewareFactory, writableRequestHeaders } from "../types.ts";
-import { inRanges, parseStatusRanges, type StatusRange } from "../errors/status_ranges.ts";
+import { inRanges, parseStatusRanges, type StatusRange } from "../shared/status_ranges.ts";
 import { backoffDelay } from "./backoff.ts";
 
 /** Traefik's `dynamic.RetryDefaultMaxRequestBodyBytes`. */

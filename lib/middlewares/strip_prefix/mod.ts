@@ -8,8 +8,8 @@
 import { readOptions } from "../options.ts";
 import { type MiddlewareFactory, writableRequestHeaders } from "../types.ts";
 import { fastAnswer, withFastStep } from "../fast.ts";
-import { plainResponse } from "../access_common.ts";
-import { splitPathQuery } from "./raw_path.ts";
+import { plainResponse } from "../shared/responses.ts";
+import { splitPathQuery } from "../shared/raw_path.ts";
 import {
   encodedPrefixLength,
   goEnsureLeadingSlash,
@@ -18,7 +18,7 @@ import {
   joinPathChanges,
   requestPath,
   utf8Bytes,
-} from "./go_path.ts";
+} from "../shared/go_path.ts";
 
 /** What a path rewrite decided: go on unchanged, refuse with 400, or forward a new target. */
 export type Rewrite = undefined | "reject" | { pathAndQuery: string; header: string };

@@ -7,8 +7,8 @@
 
 import { compileRe2 } from "../../rules/re2.ts";
 import { readOptions } from "../options.ts";
-import { plainResponse } from "../access_common.ts";
-import { splitPathQuery } from "../strip_prefix/raw_path.ts";
+import { plainResponse } from "../shared/responses.ts";
+import { splitPathQuery } from "../shared/raw_path.ts";
 import {
   encodedPrefixLength,
   fromUtf8Bytes,
@@ -18,7 +18,7 @@ import {
   joinPathChanges,
   requestPath,
   utf8Bytes,
-} from "../strip_prefix/go_path.ts";
+} from "../shared/go_path.ts";
 import { type MiddlewareFactory, writableRequestHeaders } from "../types.ts";
 
 /**

@@ -20,7 +20,7 @@
  * @module
  */
 
-import { escapedPath, type GoPath, goPathFromRaw } from "../strip_prefix/go_path.ts";
+import { escapedPath, type GoPath, goPathFromRaw } from "./go_path.ts";
 import { parseIp } from "../../rules/ip.ts";
 
 /** The parts of a parsed URL that its text form needs. */

@@ -1,13 +1,14 @@
 /**
- * Go's `http.StatusText` table. Traefik refuses a `rejectStatusCode` that
- * Go has no text for (so 499 or 600 fail at build), and writes the text as
- * the body of the answers it makes itself.
+ * Go's `http.StatusText` table, the one list of reason phrases: the engine's
+ * status lines, the bodies of answers Portico makes itself (Traefik writes
+ * the text as their body), and which codes a middleware may answer with
+ * (Traefik refuses a status Go has no text for, so 499 or 600 fail at build).
  *
  * @module
  */
 
 /** The text Go's `http.StatusText` gives each status it knows. */
-export const GO_STATUS_TEXT: Readonly<Record<number, string>> = {
+export const STATUS_TEXT: Readonly<Record<number, string>> = {
   100: "Continue",
   101: "Switching Protocols",
   102: "Processing",

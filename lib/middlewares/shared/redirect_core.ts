@@ -10,8 +10,8 @@
 
 import { pathAndQueryOf } from "../../engine/web_request.ts";
 import type { ProxyRequest } from "../../services/types.ts";
-import { plainResponse } from "../access_common.ts";
-import { GO_STATUS_TEXT } from "../ip_allow_list/go_status_text.ts";
+import { plainResponse } from "./responses.ts";
+import { STATUS_TEXT } from "../../http_status.ts";
 import { formatGoUrl, parseGoUrl } from "./go_url.ts";
 
 /** Traefik's pattern for an absolute-form request target: scheme, host, port, the rest. */
@@ -38,7 +38,7 @@ export function redirectTo(newUrl: string, permanent: boolean, method: string): 
   if (!parsed) return plainResponse(502);
   const status = redirectStatus(permanent, method);
   try {
-    return new Response(GO_STATUS_TEXT[status], {
+    return new Response(STATUS_TEXT[status], {
       status,
       headers: { location: formatGoUrl(parsed), "content-type": "text/plain; charset=utf-8" },
     });
