@@ -7,6 +7,9 @@
  * deno run -A mod.ts version
  * ```
  *
+ * Embedding: `loadStaticFile` then `startServer` run the same server as the
+ * command line, with every middleware available.
+ *
  * @module
  */
 
@@ -22,4 +25,5 @@ if (inWorker()) {
 
 export { runCli };
 export { startServer } from "./lib/server/server.ts";
+export { loadStaticFile } from "./lib/config/load.ts";
 export { VERSION } from "./lib/version.ts";

@@ -23,7 +23,6 @@ import { RedisKVStore } from "../lib/kv/redis.ts";
 import type { KVStore } from "../lib/kv/types.ts";
 import { Logger } from "../lib/log/logger.ts";
 import { type RunningServer, startServer } from "../lib/server/server.ts";
-import "../lib/middlewares/all.ts";
 import { startEchoBackend } from "../tests/fixtures/backend.ts";
 import { startEtcd } from "../tests/fixtures/etcd.ts";
 import { freePort } from "../tests/fixtures/ports.ts";

@@ -23,7 +23,6 @@ import type { KVStore } from "../lib/kv/types.ts";
 import { Logger } from "../lib/log/logger.ts";
 import type { KVProvider } from "../lib/providers/kv.ts";
 import { type RunningServer, startServer } from "../lib/server/server.ts";
-import "../lib/middlewares/all.ts";
 import { type EchoBackend, startEchoBackend } from "./fixtures/backend.ts";
 import { startConsulServer } from "./fixtures/consul_server.ts";
 import { startEtcd } from "./fixtures/etcd.ts";
@@ -369,3 +368,50 @@ for (const kind of ["etcd", "redis", "consul"] as const) {
     }
   });
 }
+
+Deno.test({
+  name: "redis: an entrypoint middleware named without @provider resolves in the KV router's own provider",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  const kv = await SERVERS.redis();
+  const backend = startEchoBackend("A");
+  const dir = await Deno.makeTempDir({ prefix: "portico-kv-epmw-" });
+  const store = openStore("redis", kv.endpoint);
+  let server: RunningServer | undefined;
+  try {
+    const keys: Record<string, string> = {
+      "traefik/http/routers/app/rule": "PathPrefix(`/app`)",
+      "traefik/http/routers/app/service": "app",
+      "traefik/http/services/app/loadbalancer/servers/0/url": backend.url,
+      "traefik/http/middlewares/tag/headers/customresponseheaders/X-Tag": "from-redis",
+    };
+    for (const [k, v] of Object.entries(keys)) await store.put(k, v);
+    const file = `${dir}/portico.toml`;
+    await Deno.writeTextFile(
+      file,
+      `[entryPoints.web]\naddress = "127.0.0.1:${freePort()}"\n[entryPoints.web.http]\nmiddlewares = ["tag"]\n` +
+        `[providers.redis]\nendpoints = ["${kv.endpoint}"]\n`,
+    );
+    server = await startServer(await loadStaticFile(file), {
+      logger: new Logger({ level: "ERROR", format: "json", write: () => {} }),
+      throttleMs: 20,
+    });
+    const url = `http://127.0.0.1:${server.ports.get("web")}/app`;
+    await waitFor("the router", async () => {
+      const res = await fetch(url);
+      await res.body?.cancel();
+      return res.status === 200;
+    });
+    const res = await fetch(url);
+    await res.body?.cancel();
+    assert.equal(res.headers.get("x-tag"), "from-redis");
+    assert.equal(server.watcher.current.routers.get("app@redis")?.status, "enabled");
+  } finally {
+    await server?.shutdown();
+    await store.close();
+    await backend.close();
+    await kv.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -14,7 +14,6 @@ import { VERSION } from "../version.ts";
 import { parseArgs } from "./args.ts";
 import { type AppliedOverride, applyOverrides, relabelIssues } from "./overrides.ts";
 import { validateStatic } from "../config/static.ts";
-import "../middlewares/all.ts";
 
 const HELP: Record<string, string> = {
   serve: `portico [serve] [--configFile=FILE] [--KEY=VALUE ...]

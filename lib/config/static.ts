@@ -42,7 +42,8 @@ import { CLUSTER_SECRET_ENV, readEnv } from "../env.ts";
 export const LETS_ENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory";
 
 /** Name of the internal entrypoint the API, ping and metrics use by default. */
-export const INTERNAL_ENTRYPOINT = "traefik";
+export { INTERNAL_ENTRYPOINT } from "./types.ts";
+import { INTERNAL_ENTRYPOINT } from "./types.ts";
 
 const NOT_YET = "not supported yet";
 

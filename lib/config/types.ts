@@ -7,6 +7,9 @@
  * @module
  */
 
+/** The entrypoint Traefik creates for its API, dashboard and ping; user routers skip it by default. */
+export const INTERNAL_ENTRYPOINT = "traefik";
+
 // ---------------------------------------------------------------- static
 
 export interface StaticConfig {

@@ -1,11 +1,11 @@
 /**
- * Registers the access and traffic middlewares: authentication, IP
+ * The access and traffic middlewares: authentication, IP
  * allow-listing, rate and concurrency limits, retry and circuit breaking.
  *
  * @module
  */
 
-import { registerMiddleware } from "./registry.ts";
+import type { MiddlewareFactory } from "./types.ts";
 import { basicAuth } from "./basic_auth/mod.ts";
 import { circuitBreaker } from "./circuit_breaker/mod.ts";
 import { digestAuth } from "./digest_auth/mod.ts";
@@ -15,13 +15,15 @@ import { ipAllowList, ipWhiteList } from "./ip_allow_list/mod.ts";
 import { rateLimit } from "./rate_limit/mod.ts";
 import { retry } from "./retry/mod.ts";
 
-registerMiddleware("basicAuth", basicAuth);
-registerMiddleware("circuitBreaker", circuitBreaker);
-registerMiddleware("digestAuth", digestAuth);
-registerMiddleware("forwardAuth", forwardAuth);
-registerMiddleware("inFlightReq", inFlightReq);
-registerMiddleware("ipAllowList", ipAllowList);
-// Deprecated Traefik v2 name, still accepted by Traefik v3.
-registerMiddleware("ipWhiteList", ipWhiteList);
-registerMiddleware("rateLimit", rateLimit);
-registerMiddleware("retry", retry);
+export const ACCESS_MIDDLEWARES: Readonly<Record<string, MiddlewareFactory>> = {
+  basicAuth,
+  circuitBreaker,
+  digestAuth,
+  forwardAuth,
+  inFlightReq,
+  ipAllowList,
+  // Deprecated Traefik v2 name, still accepted by Traefik v3.
+  ipWhiteList,
+  rateLimit,
+  retry,
+};

@@ -1,5 +1,5 @@
 /**
- * Registers the request/response shaping middlewares: path rewrites,
+ * The request/response shaping middlewares: path rewrites,
  * chain, headers, redirects, errors, buffering, compress and contentType.
  *
  * @module
@@ -15,23 +15,25 @@ import { headers } from "./headers/mod.ts";
 import { redirectRegex } from "./redirect_regex/mod.ts";
 import { redirectScheme } from "./redirect_scheme/mod.ts";
 import { passTLSClientCert } from "./pass_tls_client_cert/mod.ts";
-import { registerMiddleware } from "./registry.ts";
+import type { MiddlewareFactory } from "./types.ts";
 import { replacePath } from "./replace_path/mod.ts";
 import { replacePathRegex } from "./replace_path_regex/mod.ts";
 import { stripPrefix } from "./strip_prefix/mod.ts";
 import { stripPrefixRegex } from "./strip_prefix_regex/mod.ts";
 
-registerMiddleware("addPrefix", addPrefix);
-registerMiddleware("stripPrefix", stripPrefix);
-registerMiddleware("stripPrefixRegex", stripPrefixRegex);
-registerMiddleware("replacePath", replacePath);
-registerMiddleware("replacePathRegex", replacePathRegex);
-registerMiddleware("chain", chain);
-registerMiddleware("headers", headers);
-registerMiddleware("redirectScheme", redirectScheme);
-registerMiddleware("redirectRegex", redirectRegex);
-registerMiddleware("errors", errors);
-registerMiddleware("buffering", buffering);
-registerMiddleware("compress", compress);
-registerMiddleware("contentType", contentType);
-registerMiddleware("passTLSClientCert", passTLSClientCert);
+export const REQUEST_MIDDLEWARES: Readonly<Record<string, MiddlewareFactory>> = {
+  addPrefix,
+  stripPrefix,
+  stripPrefixRegex,
+  replacePath,
+  replacePathRegex,
+  chain,
+  headers,
+  redirectScheme,
+  redirectRegex,
+  errors,
+  buffering,
+  compress,
+  contentType,
+  passTLSClientCert,
+};

@@ -8,7 +8,7 @@
  */
 
 import { Context, Hono } from "hono";
-import type { RouterConfig, StaticConfig } from "../config/types.ts";
+import { INTERNAL_ENTRYPOINT, type RouterConfig, type StaticConfig } from "../config/types.ts";
 import type { MiddlewareBuildContext, PorticoEnv, PorticoMiddleware } from "../middlewares/types.ts";
 import { middlewareFactory, middlewareTypes } from "../middlewares/registry.ts";
 import { type MergedConfig, qualify } from "../providers/merge.ts";
@@ -217,7 +217,7 @@ export function buildRouter(options: BuildOptions): RouterGeneration {
   for (const [name, entry] of merged.routers) {
     const config = entry.config;
     const errors: string[] = [];
-    const eps = config.entryPoints.length ? config.entryPoints : entryPointNames.filter((e) => e !== "traefik" || entry.provider === "internal");
+    const eps = config.entryPoints.length ? config.entryPoints : entryPointNames.filter((e) => e !== INTERNAL_ENTRYPOINT || entry.provider === "internal");
     for (const ep of eps) {
       if (!staticConfig.entryPoints[ep]) errors.push(`entryPoint "${ep}" does not exist`);
     }
@@ -242,7 +242,7 @@ export function buildRouter(options: BuildOptions): RouterGeneration {
     for (const ep of eps) {
       const epConfig = staticConfig.entryPoints[ep];
       if (!epConfig) continue;
-      const names = [...(entry.provider === "internal" ? [] : epConfig.http.middlewares.map((m) => qualify(m, "file"))), ...chainNames];
+      const names = [...(entry.provider === "internal" ? [] : epConfig.http.middlewares.map((m) => qualify(m, entry.provider))), ...chainNames];
       const handlers: PorticoMiddleware[] = [];
       for (const m of names) {
         try {

@@ -58,7 +58,7 @@ export class ConfigWatcher {
   private timer?: ReturnType<typeof setTimeout>;
   private current_: RouterGeneration;
   /** Provider → its current error, while its latest read is rejected. */
-  readonly providerErrors = new Map<string, string>();
+  readonly providerErrors: Map<string, string> = new Map();
   lastReload?: ReloadStatus;
   reloads = { success: 0, failure: 0 };
   /** Where providers send their snapshots and errors. */

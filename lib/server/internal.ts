@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { DynamicConfig, RouterConfig, StaticConfig } from "../config/types.ts";
+import { type DynamicConfig, INTERNAL_ENTRYPOINT, type RouterConfig, type StaticConfig } from "../config/types.ts";
 import { emptyDynamicConfig } from "../config/dynamic.ts";
 
 /** Internal routers win over user routers, as in Traefik (MaxInt priority). */
@@ -30,13 +30,13 @@ export function internalConfig(
   const config = emptyDynamicConfig();
   const routers = config.http.routers;
   if (staticConfig.api?.insecure) {
-    routers["api"] = router("PathPrefix(`/api`)", "api@internal", ["traefik"]);
+    routers["api"] = router("PathPrefix(`/api`)", "api@internal", [INTERNAL_ENTRYPOINT]);
     // Above the general `/api` router, so /api/cluster is the cluster's.
     if (available.has("cluster@internal")) {
-      routers["cluster"] = router("PathPrefix(`/api/cluster`)", "cluster@internal", ["traefik"], Number.MAX_SAFE_INTEGER);
+      routers["cluster"] = router("PathPrefix(`/api/cluster`)", "cluster@internal", [INTERNAL_ENTRYPOINT], Number.MAX_SAFE_INTEGER);
     }
     if (staticConfig.api.dashboard && available.has("dashboard@internal")) {
-      routers["dashboard"] = router("PathPrefix(`/`)", "dashboard@internal", ["traefik"], INTERNAL_PRIORITY - 2);
+      routers["dashboard"] = router("PathPrefix(`/`)", "dashboard@internal", [INTERNAL_ENTRYPOINT], INTERNAL_PRIORITY - 2);
     }
   }
   if (staticConfig.ping) {

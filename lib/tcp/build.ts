@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { StaticConfig, TcpRouterConfig } from "../config/types.ts";
+import { INTERNAL_ENTRYPOINT, type StaticConfig, type TcpRouterConfig } from "../config/types.ts";
 import type { MergedConfig } from "../providers/merge.ts";
 import { qualify } from "../providers/merge.ts";
 import { parseDomains } from "../rules/parser.ts";
@@ -101,7 +101,7 @@ export interface TcpBuildOptions {
 
 /** Every entrypoint TCP routers use when they name none: all but `traefik`. */
 function defaultEntryPoints(staticConfig: StaticConfig): string[] {
-  return Object.keys(staticConfig.entryPoints).filter((e) => e !== "traefik");
+  return Object.keys(staticConfig.entryPoints).filter((e) => e !== INTERNAL_ENTRYPOINT);
 }
 
 /** HTTPS routers per entrypoint, as the SNI names their Host rules give (Traefik's HTTPS muxer). */
@@ -114,7 +114,7 @@ function httpsByEntryPoint(
   const catchAll = new Set<string>();
   for (const { config, provider } of merged.routers.values()) {
     if (provider === "internal") continue;
-    const eps = config.entryPoints.length ? config.entryPoints : all.filter((e) => e !== "traefik");
+    const eps = config.entryPoints.length ? config.entryPoints : all.filter((e) => e !== INTERNAL_ENTRYPOINT);
     for (const ep of eps) {
       const epConfig = staticConfig.entryPoints[ep];
       if (!epConfig || !(config.tls || epConfig.http.tls)) continue;

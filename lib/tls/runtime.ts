@@ -84,7 +84,7 @@ export interface TlsRelay {
 }
 
 export class TlsRuntime {
-  readonly store = new CertificateStore(NO_DEFAULT_YET);
+  readonly store: CertificateStore = new CertificateStore(NO_DEFAULT_YET);
   readonly #log: Logger;
   #selfSigned?: StoredCertificate;
   #configuredDefault?: StoredCertificate;
@@ -96,7 +96,7 @@ export class TlsRuntime {
   #generated?: TlsBuild["defaultGenerated"];
   #firstListener!: () => void;
   /** Resolves once a TLS listener accepts (TLS-ALPN challenges wait for it). */
-  readonly listening = new Promise<void>((r) => (this.#firstListener = r));
+  readonly listening: Promise<void> = new Promise<void>((r) => (this.#firstListener = r));
 
   constructor(log: Logger) {
     this.#log = log;

@@ -17,7 +17,6 @@
 import { RuleCache } from "../../lib/router/rule_cache.ts";
 import { parseArgs } from "node:util";
 import { loadDynamicFile, loadStaticFile } from "../../lib/config/load.ts";
-import "../../lib/middlewares/all.ts";
 import { mergeProviders } from "../../lib/providers/merge.ts";
 import { UpstreamPools } from "../../lib/proxy/pools.ts";
 import { buildRouter } from "../../lib/router/build.ts";
