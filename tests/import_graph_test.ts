@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 
 /** Areas of lib/, bottom first; an area may import from the ones before it. */
 export const LAYERS: readonly (readonly string[])[] = [
-  ["contracts", "version", "http_status", "constant_time", "env"],
+  ["contracts", "version", "http_status", "constant_time", "env", "deadline"],
   ["config"],
   ["rules", "kv", "log", "tracing"],
   ["engine", "providers", "cluster"],

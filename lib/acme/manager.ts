@@ -15,6 +15,7 @@
  * @module
  */
 
+import { settleWithin } from "../deadline.ts";
 import type { CertificateResolverConfig } from "../config/types.ts";
 import type { Logger } from "../log/logger.ts";
 import { X509Certificate } from "node:crypto";
@@ -284,12 +285,7 @@ export class AcmeManager {
    */
   async #reseal(): Promise<void> {
     if (!this.options.storage.reseal) return;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      this.idle(),
-      new Promise((r) => (timer = setTimeout(r, 30_000))),
-    ]);
-    clearTimeout(timer);
+    await settleWithin(this.idle(), 30_000);
     try {
       const report = await this.options.storage.reseal();
       this.reseal = report;

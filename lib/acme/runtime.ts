@@ -9,6 +9,7 @@
  * @module
  */
 
+import { settleWithin } from "../deadline.ts";
 import type { CertificateResolverConfig, EntryPointConfig, RouterConfig, StaticConfig } from "../config/types.ts";
 import type { KVStore, KVWatch } from "../kv/types.ts";
 import type { Logger } from "../log/logger.ts";
@@ -149,7 +150,7 @@ export async function startAcme(options: AcmeOptions): Promise<AcmeRuntime | und
       if (ep) waits.push(waitForTcp(ep.hostname || "127.0.0.1", ep.port));
       if (r.acme.tlsChallenge) waits.push(options.tlsListening);
     }
-    await Promise.race([Promise.all(waits), new Promise((r) => setTimeout(r, 10_000))]);
+    await settleWithin(Promise.all(waits), 10_000);
   };
   const activate = () =>
     listenersReady().then(() => manager!.activate()).catch((err) =>

@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { settleWithin } from "../deadline.ts";
 import {
   type ApiRole,
   type ClusterCounters,
@@ -292,12 +293,7 @@ export class ClusterNode {
     if (options.handover !== false) {
       await this.#apply(this.#election.transferLeadership(performance.now()));
       // Let the timeoutNow reach its target before the connections close.
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        Promise.allSettled(this.#transfers),
-        new Promise((resolve) => timer = setTimeout(resolve, this.#o.electionTimeoutMs)),
-      ]);
-      clearTimeout(timer);
+      await settleWithin(Promise.allSettled(this.#transfers), this.#o.electionTimeoutMs);
     }
     this.#stopped = true;
     clearTimeout(this.#timer);

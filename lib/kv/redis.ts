@@ -36,6 +36,7 @@
  * @module
  */
 
+import { settleWithin } from "../deadline.ts";
 import { Redis, type RedisOptions } from "ioredis";
 import {
   type KVCondition,
@@ -596,12 +597,3 @@ export function escapeGlob(text: string): string {
   return text.replace(/[*?[\]\\]/g, "\\$&");
 }
 
-/** Waits for `promise`, but no longer than `ms`; rejections are ignored. */
-async function settleWithin(promise: Promise<unknown>, ms: number): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    await Promise.race([promise.catch(() => {}), new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}

@@ -8,6 +8,7 @@
  * @module
  */
 
+import { settleWithin } from "../deadline.ts";
 import type { InstanceState } from "../instance/state.ts";
 import type { OtlpMetricsConfig } from "../config/types.ts";
 import type { RequestObserver } from "../contracts.ts";
@@ -17,7 +18,6 @@ import {
   EXPORT_SUCCESS,
   type OtlpExporter,
   STOP_BUDGET_MS,
-  withBudget,
 } from "../tracing/otlp_exporters.ts";
 import { hrTime } from "../tracing/span_records.ts";
 import { VERSION } from "../version.ts";
@@ -248,6 +248,6 @@ export class OtlpMetricsPusher {
       await this.push();
       await this.exporter.shutdown().catch(() => {});
     };
-    await withBudget(last(), STOP_BUDGET_MS);
+    await settleWithin(last(), STOP_BUDGET_MS);
   }
 }

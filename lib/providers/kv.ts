@@ -27,6 +27,7 @@
  * @module
  */
 
+import { orAfter, settleWithin } from "../deadline.ts";
 import { ConfigError } from "../config/errors.ts";
 import type { DynamicConfig } from "../config/types.ts";
 import type { KVConnectionState, KVStore, KVWatch, KVWatchEvent } from "../kv/types.ts";
@@ -100,7 +101,6 @@ export class KVProvider implements Provider {
   async start(listener: ProviderListener): Promise<void> {
     this.#listener = listener;
     const first = new Promise<"synced" | "down">((resolve) => (this.#onFirst = resolve));
-    let timeout: ReturnType<typeof setTimeout> | undefined;
     try {
       this.#watch = this.#options.store.watch(`${this.rootKey}/`, {
         onEvents: (events) => this.#onEvents(events),
@@ -109,13 +109,7 @@ export class KVProvider implements Provider {
     } catch (error) {
       this.#onState("disconnected", error as Error);
     }
-    const outcome = await Promise.race([
-      first,
-      new Promise<"timeout">((
-        r,
-      ) => (timeout = setTimeout(() => r("timeout"), this.#options.startTimeoutMs ?? 3000))),
-    ]);
-    clearTimeout(timeout);
+    const outcome = await orAfter(first, this.#options.startTimeoutMs ?? 3000, "timeout" as const);
     this.#onFirst = undefined;
     this.#started = true;
     if (this.#synced) {
@@ -280,23 +274,6 @@ export class KVProvider implements Provider {
 
 /** How long `stop` waits for the watch and the store to close. */
 const STOP_TIMEOUT_MS = 2000;
-
-/**
- * Waits for `promise` to settle, but no longer than `ms`; never rejects.
- * Exported for the KV extension, which closes stores the same way.
- */
-export async function settleWithin(
-  promise: Promise<unknown> | undefined,
-  ms: number,
-): Promise<void> {
-  if (promise === undefined) return;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([
-    promise.catch(() => {}),
-    new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))),
-  ]);
-  clearTimeout(timer);
-}
 
 function asConfigError(error: unknown): Error {
   return error instanceof ConfigError

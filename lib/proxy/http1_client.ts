@@ -18,6 +18,7 @@
  * @module
  */
 
+import { withDeadline } from "../deadline.ts";
 import { type ForwardingTimeouts, UpstreamError, type UpstreamRequest } from "./upstream.ts";
 import { downstreamResponseHeaders } from "./headers.ts";
 import { closeQuietly, ReadBuffer, writeAll } from "../engine/socket.ts";
@@ -97,7 +98,6 @@ export class Http1Pool {
     const hostname = target.hostname.replace(/^\[|\]$/g, "");
     const secure = target.protocol === "https:";
     const port = target.port ? Number(target.port) : secure ? 443 : 80;
-    let timer: ReturnType<typeof setTimeout> | undefined;
     const connecting: Promise<Deno.Conn> = secure
       ? this.connectTls(hostname, port).then(
         async (conn) => {
@@ -113,17 +113,11 @@ export class Http1Pool {
       )
       : Deno.connect({ hostname, port });
     try {
-      const conn = this.timeouts.dialTimeout > 0
-        ? await Promise.race([
-          connecting,
-          new Promise<never>((_, reject) => {
-            timer = setTimeout(
-              () => reject(new UpstreamError("upstream connect timed out", 504, true)),
-              this.timeouts.dialTimeout,
-            );
-          }),
-        ])
-        : await connecting;
+      const conn = await withDeadline(
+        connecting,
+        this.timeouts.dialTimeout,
+        () => new UpstreamError("upstream connect timed out", 504, true),
+      );
       (conn as Deno.TcpConn).setNoDelay?.(true);
       return new Connection(conn);
     } catch (err) {
@@ -131,8 +125,6 @@ export class Http1Pool {
       connecting.then((c) => c.close(), () => {});
       if (err instanceof UpstreamError) throw err;
       throw new UpstreamError(`upstream connect failed: ${(err as Error).name}`, 502, true, { cause: err });
-    } finally {
-      clearTimeout(timer);
     }
   }
 

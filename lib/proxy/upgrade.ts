@@ -9,6 +9,7 @@
  * @module
  */
 
+import { withDeadline } from "../deadline.ts";
 import type { Exchange } from "../engine/exchange.ts";
 import { encodeLatin1 } from "../engine/response_head.ts";
 import { writeAll } from "../engine/socket.ts";
@@ -69,22 +70,16 @@ export async function upgradeUpstream(
   const secure = target.protocol === "https:" || target.protocol === "wss:";
   const hostname = target.hostname.replace(/^\[|\]$/g, "");
   const port = target.port ? Number(target.port) : secure ? 443 : 80;
-  let timer: ReturnType<typeof setTimeout> | undefined;
   const connecting: Promise<Deno.Conn> = secure
     ? Deno.connectTls({ hostname, port, alpnProtocols: ["http/1.1"] })
     : Deno.connect({ hostname, port });
   let upstream: Deno.Conn;
   try {
-    upstream = await Promise.race([
-      connecting,
-      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error("dial timeout")), dialTimeout))),
-    ]);
+    upstream = await withDeadline(connecting, dialTimeout, () => new Error("dial timeout"));
   } catch {
     connecting.then((c) => c.close(), () => {});
     // Nothing was sent: the retry middleware may try the next server.
     throw new UpstreamError("upstream connect failed", 502, true);
-  } finally {
-    clearTimeout(timer);
   }
   try {
     let text = `${head.method} ${pathAndQuery} HTTP/1.1\r\n` + upstreamHeaderLines(headerList, info, host);

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { settleWithin } from "../deadline.ts";
 import type { StaticConfig } from "../config/types.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Listener } from "./listener.ts";
@@ -20,10 +21,10 @@ export async function drainListeners(
     const lc = entryPointLifeCycle(staticConfig, name);
     if (lc.requestAcceptGraceTimeout > 0) await sleep(lc.requestAcceptGraceTimeout);
     const drained = listener.shutdown();
-    if (!await finishesWithin(drained, lc.graceTimeOut)) {
+    if (!await settleWithin(drained, lc.graceTimeOut)) {
       log.warn("grace period over; closing remaining connections", { entryPoint: name });
       listener.closeAll?.();
-      await finishesWithin(drained, 1000);
+      await settleWithin(drained, 1000);
     }
   }));
 }
@@ -32,16 +33,6 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** False when `ms` passes first; the timer never outlives the promise. */
-async function finishesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<false>((r) => (timer = setTimeout(() => r(false), ms)));
-  try {
-    return await Promise.race([promise.then(() => true), expired]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 const LIFECYCLE_DEFAULTS = { requestAcceptGraceTimeout: 0, graceTimeOut: 10_000 };
 

@@ -14,7 +14,8 @@ import type { KVProviderConfig, StaticConfig } from "../config/types.ts";
 import type { Logger } from "../log/logger.ts";
 import type { KVStore } from "../kv/types.ts";
 import { type OpenKVOptions, openKVStore } from "../kv/open.ts";
-import { KVProvider, settleWithin } from "../providers/kv.ts";
+import { KVProvider } from "../providers/kv.ts";
+import { settleWithin } from "../deadline.ts";
 import { cacheFilePath, KVSnapshotCache } from "../providers/kv_cache.ts";
 
 export interface KvStores {

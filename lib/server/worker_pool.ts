@@ -9,6 +9,7 @@
  * @module
  */
 
+import { settleWithin } from "../deadline.ts";
 import type { StaticConfig } from "../config/types.ts";
 import type { Logger } from "../log/logger.ts";
 import type { RequestObserver } from "../contracts.ts";
@@ -133,9 +134,7 @@ export class WorkerPool {
       if (!worker) return;
       const stopped = new Promise<void>((resolve) => (slot.stopped = resolve));
       worker.postMessage({ type: "shutdown" } satisfies ToWorker);
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([stopped, new Promise((r) => (timer = setTimeout(r, STOP_TIMEOUT_MS)))]);
-      clearTimeout(timer);
+      await settleWithin(stopped, STOP_TIMEOUT_MS);
       worker.terminate();
       slot.worker = undefined;
       this.options.tcpStats?.forget(String(slot.index));

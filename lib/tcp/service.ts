@@ -9,6 +9,7 @@
  * @module
  */
 
+import { withDeadline } from "../deadline.ts";
 import type {
   TcpProxyProtocolConfig,
   TcpServersTransportConfig,
@@ -240,20 +241,12 @@ async function dial(server: TcpServer): Promise<Deno.Conn> {
       caCerts: tls?.caCerts,
       ...(tls?.cert && tls.key ? { cert: tls.cert, key: tls.key } : {}),
     }).then(handshaken);
-  const timeout = server.transport.dialTimeout;
-  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
-    const conn = timeout > 0
-      ? await Promise.race([
-        connecting,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new TcpDialError(`dial ${server.address} timed out`)),
-            timeout,
-          );
-        }),
-      ])
-      : await connecting;
+    const conn = await withDeadline(
+      connecting,
+      server.transport.dialTimeout,
+      () => new TcpDialError(`dial ${server.address} timed out`),
+    );
     (conn as Deno.TcpConn).setNoDelay?.(true);
     const keepAlive = server.transport.dialKeepAlive;
     if (keepAlive !== 0) (conn as Deno.TcpConn).setKeepAlive?.(keepAlive > 0);
@@ -263,8 +256,6 @@ async function dial(server: TcpServer): Promise<Deno.Conn> {
     throw err instanceof TcpDialError
       ? err
       : new TcpDialError(`dial ${server.address}: ${(err as Error).message}`);
-  } finally {
-    clearTimeout(timer);
   }
 }
 

@@ -21,17 +21,6 @@ export const EXPORT_SUCCESS = 0;
 /** How long shutdown waits for the last exports. */
 export const STOP_BUDGET_MS = 2000;
 
-/** Resolves when `work` settles or after `ms`, whichever is first. */
-export async function withBudget(work: Promise<unknown>, ms: number): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([
-    work.catch(() => {}),
-    new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, ms);
-    }),
-  ]);
-  clearTimeout(timer);
-}
 
 /** How long one export may take before it counts as failed. */
 const EXPORT_TIMEOUT_MS = 5000;

@@ -10,6 +10,7 @@
  * @module
  */
 
+import { settleWithin } from "../deadline.ts";
 import type { TracingConfig } from "../config/types.ts";
 import { VERSION } from "../version.ts";
 import {
@@ -18,7 +19,6 @@ import {
   EXPORT_SUCCESS,
   type OtlpExporter,
   STOP_BUDGET_MS,
-  withBudget,
 } from "./otlp_exporters.ts";
 import { type CapturedHeaders, RequestTrace, type RouteTraceInfo } from "./request_trace.ts";
 import { type ExportSpan, spanCount, spansOf } from "./span_records.ts";
@@ -228,7 +228,7 @@ export class Tracer {
       for (let i = 0; i < 8 && this.#queue.pending > 0; i++) await this.flush();
       await this.exporter.shutdown().catch(() => {});
     };
-    await withBudget(drain(), budgetMs);
+    await settleWithin(drain(), budgetMs);
   }
 
   /** Prometheus families for the export counters. */

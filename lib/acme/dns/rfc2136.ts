@@ -18,6 +18,7 @@
  * @module
  */
 
+import { withDeadline } from "../../deadline.ts";
 import type { Credentials } from "./credentials.ts";
 import { type NameServer, parseNameServer } from "../../config/name_server.ts";
 import { type DnsQuery, findZone, resolveDnsQuery, serverLabel } from "./propagation.ts";
@@ -271,16 +272,12 @@ export async function exchangeTcp(
   message: Uint8Array,
   timeoutMs: number,
 ): Promise<Uint8Array> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
   let conn: Deno.TcpConn | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      try {
-        conn?.close();
-      } catch { /* closed */ }
-      reject(new Error(`no answer within ${timeoutMs} ms`));
-    }, timeoutMs);
-  });
+  const closeConn = () => {
+    try {
+      conn?.close();
+    } catch { /* closed */ }
+  };
   const run = async () => {
     conn = await Deno.connect({ hostname: server.ipAddr, port: server.port });
     const framed = new Uint8Array(message.length + 2);
@@ -293,12 +290,12 @@ export async function exchangeTcp(
     return await readExactly(conn, (head[0] << 8) | head[1]);
   };
   try {
-    return await Promise.race([run(), timeout]);
+    return await withDeadline(run(), timeoutMs, () => {
+      closeConn();
+      return new Error(`no answer within ${timeoutMs} ms`);
+    });
   } finally {
-    clearTimeout(timer);
-    try {
-      conn?.close();
-    } catch { /* closed */ }
+    closeConn();
   }
 }
 

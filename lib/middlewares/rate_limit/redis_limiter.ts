@@ -16,6 +16,7 @@
  * @module
  */
 
+import { orAfter } from "../../deadline.ts";
 import { type Decision, maxDelayFor, TokenBuckets } from "./token_bucket.ts";
 import { connectTimeoutMessage, type RedisLimiterOptions } from "./redis_options.ts";
 import { BUCKET_KEY_PREFIX, bucketTtlMs } from "./redis_script.ts";
@@ -144,15 +145,7 @@ export class RedisRateLimiter {
   }
 
   async #loadWithin(ms: number): Promise<RedisBucketPool | undefined> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    try {
-      return await Promise.race([
-        this.#load(),
-        new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms))),
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
+    return await orAfter(this.#load(), ms, undefined);
   }
 
   #failed(source: string, cause: Cause): Outcome {
